@@ -1,0 +1,527 @@
+//! The command tree: every subcommand, flag and help text of `rusa`.
+//!
+//! Only argument definitions live here; what each command does is in `commands/<verb>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default project files, as Rasa names them.
+pub const DEFAULT_DOMAIN: &str = "domain.yml";
+pub const DEFAULT_DATA: &str = "data";
+pub const DEFAULT_CONFIG: &str = "config.yml";
+pub const DEFAULT_ENDPOINTS: &str = "endpoints.yml";
+pub const DEFAULT_CREDENTIALS: &str = "credentials.yml";
+pub const DEFAULT_MODELS: &str = "models";
+pub const DEFAULT_RESULTS: &str = "results";
+pub const DEFAULT_TESTS: &str = "tests";
+
+const ABOUT: &str = "Build, train and serve conversational assistants written in Rasa's project format";
+
+const AFTER_HELP: &str = "\
+Run `rusa <command> --help` for the flags of one command.
+Usage telemetry: `rusa telemetry` shows whether it is on and why; `rusa telemetry disable` turns it off.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rusa",
+    version = crate::build_info::VERSION,
+    long_version = crate::build_info::LONG_VERSION,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Verbosity flags shared by every command.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct LogArgs {
+    /// Print info-level log lines (RUST_LOG overrides)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Print debug-level log lines, including the effective configuration (RUST_LOG overrides)
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Print only errors; hide progress output
+    #[arg(short, long, global = true, conflicts_with_all = ["verbose", "debug"])]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new assistant project with example data, and train it
+    Init(InitArgs),
+    /// Train a model from the project's data (NLU and dialogue, or one of them)
+    Train(TrainArgs),
+    /// Evaluate a trained model on test stories and NLU test data
+    Test(TestArgs),
+    /// Talk to a trained assistant on the command line
+    Shell(ShellArgs),
+    /// Serve a trained assistant over HTTP (channels and, optionally, the HTTP API)
+    Run(RunArgs),
+    /// Work with training data: split, validate, convert
+    Data(DataArgs),
+    /// Send the conversations of a tracker store to an event broker
+    Export(ExportArgs),
+    /// Draw the project's stories as a graph in an HTML file
+    Visualize(VisualizeArgs),
+    /// Talk to the assistant and correct it, turning the conversation into training data
+    Interactive(InteractiveArgs),
+    /// See and change whether anonymous usage data is reported
+    Telemetry(TelemetryArgs),
+    /// Print a shell completion script to stdout
+    Completions(CompletionsArgs),
+}
+
+/// The project files most commands read. Paths are relative to the working directory.
+#[derive(Debug, Args, Clone)]
+pub struct ProjectArgs {
+    /// Domain file, or a directory of domain files that are merged
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_DOMAIN)]
+    pub domain: PathBuf,
+
+    /// Training data: files or directories (searched recursively); may be repeated
+    #[arg(long, value_name = "PATH", num_args = 1.., default_value = DEFAULT_DATA)]
+    pub data: Vec<PathBuf>,
+
+    /// Model configuration file (language, pipeline, policies)
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in (created when missing; default: the working directory)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+
+    /// Do not ask questions: write the project and train it with the defaults
+    #[arg(long)]
+    pub no_prompt: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrainArgs {
+    #[command(subcommand)]
+    pub part: Option<TrainPart>,
+
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainPart {
+    /// Train only the NLU pipeline (intents, entities, response selection)
+    Nlu(TrainCommon),
+    /// Train only the dialogue policies
+    Core(TrainCommon),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainCommon {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Directory the model archive is written to
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_MODELS)]
+    pub out: PathBuf,
+
+    /// File name of the model archive, instead of a timestamp
+    #[arg(long, value_name = "NAME")]
+    pub fixed_model_name: Option<String>,
+
+    /// Train even when nothing changed since the last model
+    #[arg(long)]
+    pub force: bool,
+
+    /// Continue training the learned parts of a model (default: the newest in --out)
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "")]
+    pub finetune: Option<PathBuf>,
+
+    /// Refuse Rasa components that rusa replaces with its own, instead of warning
+    #[arg(long)]
+    pub strict_components: bool,
+
+    /// Endpoints file (for the action endpoint that custom slot mappings need)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TestArgs {
+    #[command(subcommand)]
+    pub part: Option<TestPart>,
+
+    #[command(flatten)]
+    pub common: TestCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestPart {
+    /// Evaluate intent classification and entity extraction
+    Nlu(TestCommon),
+    /// Evaluate dialogue: do the test stories run as written?
+    Core(TestCommon),
+}
+
+#[derive(Debug, Args)]
+pub struct TestCommon {
+    /// Model archive or directory of archives (the newest is used)
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_MODELS)]
+    pub model: PathBuf,
+
+    /// Test stories: a file or a directory
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_TESTS)]
+    pub stories: PathBuf,
+
+    /// NLU test data: a file or a directory
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_DATA)]
+    pub nlu: PathBuf,
+
+    /// Directory the reports and plots are written to
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RESULTS)]
+    pub out: PathBuf,
+
+    /// Model configuration, for cross-validation
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Domain, for cross-validation
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_DOMAIN)]
+    pub domain: PathBuf,
+
+    /// Train and test on N folds of the NLU data instead of testing a trained model
+    #[arg(long)]
+    pub cross_validation: bool,
+
+    /// Number of folds for --cross-validation
+    #[arg(short, long, value_name = "N", default_value_t = 5)]
+    pub folds: u32,
+
+    /// Endpoints file (action server for custom actions in test stories)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ShellArgs {
+    #[command(subcommand)]
+    pub part: Option<ShellPart>,
+
+    #[command(flatten)]
+    pub common: ShellCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShellPart {
+    /// Print how each message you type is parsed, as `/model/parse` would answer
+    Nlu(ShellCommon),
+}
+
+#[derive(Debug, Args)]
+pub struct ShellCommon {
+    /// Model archive or directory of archives (the newest is used)
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_MODELS)]
+    pub model: PathBuf,
+
+    /// Endpoints file (action server, tracker store, ...)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+
+    /// Conversation id to use
+    #[arg(long, value_name = "ID")]
+    pub sender_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunArgs {
+    #[command(subcommand)]
+    pub part: Option<RunPart>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunPart {
+    /// Run an action server for custom actions written with the rusa SDK
+    Actions(RunActionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Model archive or directory of archives (the newest is used)
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_MODELS)]
+    pub model: PathBuf,
+
+    /// Endpoints file (action server, tracker store, lock store, event broker, tracing)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+
+    /// Credentials file: which channels to open
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CREDENTIALS)]
+    pub credentials: PathBuf,
+
+    /// Port to listen on
+    #[arg(short, long, value_name = "PORT", default_value_t = 5005)]
+    pub port: u16,
+
+    /// Address to listen on
+    #[arg(short, long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub interface: String,
+
+    /// Serve the HTTP API (conversations, model, parse) besides the channels
+    #[arg(long)]
+    pub enable_api: bool,
+
+    /// Origins allowed by CORS; may be repeated, `*` allows any
+    #[arg(long, value_name = "ORIGIN", num_args = 1..)]
+    pub cors: Vec<String>,
+
+    /// Token the HTTP API requires as `?token=`
+    #[arg(long, value_name = "TOKEN")]
+    pub auth_token: Option<String>,
+
+    /// Secret that signs the JWTs the HTTP API accepts as `Authorization: Bearer`
+    #[arg(long, value_name = "SECRET")]
+    pub jwt_secret: Option<String>,
+
+    /// Signing algorithm of the JWTs
+    #[arg(long, value_name = "METHOD", default_value = "HS256")]
+    pub jwt_method: String,
+
+    /// Write logs to this file as well as to stderr
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Seconds to wait for an action server's answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub response_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunActionsArgs {
+    /// Port the action server listens on
+    #[arg(short, long, value_name = "PORT", default_value_t = 5055)]
+    pub port: u16,
+
+    /// Actions to load
+    #[arg(long, value_name = "NAME", default_value = "actions")]
+    pub actions: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Split training data into a training and a test set
+    Split(DataSplitArgs),
+    /// Check the domain, NLU data, stories and rules for mistakes and inconsistencies
+    Validate(DataValidateArgs),
+    /// Convert training data between formats
+    Convert(DataConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataSplitArgs {
+    #[command(subcommand)]
+    pub what: DataSplitWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataSplitWhat {
+    /// Split NLU examples, stratified by intent
+    Nlu(DataSplitNluArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataSplitNluArgs {
+    /// NLU data: a file or a directory
+    #[arg(short = 'u', long = "nlu", value_name = "PATH", default_value = DEFAULT_DATA)]
+    pub nlu: PathBuf,
+
+    /// Share of the examples that go into the training set
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
+    pub training_fraction: f64,
+
+    /// Seed of the shuffle, for a reproducible split
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    pub random_seed: u64,
+
+    /// Directory the two files are written to
+    #[arg(long, value_name = "DIR", default_value = "train_test_split")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DataValidateArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Exit with 1 when there are warnings, not only errors
+    #[arg(long)]
+    pub fail_on_warnings: bool,
+
+    /// Number of turns considered when looking for conflicting stories
+    /// (default: the largest `max_history` of the configured policies, else 5)
+    #[arg(long, value_name = "N")]
+    pub max_history: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct DataConvertArgs {
+    #[command(subcommand)]
+    pub what: DataConvertWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataConvertWhat {
+    /// Convert NLU data between Rasa YAML and Rasa JSON
+    Nlu(DataConvertNluArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DataFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DataConvertNluArgs {
+    /// NLU data to convert: a file or a directory
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+
+    /// File or directory to write to
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Yaml)]
+    pub format: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Endpoints file naming the tracker store to read and the event broker to publish to
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+
+    /// Export only events at or after this UNIX timestamp
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub minimum_timestamp: Option<f64>,
+
+    /// Export only events before this UNIX timestamp
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub maximum_timestamp: Option<f64>,
+
+    /// Export only these conversations (comma-separated ids)
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub conversation_ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// HTML file the graph is written to
+    #[arg(long, value_name = "PATH", default_value = "graph.html")]
+    pub out: PathBuf,
+
+    /// Stories to draw: a file or a directory (default: --data)
+    #[arg(short, long, value_name = "PATH")]
+    pub stories: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InteractiveArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Model to start from (default: train one first)
+    #[arg(short, long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+
+    /// Endpoints file (action server, tracker store, ...)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
+    pub endpoints: PathBuf,
+
+    /// Do not draw the conversation graph while learning
+    #[arg(long)]
+    pub skip_visualization: bool,
+
+    /// Save the stories in end-to-end format (with the user's text)
+    #[arg(long)]
+    pub e2e: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    #[command(subcommand)]
+    pub command: Option<TelemetryCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TelemetryCommand {
+    /// Say whether telemetry is on, which setting decided it, and how to change it
+    Status,
+    /// Turn usage reporting on
+    Enable,
+    /// Turn usage reporting off and delete the events waiting to be sent
+    Disable,
+    /// Show the events waiting to be sent and the last ones sent, exactly as they go out
+    Show(TelemetryShowArgs),
+    /// Start over with a new anonymous id and hash key; delete local event logs
+    Reset,
+}
+
+#[derive(Debug, Args)]
+pub struct TelemetryShowArgs {
+    /// Only the events waiting in the spool
+    #[arg(long)]
+    pub pending: bool,
+
+    /// Only the events already sent
+    #[arg(long)]
+    pub sent: bool,
+
+    /// Print JSON instead of a readable listing
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print a completion script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,27 @@
+//! The `rusa` command line. This file only parses arguments, installs logging and maps the
+//! outcome of a command to an exit code; the commands live in `commands/`.
+
+mod build_info;
+mod cli;
+mod commands;
+mod error;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and --version go to stdout with 0; a bad command line is exit code 2.
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+        }
+    };
+    logging::init(cli.log);
+    let result = commands::run(cli);
+    error::exit_code(result)
+}
