@@ -1,5 +1,35 @@
-//! Reading and validating a Rasa-format assistant project.
+//! Reading and validating an assistant project written in Rasa's formats.
+//!
+//! This crate turns a project directory — config.yml, a domain file or directory, training
+//! data (NLU, stories, rules, responses), test stories, endpoints.yml and credentials.yml —
+//! into typed structures in which every item knows the file, line and column it came from,
+//! and checks the project for mistakes (`rusa data validate`). It does no training and no
+//! serving, and it performs no I/O besides reading the files it is asked to read.
 
+mod config;
+mod credentials;
+mod domain;
+mod endpoints;
+mod envsubst;
 mod error;
+mod nlu;
+mod project;
+mod reader;
+mod stories;
+pub mod validate;
+pub mod yaml;
 
-pub use error::ProjectError;
+pub use config::{Component, Config, DEFAULT_LANGUAGE, DEFAULT_RECIPE};
+pub use credentials::{Channel, Credentials, RASA_ONLY_CHANNELS, SUPPORTED_CHANNELS};
+pub use domain::{
+    ActionName, Button, Domain, Entity, Form, Intent, MappingCondition, MappingType, Response, ResponseCondition,
+    ResponseVariation, SessionConfig, Slot, SlotMapping, SlotType,
+};
+pub use endpoints::{EndpointConfig, Endpoints};
+pub use error::{Diagnostic, Pos, ProjectError, Severity, did_you_mean};
+pub use nlu::{EntitySpan, Example, LookupTable, NluData, RegexPattern, Synonym, parse_annotated};
+pub use project::{
+    Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints, load_test_stories,
+    read_document, yaml_files,
+};
+pub use stories::{Rule, Step, StepEntity, StepKind, Story};

@@ -1,0 +1,374 @@
+//! A YAML document as a tree of nodes that know where they stand in their file.
+//!
+//! Rasa's formats are polymorphic (an intent is a string or a one-key mapping, examples are a
+//! block string or a list, ...), and every message we print must name file, line and column.
+//! So each file is parsed once with serde-saphyr (YAML 1.2, strict booleans: `yes` stays the
+//! string "yes") into [`Node`]s, and the typed readers walk the tree.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{Pos, ProjectError};
+
+/// One YAML node and the place it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The value of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// A short name of the node's type, for messages: "a string", "a list", ...
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            Value::Null => "empty",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The scalar as text, the way a name written without quotes is meant: `3.1` → "3.1",
+    /// `true` → "true". `None` for collections and null.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(format_float(*f)),
+            _ => None,
+        }
+    }
+
+    /// Looks a key up in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Converts the node to JSON (for free-form values such as component parameters,
+    /// custom payloads and slot values).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Visits every node of the tree, this one first.
+    pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Node) -> Result<(), ProjectError>) -> Result<(), ProjectError> {
+        f(self)?;
+        match &mut self.value {
+            Value::Seq(items) => {
+                for item in items {
+                    item.walk_mut(f)?;
+                }
+            }
+            Value::Map(entries) => {
+                for (_, v) in entries {
+                    v.walk_mut(f)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn format_float(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        f.to_string()
+    }
+}
+
+/// A parsed file: its path (shared by all positions into it), its text and its root node.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub path: Arc<Path>,
+    pub text: Arc<str>,
+    /// `None` for an empty document (only comments, or nothing).
+    pub root: Option<Node>,
+}
+
+impl Document {
+    /// The position of a node of this document.
+    pub fn pos(&self, node: &Node) -> Pos {
+        Pos::new(self.path.clone(), node.line, node.column)
+    }
+
+    /// The position of the start of the file.
+    pub fn start(&self) -> Pos {
+        Pos::new(self.path.clone(), 1, 1)
+    }
+
+    /// The number of leading spaces of a 1-based line of the file.
+    pub fn indent_of(&self, line: u32) -> u32 {
+        self.text
+            .lines()
+            .nth(line.saturating_sub(1) as usize)
+            .map_or(0, |l| (l.len() - l.trim_start().len()) as u32)
+    }
+}
+
+/// Parses YAML text. Errors carry the file, line and column of the problem.
+pub fn parse(path: Arc<Path>, text: &str) -> Result<Document, ProjectError> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+    };
+    // A BOM or only comments: serde-saphyr answers an empty document with Null.
+    let text_no_bom = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root: Option<Node> = if text_no_bom.trim().is_empty() {
+        None
+    } else {
+        match serde_saphyr::from_str_with_options::<Node>(text_no_bom, options) {
+            Ok(node) if node.is_null() => None,
+            Ok(node) => Some(node),
+            Err(err) => {
+                let (line, column) = err
+                    .location()
+                    .map(|l| (l.line() as u32, l.column() as u32))
+                    .unwrap_or((0, 0));
+                return Err(ProjectError::Yaml {
+                    pos: Pos::new(path, line.max(1), column.max(1)),
+                    message: yaml_message(&err),
+                });
+            }
+        }
+    };
+    Ok(Document { path, text: Arc::from(text), root })
+}
+
+/// serde-saphyr's message without its own location suffix (we print the location first).
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let full = err.without_snippet().to_string();
+    let first = full.lines().next().unwrap_or("invalid YAML").trim();
+    // Drop a trailing " at line X, column Y" the library may append.
+    let trimmed = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    let trimmed = trimmed.trim_end_matches(['.', ':']).trim();
+    if trimmed.is_empty() { "invalid YAML".to_owned() } else { lower_first(trimmed) }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_uppercase() && !chars.clone().next().is_some_and(char::is_uppercase) => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<Value>::deserialize(deserializer)?;
+        Ok(Node {
+            value: spanned.value,
+            line: spanned.referenced.line() as u32,
+            column: spanned.referenced.column() as u32,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(Value::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<Node, Node>()? {
+            entries.push((k, v));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Document {
+        parse(Arc::from(Path::new("t.yml")), text).unwrap()
+    }
+
+    #[test]
+    fn nodes_know_their_line_and_column() {
+        let d = doc("version: \"3.1\"\nintents:\n  - greet\n  - yes\n");
+        let root = d.root.unwrap();
+        let intents = root.get("intents").unwrap().as_seq().unwrap();
+        assert_eq!(intents[0].as_str(), Some("greet"));
+        assert_eq!((intents[0].line, intents[0].column), (3, 5));
+        // Strict booleans: `yes` is a string, as in YAML 1.2.
+        assert_eq!(intents[1].as_str(), Some("yes"));
+        let key = &root.as_map().unwrap()[1].0;
+        assert_eq!((key.line, key.column), (2, 1));
+    }
+
+    #[test]
+    fn block_scalars_are_recognised() {
+        let d = doc("nlu:\n- intent: a\n  examples: |\n    - one\n    - two\n");
+        let root = d.root.as_ref().unwrap();
+        let item = &root.get("nlu").unwrap().as_seq().unwrap()[0];
+        let examples = item.get("examples").unwrap();
+        assert_eq!(examples.as_str(), Some("- one\n- two\n"));
+        // A block scalar's position is where its content starts.
+        assert_eq!((examples.line, examples.column), (4, 5));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let err = parse(Arc::from(Path::new("bad.yml")), "a: [1, 2\nb: c\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("bad.yml:"), "{text}");
+    }
+
+    #[test]
+    fn empty_documents_have_no_root() {
+        assert!(doc("# only a comment\n").root.is_none());
+        assert!(doc("").root.is_none());
+    }
+
+    #[test]
+    fn numbers_and_nulls() {
+        let d = doc("a: 3.1\nb: 7\nc: ~\nd: true\n");
+        let root = d.root.unwrap();
+        assert_eq!(root.get("a").unwrap().scalar_text().as_deref(), Some("3.1"));
+        assert_eq!(root.get("b").unwrap().value, Value::Int(7));
+        assert!(root.get("c").unwrap().is_null());
+        assert_eq!(root.get("d").unwrap().value, Value::Bool(true));
+    }
+}
