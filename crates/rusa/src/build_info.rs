@@ -3,9 +3,6 @@
 /// The rusa version (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The compiler that built this binary, as `rustc --version` printed it.
-pub const RUSTC: &str = env!("RUSA_BUILD_RUSTC");
-
 /// `rusa --version --verbose` style text: version, commit, target, profile and compiler.
 pub const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),

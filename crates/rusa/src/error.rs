@@ -28,11 +28,6 @@ impl UserError {
         Self { message: message.into(), hint: None }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
     /// A command that a later piece of work builds: exits 1 with one line, never pretends.
     pub fn not_implemented(command: &str) -> Self {
         Self::new(format!("`{command}` is not implemented yet in this version of rusa"))
@@ -55,9 +50,12 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", render_chain(&err));
-            if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<UserError>()).and_then(|u| u.hint.as_deref()) {
-                eprintln!("hint: {hint}");
-            } else if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<rusa_project::ProjectError>()).and_then(|p| p.hint()) {
+            let hint = err
+                .chain()
+                .find_map(|e| e.downcast_ref::<UserError>())
+                .and_then(|u| u.hint.clone())
+                .or_else(|| err.chain().find_map(|e| e.downcast_ref::<rusa_project::ProjectError>()).and_then(|p| p.hint()));
+            if let Some(hint) = hint {
                 eprintln!("hint: {hint}");
             }
             ExitCode::from(1)

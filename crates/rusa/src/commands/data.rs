@@ -1,12 +1,56 @@
 //! `rusa data split|validate|convert`.
 
-use crate::cli::{DataArgs, DataCommand, LogArgs};
+use rusa_project::validate::{ValidateOptions, validate};
+use rusa_project::{Project, ProjectPaths};
+
+use crate::cli::{DataArgs, DataCommand, DataValidateArgs, LogArgs};
 use crate::error::{Outcome, UserError};
 
-pub fn run(args: DataArgs, _log: LogArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: DataArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     match args.command {
-        DataCommand::Validate(_) => Err(UserError::not_implemented("rusa data validate").into()),
+        DataCommand::Validate(args) => run_validate(&args, log),
         DataCommand::Split(_) => Err(UserError::not_implemented("rusa data split nlu").into()),
         DataCommand::Convert(_) => Err(UserError::not_implemented("rusa data convert nlu").into()),
+    }
+}
+
+/// Loads the project, prints the findings grouped by file, and fails when there are errors
+/// (or warnings, with `--fail-on-warnings`).
+fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome> {
+    let paths = ProjectPaths {
+        domain: args.project.domain.clone(),
+        data: args.project.data.clone(),
+        config: args.project.config.clone(),
+    };
+    let project = Project::load(&paths)?;
+    let report = validate(&project, &ValidateOptions { max_history: args.max_history });
+    let failed = report.errors() > 0 || (args.fail_on_warnings && report.warnings() > 0);
+
+    let mut text = String::new();
+    if !report.diagnostics.is_empty() {
+        text.push_str(&report.render());
+    }
+    if !log.quiet || failed {
+        text.push_str(&format!(
+            "{}: {}, {}, {}, {}, {} (story conflicts compared over {})\n",
+            if failed { "validation failed" } else { "the project is valid" },
+            count(project.domain.intents.len(), "intent"),
+            count(project.nlu.examples.len(), "example"),
+            count(project.stories.len(), "story"),
+            count(project.rules.len(), "rule"),
+            count(project.domain.responses.len(), "response"),
+            count(report.max_history, "turn"),
+        ));
+    }
+    crate::output::print(&text)?;
+    Ok(if failed { Outcome::Failed } else { Outcome::Success })
+}
+
+/// `1 story`, `2 stories`.
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
     }
 }
