@@ -11,7 +11,16 @@ pub const DEFAULT_RECIPE: &str = "default.v1";
 /// The language when config.yml does not say.
 pub const DEFAULT_LANGUAGE: &str = "en";
 
-const KEYS: &[&str] = &["recipe", "language", "pipeline", "policies", "assistant_id", "version", "importers", "spaces"];
+const KEYS: &[&str] = &[
+    "recipe",
+    "language",
+    "pipeline",
+    "policies",
+    "assistant_id",
+    "version",
+    "importers",
+    "spaces",
+];
 
 /// The model configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,8 +94,12 @@ impl Config {
                     }
                 }
                 "language" if !value.is_null() => config.language = r.name(value, "'language'")?,
-                "assistant_id" if !value.is_null() => config.assistant_id = Some(r.name(value, "'assistant_id'")?),
-                "pipeline" => config.pipeline = read_components(&mut r, value, "pipeline component")?,
+                "assistant_id" if !value.is_null() => {
+                    config.assistant_id = Some(r.name(value, "'assistant_id'")?)
+                }
+                "pipeline" => {
+                    config.pipeline = read_components(&mut r, value, "pipeline component")?
+                }
                 "policies" => config.policies = read_components(&mut r, value, "policy")?,
                 _ => {}
             }
@@ -104,7 +117,11 @@ fn read_components(r: &mut Reader<'_>, node: &Node, what: &str) -> Result<Option
     for item in items {
         let entries = r.map(item, &format!("a {what}"))?;
         let Some(name_node) = item.get("name") else {
-            return Err(r.err_hint(item, format!("a {what} needs a 'name'"), "write it as `- name: WhitespaceTokenizer`"));
+            return Err(r.err_hint(
+                item,
+                format!("a {what} needs a 'name'"),
+                "write it as `- name: WhitespaceTokenizer`",
+            ));
         };
         let name = r.name(name_node, &format!("the name of a {what}"))?;
         let params = entries
@@ -112,7 +129,11 @@ fn read_components(r: &mut Reader<'_>, node: &Node, what: &str) -> Result<Option
             .filter(|(k, _)| k.as_str() != Some("name"))
             .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
             .collect();
-        components.push(Component { name, params, pos: r.pos(item) });
+        components.push(Component {
+            name,
+            params,
+            pos: r.pos(item),
+        });
     }
     Ok(Some(components))
 }
@@ -132,7 +153,8 @@ mod tests {
 
     #[test]
     fn commented_out_pipeline_means_default() {
-        let (config, _) = read("recipe: default.v1\nlanguage: de\npipeline:\n# - name: X\npolicies:\n");
+        let (config, _) =
+            read("recipe: default.v1\nlanguage: de\npipeline:\n# - name: X\npolicies:\n");
         let config = config.unwrap();
         assert_eq!(config.language, "de");
         assert!(config.pipeline.is_none());
@@ -141,7 +163,9 @@ mod tests {
 
     #[test]
     fn components_keep_their_parameters() {
-        let (config, _) = read("pipeline:\n- name: CountVectorsFeaturizer\n  analyzer: char_wb\n  max_ngram: 4\npolicies:\n- name: TEDPolicy\n  max_history: 5\n- name: MemoizationPolicy\n  max_history: 3\n");
+        let (config, _) = read(
+            "pipeline:\n- name: CountVectorsFeaturizer\n  analyzer: char_wb\n  max_ngram: 4\npolicies:\n- name: TEDPolicy\n  max_history: 5\n- name: MemoizationPolicy\n  max_history: 3\n",
+        );
         let config = config.unwrap();
         let pipeline = config.pipeline.as_ref().unwrap();
         assert_eq!(pipeline[0].name, "CountVectorsFeaturizer");
@@ -153,12 +177,20 @@ mod tests {
     fn typos_in_keys_get_a_suggestion() {
         let (config, warnings) = read("pipline: []\n");
         assert!(config.is_ok());
-        assert!(warnings[0].message.contains("did you mean 'pipeline'"), "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("did you mean 'pipeline'"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
     fn a_component_needs_a_name() {
         let (config, _) = read("pipeline:\n- analyzer: char_wb\n");
-        assert!(config.unwrap_err().to_string().starts_with("config.yml:2:3: a pipeline component needs a 'name'"));
+        assert!(
+            config
+                .unwrap_err()
+                .to_string()
+                .starts_with("config.yml:2:3: a pipeline component needs a 'name'")
+        );
     }
 }

@@ -52,7 +52,13 @@ impl Credentials {
         for (key, value) in r.map(root, "the credentials file")? {
             let name = r.name(key, "a channel name")?;
             if RASA_ONLY_CHANNELS.contains(&name.as_str()) {
-                r.warn(key, format!("rusa does not serve the '{name}' channel; it is skipped (rusa serves: {})", SUPPORTED_CHANNELS.join(", ")));
+                r.warn(
+                    key,
+                    format!(
+                        "rusa does not serve the '{name}' channel; it is skipped (rusa serves: {})",
+                        SUPPORTED_CHANNELS.join(", ")
+                    ),
+                );
                 continue;
             }
             if name.contains('.') {
@@ -60,21 +66,38 @@ impl Credentials {
                 continue;
             }
             if !SUPPORTED_CHANNELS.contains(&name.as_str()) {
-                let suggestion = did_you_mean(&name, SUPPORTED_CHANNELS.iter().chain(RASA_ONLY_CHANNELS).copied())
-                    .map(|s| format!(" (did you mean '{s}'?)"))
-                    .unwrap_or_default();
+                let suggestion = did_you_mean(
+                    &name,
+                    SUPPORTED_CHANNELS.iter().chain(RASA_ONLY_CHANNELS).copied(),
+                )
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
                 return Err(r.err_hint(
                     key,
                     format!("unknown channel '{name}'{suggestion}"),
-                    format!("rusa serves the channels: {}", SUPPORTED_CHANNELS.join(", ")),
+                    format!(
+                        "rusa serves the channels: {}",
+                        SUPPORTED_CHANNELS.join(", ")
+                    ),
                 ));
             }
             let params = match value.to_json() {
                 serde_json::Value::Object(map) => map,
                 serde_json::Value::Null => serde_json::Map::new(),
-                _ => return Err(r.err(value, format!("the settings of channel '{name}' must be a mapping"))),
+                _ => {
+                    return Err(r.err(
+                        value,
+                        format!("the settings of channel '{name}' must be a mapping"),
+                    ));
+                }
             };
-            credentials.channels.insert(name, Channel { params, pos: r.pos(key) });
+            credentials.channels.insert(
+                name,
+                Channel {
+                    params,
+                    pos: r.pos(key),
+                },
+            );
         }
         Ok(credentials)
     }

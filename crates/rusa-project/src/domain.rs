@@ -21,12 +21,34 @@ const KEYS: &[&str] = &[
     "config",
     "e2e_actions",
 ];
-const SLOT_KEYS: &[&str] =
-    &["type", "influence_conversation", "initial_value", "values", "min_value", "max_value", "mappings"];
-const MAPPING_KEYS: &[&str] =
-    &["type", "entity", "role", "group", "intent", "not_intent", "value", "action", "conditions"];
+const SLOT_KEYS: &[&str] = &[
+    "type",
+    "influence_conversation",
+    "initial_value",
+    "values",
+    "min_value",
+    "max_value",
+    "mappings",
+];
+const MAPPING_KEYS: &[&str] = &[
+    "type",
+    "entity",
+    "role",
+    "group",
+    "intent",
+    "not_intent",
+    "value",
+    "action",
+    "conditions",
+];
 const SLOT_TYPES: &[&str] = &["text", "bool", "categorical", "float", "list", "any"];
-const MAPPING_TYPES: &[&str] = &["from_entity", "from_text", "from_intent", "from_trigger_intent", "custom"];
+const MAPPING_TYPES: &[&str] = &[
+    "from_entity",
+    "from_text",
+    "from_intent",
+    "from_trigger_intent",
+    "custom",
+];
 
 /// The domain of an assistant, merged from one file or a directory of files.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,8 +101,13 @@ pub struct Slot {
 pub enum SlotType {
     Text,
     Bool,
-    Categorical { values: Vec<String> },
-    Float { min_value: f64, max_value: f64 },
+    Categorical {
+        values: Vec<String>,
+    },
+    Float {
+        min_value: f64,
+        max_value: f64,
+    },
     List,
     Any,
     /// A custom slot class of a Python project (`module.ClassName`); rusa treats it as `any`.
@@ -163,7 +190,10 @@ impl ResponseVariation {
             || self.image.is_some()
             || !self.buttons.is_empty()
             || self.custom.is_some()
-            || self.extra.keys().any(|k| matches!(k.as_str(), "attachment" | "quick_replies" | "elements"))
+            || self
+                .extra
+                .keys()
+                .any(|k| matches!(k.as_str(), "attachment" | "quick_replies" | "elements"))
     }
 }
 
@@ -208,14 +238,20 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { session_expiration_time: DEFAULT_SESSION_EXPIRATION_MINUTES, carry_over_slots_to_new_session: true }
+        Self {
+            session_expiration_time: DEFAULT_SESSION_EXPIRATION_MINUTES,
+            carry_over_slots_to_new_session: true,
+        }
     }
 }
 
 impl Domain {
     /// An empty domain with Rasa's defaults.
     pub fn empty() -> Self {
-        Self { store_entities_as_slots: true, ..Self::default() }
+        Self {
+            store_entities_as_slots: true,
+            ..Self::default()
+        }
     }
 
     pub fn intent(&self, name: &str) -> Option<&Intent> {
@@ -240,7 +276,11 @@ impl Domain {
 
     /// Reads one domain file and merges it into `self`. Definitions already present are kept
     /// and a warning names the duplicate.
-    pub(crate) fn merge_file(&mut self, doc: &Document, warnings: &mut Vec<Diagnostic>) -> Result<()> {
+    pub(crate) fn merge_file(
+        &mut self,
+        doc: &Document,
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Result<()> {
         let mut r = Reader::new(doc, warnings);
         let Some(root) = doc.root.as_ref() else {
             return Ok(());
@@ -259,7 +299,11 @@ impl Domain {
                 "session_config" => self.read_session_config(&mut r, value)?,
                 "config" => {
                     let entries = r.map_or_empty(value, "'config'")?;
-                    r.check_keys(entries, &["store_entities_as_slots"], "the domain's 'config'");
+                    r.check_keys(
+                        entries,
+                        &["store_entities_as_slots"],
+                        "the domain's 'config'",
+                    );
                     if let Some(v) = value.get("store_entities_as_slots") {
                         self.store_entities_as_slots = r.bool(v, "'store_entities_as_slots'")?;
                     }
@@ -285,12 +329,25 @@ impl Domain {
                 ));
             };
             let name = r.name(name_node, "an intent name")?;
-            let mut intent = Intent { name, use_entities: None, ignore_entities: Vec::new(), pos: r.pos(name_node) };
+            let mut intent = Intent {
+                name,
+                use_entities: None,
+                ignore_entities: Vec::new(),
+                pos: r.pos(name_node),
+            };
             if let Some(props) = props {
-                let entries = r.map_or_empty(props, &format!("the properties of intent '{}'", intent.name))?;
+                let entries = r.map_or_empty(
+                    props,
+                    &format!("the properties of intent '{}'", intent.name),
+                )?;
                 r.check_keys(
                     entries,
-                    &["use_entities", "ignore_entities", "triggers", "is_retrieval_intent"],
+                    &[
+                        "use_entities",
+                        "ignore_entities",
+                        "triggers",
+                        "is_retrieval_intent",
+                    ],
                     &format!("intent '{}'", intent.name),
                 );
                 if let Some(v) = props.get("use_entities") {
@@ -305,7 +362,10 @@ impl Domain {
                 }
             }
             if self.intent(&intent.name).is_some() {
-                r.warn(name_node, format!("intent '{}' is listed twice", intent.name));
+                r.warn(
+                    name_node,
+                    format!("intent '{}' is listed twice", intent.name),
+                );
             } else {
                 self.intents.push(intent);
             }
@@ -319,11 +379,23 @@ impl Domain {
                 return Err(r.err(item, format!("an entity must be a name or a mapping of one name to its properties, found {}", item.type_name())));
             };
             let name = r.name(name_node, "an entity name")?;
-            let mut entity =
-                Entity { name, roles: Vec::new(), groups: Vec::new(), influence_conversation: true, pos: r.pos(name_node) };
+            let mut entity = Entity {
+                name,
+                roles: Vec::new(),
+                groups: Vec::new(),
+                influence_conversation: true,
+                pos: r.pos(name_node),
+            };
             if let Some(props) = props {
-                let entries = r.map_or_empty(props, &format!("the properties of entity '{}'", entity.name))?;
-                r.check_keys(entries, &["roles", "groups", "influence_conversation"], &format!("entity '{}'", entity.name));
+                let entries = r.map_or_empty(
+                    props,
+                    &format!("the properties of entity '{}'", entity.name),
+                )?;
+                r.check_keys(
+                    entries,
+                    &["roles", "groups", "influence_conversation"],
+                    &format!("entity '{}'", entity.name),
+                );
                 if let Some(v) = props.get("roles") {
                     entity.roles = r.names(v, "a role")?;
                 }
@@ -335,7 +407,10 @@ impl Domain {
                 }
             }
             if self.entity(&entity.name).is_some() {
-                r.warn(name_node, format!("entity '{}' is listed twice", entity.name));
+                r.warn(
+                    name_node,
+                    format!("entity '{}' is listed twice", entity.name),
+                );
             } else {
                 self.entities.push(entity);
             }
@@ -364,7 +439,8 @@ impl Domain {
                 "any" => SlotType::Any,
                 "categorical" => {
                     let values = match def.get("values") {
-                        Some(v) => r.seq(v, &format!("the values of {what}"))?
+                        Some(v) => r
+                            .seq(v, &format!("the values of {what}"))?
                             .iter()
                             .map(|n| r.text(n, "a categorical value"))
                             .collect::<Result<Vec<_>>>()?,
@@ -384,7 +460,10 @@ impl Domain {
                     if min_value > max_value {
                         return Err(r.err(type_node, format!("{what}: 'min_value' {min_value} is larger than 'max_value' {max_value}")));
                     }
-                    SlotType::Float { min_value, max_value }
+                    SlotType::Float {
+                        min_value,
+                        max_value,
+                    }
                 }
                 other if other.contains('.') => {
                     r.warn(type_node, format!("{what} has the custom slot type '{other}', which rusa cannot load; it is treated as type 'any'"));
@@ -393,8 +472,16 @@ impl Domain {
                 other => {
                     let message = format!("{what} has the unknown type '{other}'");
                     return Err(match did_you_mean(other, SLOT_TYPES.iter().copied()) {
-                        Some(s) => r.err_hint(type_node, format!("{message} (did you mean '{s}'?)"), format!("slot types are {}", SLOT_TYPES.join(", "))),
-                        None => r.err_hint(type_node, message, format!("slot types are {}", SLOT_TYPES.join(", "))),
+                        Some(s) => r.err_hint(
+                            type_node,
+                            format!("{message} (did you mean '{s}'?)"),
+                            format!("slot types are {}", SLOT_TYPES.join(", ")),
+                        ),
+                        None => r.err_hint(
+                            type_node,
+                            message,
+                            format!("slot types are {}", SLOT_TYPES.join(", ")),
+                        ),
                     });
                 }
             };
@@ -402,7 +489,10 @@ impl Domain {
                 Some(v) => r.bool(v, "'influence_conversation'")?,
                 None => !matches!(slot_type, SlotType::Any | SlotType::Custom(_)),
             };
-            let initial_value = def.get("initial_value").filter(|v| !v.is_null()).map(Node::to_json);
+            let initial_value = def
+                .get("initial_value")
+                .filter(|v| !v.is_null())
+                .map(Node::to_json);
             let mut mappings = Vec::new();
             if let Some(list) = def.get("mappings") {
                 for m in r.seq(list, &format!("the mappings of {what}"))? {
@@ -413,7 +503,14 @@ impl Domain {
                 r.warn(key, format!("{what} is defined twice"));
                 continue;
             }
-            self.slots.push(Slot { name, slot_type, influence_conversation, initial_value, mappings, pos: r.pos(key) });
+            self.slots.push(Slot {
+                name,
+                slot_type,
+                influence_conversation,
+                initial_value,
+                mappings,
+                pos: r.pos(key),
+            });
         }
         Ok(())
     }
@@ -421,12 +518,16 @@ impl Domain {
     fn read_actions(&mut self, r: &mut Reader<'_>, node: &Node) -> Result<()> {
         for item in r.seq(node, "'actions'")? {
             let Some((name_node, props)) = single_key(item) else {
-                return Err(r.err(item, format!("an action must be a name, found {}", item.type_name())));
+                return Err(r.err(
+                    item,
+                    format!("an action must be a name, found {}", item.type_name()),
+                ));
             };
             let name = r.name(name_node, "an action name")?;
             let mut send_domain = false;
             if let Some(props) = props {
-                let entries = r.map_or_empty(props, &format!("the properties of action '{name}'"))?;
+                let entries =
+                    r.map_or_empty(props, &format!("the properties of action '{name}'"))?;
                 r.check_keys(entries, &["send_domain"], &format!("action '{name}'"));
                 if let Some(v) = props.get("send_domain") {
                     send_domain = r.bool(v, "'send_domain'")?;
@@ -435,7 +536,11 @@ impl Domain {
             if self.has_action(&name) {
                 r.warn(name_node, format!("action '{name}' is listed twice"));
             } else {
-                self.actions.push(ActionName { name, send_domain, pos: r.pos(name_node) });
+                self.actions.push(ActionName {
+                    name,
+                    send_domain,
+                    pos: r.pos(name_node),
+                });
             }
         }
         Ok(())
@@ -471,23 +576,36 @@ impl Domain {
                 r.warn(key, format!("{what} is defined twice"));
                 continue;
             }
-            self.forms.push(Form { name, required_slots, ignored_intents, pos: r.pos(key) });
+            self.forms.push(Form {
+                name,
+                required_slots,
+                ignored_intents,
+                pos: r.pos(key),
+            });
         }
         Ok(())
     }
 
     fn read_session_config(&mut self, r: &mut Reader<'_>, node: &Node) -> Result<()> {
         let entries = r.map_or_empty(node, "'session_config'")?;
-        r.check_keys(entries, &["session_expiration_time", "carry_over_slots_to_new_session"], "'session_config'");
+        r.check_keys(
+            entries,
+            &["session_expiration_time", "carry_over_slots_to_new_session"],
+            "'session_config'",
+        );
         if let Some(v) = node.get("session_expiration_time") {
             let minutes = r.number(v, "'session_expiration_time'")?;
             if minutes < 0.0 || !minutes.is_finite() {
-                return Err(r.err(v, "'session_expiration_time' must be zero or a positive number of minutes"));
+                return Err(r.err(
+                    v,
+                    "'session_expiration_time' must be zero or a positive number of minutes",
+                ));
             }
             self.session_config.session_expiration_time = minutes;
         }
         if let Some(v) = node.get("carry_over_slots_to_new_session") {
-            self.session_config.carry_over_slots_to_new_session = r.bool(v, "'carry_over_slots_to_new_session'")?;
+            self.session_config.carry_over_slots_to_new_session =
+                r.bool(v, "'carry_over_slots_to_new_session'")?;
         }
         Ok(())
     }
@@ -497,7 +615,11 @@ fn read_mapping(r: &mut Reader<'_>, node: &Node, slot: &str) -> Result<SlotMappi
     let entries = r.map(node, &format!("a mapping of {slot}"))?;
     r.check_keys(entries, MAPPING_KEYS, &format!("a mapping of {slot}"));
     let Some(type_node) = node.get("type") else {
-        return Err(r.err_hint(node, format!("a mapping of {slot} has no 'type'"), format!("mapping types are {}", MAPPING_TYPES.join(", "))));
+        return Err(r.err_hint(
+            node,
+            format!("a mapping of {slot} has no 'type'"),
+            format!("mapping types are {}", MAPPING_TYPES.join(", ")),
+        ));
     };
     let type_name = r.name(type_node, "a mapping type")?;
     let mapping_type = match type_name.as_str() {
@@ -525,17 +647,31 @@ fn read_mapping(r: &mut Reader<'_>, node: &Node, slot: &str) -> Result<SlotMappi
     };
     let entity = opt_name(r, "entity")?;
     if mapping_type == MappingType::FromEntity && entity.is_none() {
-        return Err(r.err(node, format!("a 'from_entity' mapping of {slot} needs an 'entity'")));
+        return Err(r.err(
+            node,
+            format!("a 'from_entity' mapping of {slot} needs an 'entity'"),
+        ));
     }
     let value = node.get("value").map(Node::to_json);
-    if matches!(mapping_type, MappingType::FromIntent | MappingType::FromTriggerIntent) && value.is_none() {
-        return Err(r.err(node, format!("a '{type_name}' mapping of {slot} needs a 'value'")));
+    if matches!(
+        mapping_type,
+        MappingType::FromIntent | MappingType::FromTriggerIntent
+    ) && value.is_none()
+    {
+        return Err(r.err(
+            node,
+            format!("a '{type_name}' mapping of {slot} needs a 'value'"),
+        ));
     }
     let mut conditions = Vec::new();
     if let Some(list) = node.get("conditions") {
         for c in r.seq(list, "'conditions'")? {
             let entries = r.map(c, "a mapping condition")?;
-            r.check_keys(entries, &["active_loop", "requested_slot"], "a mapping condition");
+            r.check_keys(
+                entries,
+                &["active_loop", "requested_slot"],
+                "a mapping condition",
+            );
             let active_loop = match c.get("active_loop") {
                 Some(v) if !v.is_null() => Some(r.name(v, "'active_loop'")?),
                 _ => None,
@@ -544,7 +680,10 @@ fn read_mapping(r: &mut Reader<'_>, node: &Node, slot: &str) -> Result<SlotMappi
                 Some(v) if !v.is_null() => Some(r.name(v, "'requested_slot'")?),
                 _ => None,
             };
-            conditions.push(MappingCondition { active_loop, requested_slot });
+            conditions.push(MappingCondition {
+                active_loop,
+                requested_slot,
+            });
         }
     }
     Ok(SlotMapping {
@@ -552,8 +691,16 @@ fn read_mapping(r: &mut Reader<'_>, node: &Node, slot: &str) -> Result<SlotMappi
         entity,
         role: opt_name(r, "role")?,
         group: opt_name(r, "group")?,
-        intent: node.get("intent").map(|v| r.names(v, "an intent name")).transpose()?.unwrap_or_default(),
-        not_intent: node.get("not_intent").map(|v| r.names(v, "an intent name")).transpose()?.unwrap_or_default(),
+        intent: node
+            .get("intent")
+            .map(|v| r.names(v, "an intent name"))
+            .transpose()?
+            .unwrap_or_default(),
+        not_intent: node
+            .get("not_intent")
+            .map(|v| r.names(v, "an intent name"))
+            .transpose()?
+            .unwrap_or_default(),
         value,
         action: opt_name(r, "action")?,
         conditions,
@@ -562,7 +709,11 @@ fn read_mapping(r: &mut Reader<'_>, node: &Node, slot: &str) -> Result<SlotMappi
 }
 
 /// Reads a `responses:` mapping (of the domain, or of a training data file) into `out`.
-pub(crate) fn read_responses(r: &mut Reader<'_>, node: &Node, out: &mut IndexMap<String, Response>) -> Result<()> {
+pub(crate) fn read_responses(
+    r: &mut Reader<'_>,
+    node: &Node,
+    out: &mut IndexMap<String, Response>,
+) -> Result<()> {
     for (key, list) in r.map_or_empty(node, "'responses'")? {
         let name = r.name(key, "a response name")?;
         let mut variations = Vec::new();
@@ -570,10 +721,20 @@ pub(crate) fn read_responses(r: &mut Reader<'_>, node: &Node, out: &mut IndexMap
             variations.push(read_variation(r, item, &name)?);
         }
         if out.contains_key(&name) {
-            r.warn(key, format!("response '{name}' is defined twice; the first definition is used"));
+            r.warn(
+                key,
+                format!("response '{name}' is defined twice; the first definition is used"),
+            );
             continue;
         }
-        out.insert(name.clone(), Response { name, variations, pos: r.pos(key) });
+        out.insert(
+            name.clone(),
+            Response {
+                name,
+                variations,
+                pos: r.pos(key),
+            },
+        );
     }
     Ok(())
 }
@@ -614,12 +775,24 @@ fn read_variation(r: &mut Reader<'_>, node: &Node, response: &str) -> Result<Res
                 for b in r.seq(value, "'buttons'")? {
                     let fields = r.map(b, "a button")?;
                     r.check_keys(fields, &["title", "payload"], "a button");
-                    let title = b.get("title").map(|t| r.text(t, "a button's 'title'")).transpose()?;
-                    let payload = b.get("payload").map(|p| r.text(p, "a button's 'payload'")).transpose()?;
+                    let title = b
+                        .get("title")
+                        .map(|t| r.text(t, "a button's 'title'"))
+                        .transpose()?;
+                    let payload = b
+                        .get("payload")
+                        .map(|p| r.text(p, "a button's 'payload'"))
+                        .transpose()?;
                     let Some(title) = title else {
-                        return Err(r.err(b, format!("a button of response '{response}' has no 'title'")));
+                        return Err(r.err(
+                            b,
+                            format!("a button of response '{response}' has no 'title'"),
+                        ));
                     };
-                    variation.buttons.push(Button { payload: payload.unwrap_or_else(|| title.clone()), title });
+                    variation.buttons.push(Button {
+                        payload: payload.unwrap_or_else(|| title.clone()),
+                        title,
+                    });
                 }
             }
             "condition" => {
@@ -637,7 +810,10 @@ fn read_variation(r: &mut Reader<'_>, node: &Node, response: &str) -> Result<Res
                     };
                     variation.conditions.push(ResponseCondition {
                         slot: r.name(slot, "a slot name")?,
-                        value: c.get("value").map(Node::to_json).unwrap_or(serde_json::Value::Null),
+                        value: c
+                            .get("value")
+                            .map(Node::to_json)
+                            .unwrap_or(serde_json::Value::Null),
                     });
                 }
             }
@@ -728,13 +904,28 @@ config:
         let domain = domain.unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(domain.intents.len(), 2);
-        assert_eq!(domain.intents[1].use_entities.as_deref(), Some(&["city".to_owned()][..]));
+        assert_eq!(
+            domain.intents[1].use_entities.as_deref(),
+            Some(&["city".to_owned()][..])
+        );
         assert_eq!(domain.entities[0].roles, ["departure", "destination"]);
         let city = domain.slot("city").unwrap();
         assert_eq!(city.mappings[0].role.as_deref(), Some("departure"));
-        assert_eq!(city.mappings[0].conditions[0].requested_slot.as_deref(), Some("city"));
-        assert_eq!(domain.slot("size").unwrap().mappings[0].intent, ["big", "huge"]);
-        assert_eq!(domain.slot("temp").unwrap().slot_type, SlotType::Float { min_value: -10.0, max_value: 40.0 });
+        assert_eq!(
+            city.mappings[0].conditions[0].requested_slot.as_deref(),
+            Some("city")
+        );
+        assert_eq!(
+            domain.slot("size").unwrap().mappings[0].intent,
+            ["big", "huge"]
+        );
+        assert_eq!(
+            domain.slot("temp").unwrap().slot_type,
+            SlotType::Float {
+                min_value: -10.0,
+                max_value: 40.0
+            }
+        );
         let greet = &domain.responses["utter_greet"];
         assert_eq!(greet.variations[0].buttons[0].title, "Yes");
         assert_eq!(greet.variations[1].conditions[0].slot, "city");
@@ -749,21 +940,30 @@ config:
     fn unknown_slot_type_is_an_error_with_a_suggestion() {
         let (domain, _) = read("slots:\n  x:\n    type: textt\n");
         let err = domain.unwrap_err();
-        assert_eq!(err.to_string(), "domain.yml:3:11: slot 'x' has the unknown type 'textt' (did you mean 'text'?)");
+        assert_eq!(
+            err.to_string(),
+            "domain.yml:3:11: slot 'x' has the unknown type 'textt' (did you mean 'text'?)"
+        );
         assert!(err.hint().unwrap().contains("categorical"));
     }
 
     #[test]
     fn custom_slot_types_are_accepted_with_a_warning() {
         let (domain, warnings) = read("slots:\n  x:\n    type: addons.MySlot\n");
-        assert_eq!(domain.unwrap().slots[0].slot_type, SlotType::Custom("addons.MySlot".into()));
+        assert_eq!(
+            domain.unwrap().slots[0].slot_type,
+            SlotType::Custom("addons.MySlot".into())
+        );
         assert_eq!(warnings.len(), 1);
     }
 
     #[test]
     fn unknown_keys_warn_with_did_you_mean() {
         let (_, warnings) = read("intents: [a]\nrespones: {}\n");
-        assert!(warnings[0].message.contains("did you mean 'responses'"), "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("did you mean 'responses'"),
+            "{warnings:?}"
+        );
         assert_eq!(warnings[0].pos.line, 2);
     }
 }

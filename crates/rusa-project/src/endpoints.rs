@@ -6,8 +6,16 @@ use crate::error::{Diagnostic, Pos};
 use crate::reader::{Reader, Result};
 use crate::yaml::{Document, Node};
 
-const KEYS: &[&str] =
-    &["action_endpoint", "tracker_store", "lock_store", "event_broker", "nlg", "nlu", "models", "tracing"];
+const KEYS: &[&str] = &[
+    "action_endpoint",
+    "tracker_store",
+    "lock_store",
+    "event_broker",
+    "nlg",
+    "nlu",
+    "models",
+    "tracing",
+];
 
 /// The endpoints file, after `${VAR}` substitution.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,7 +86,12 @@ impl Endpoints {
     }
 }
 
-fn read_endpoint(r: &Reader<'_>, key: &Node, value: &Node, name: &str) -> Result<Option<EndpointConfig>> {
+fn read_endpoint(
+    r: &Reader<'_>,
+    key: &Node,
+    value: &Node,
+    name: &str,
+) -> Result<Option<EndpointConfig>> {
     if value.is_null() {
         return Ok(None);
     }
@@ -94,7 +107,9 @@ fn read_endpoint(r: &Reader<'_>, key: &Node, value: &Node, name: &str) -> Result
         let k_name = r.text(k, "a key")?;
         config.key_pos.insert(k_name.clone(), r.pos(v));
         match k_name.as_str() {
-            "type" if !v.is_null() => config.kind = Some(r.name(v, &format!("the type of '{name}'"))?),
+            "type" if !v.is_null() => {
+                config.kind = Some(r.name(v, &format!("the type of '{name}'"))?)
+            }
             "url" if !v.is_null() => config.url = Some(r.text(v, &format!("the url of '{name}'"))?),
             _ => {
                 config.params.insert(k_name, v.to_json());

@@ -8,7 +8,10 @@ use crate::error::ProjectError;
 use crate::yaml::{Document, Value};
 
 /// Replaces every `${NAME}` in the string values of `doc`, reading variables with `lookup`.
-pub(crate) fn substitute(doc: &mut Document, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), ProjectError> {
+pub(crate) fn substitute(
+    doc: &mut Document,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ProjectError> {
     let path = doc.path.clone();
     let Some(root) = doc.root.as_mut() else {
         return Ok(());
@@ -20,12 +23,12 @@ pub(crate) fn substitute(doc: &mut Document, lookup: &dyn Fn(&str) -> Option<Str
         if !text.contains("${") {
             return Ok(());
         }
-        let replaced = expand(text, lookup).map_err(|missing| {
-            ProjectError::Invalid {
-                pos: crate::error::Pos::new(path.clone(), node.line, node.column),
-                message: format!("environment variable '{missing}' is not set"),
-                hint: Some(format!("set {missing}, or write the value into the file instead of ${{{missing}}}")),
-            }
+        let replaced = expand(text, lookup).map_err(|missing| ProjectError::Invalid {
+            pos: crate::error::Pos::new(path.clone(), node.line, node.column),
+            message: format!("environment variable '{missing}' is not set"),
+            hint: Some(format!(
+                "set {missing}, or write the value into the file instead of ${{{missing}}}"
+            )),
         })?;
         node.value = Value::Str(replaced);
         Ok(())
@@ -74,7 +77,10 @@ mod tests {
 
     #[test]
     fn expands_references_anywhere_in_a_value() {
-        assert_eq!(expand("postgresql://${HOST}:${PORT}/x", &env).unwrap(), "postgresql://db.local:5432/x");
+        assert_eq!(
+            expand("postgresql://${HOST}:${PORT}/x", &env).unwrap(),
+            "postgresql://db.local:5432/x"
+        );
         assert_eq!(expand("no refs", &env).unwrap(), "no refs");
         assert_eq!(expand("${ not a var }", &env).unwrap(), "${ not a var }");
         assert_eq!(expand("open ${HOST", &env).unwrap(), "open ${HOST");

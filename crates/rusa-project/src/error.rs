@@ -33,11 +33,19 @@ pub enum ProjectError {
 
     /// Valid YAML that does not say what the format allows.
     #[error("{pos}: {message}")]
-    Invalid { pos: Pos, message: String, hint: Option<String> },
+    Invalid {
+        pos: Pos,
+        message: String,
+        hint: Option<String>,
+    },
 
     /// A file or directory the command needs does not exist.
     #[error("the {what} '{}' does not exist", path.display())]
-    Missing { what: &'static str, path: PathBuf, flag: Option<&'static str> },
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        flag: Option<&'static str>,
+    },
 
     /// The file exists but cannot be read.
     #[error("cannot read '{}'", path.display())]
@@ -50,15 +58,21 @@ pub enum ProjectError {
 
 impl ProjectError {
     pub(crate) fn invalid(pos: Pos, message: impl Into<String>) -> Self {
-        Self::Invalid { pos, message: message.into(), hint: None }
+        Self::Invalid {
+            pos,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// A one-line suggestion printed as `hint:` under the error, where one helps.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Missing { flag: Some(flag), .. } => {
-                Some(format!("run the command in the project's directory, or name the path with {flag}"))
-            }
+            Self::Missing {
+                flag: Some(flag), ..
+            } => Some(format!(
+                "run the command in the project's directory, or name the path with {flag}"
+            )),
             Self::Invalid { hint, .. } => hint.clone(),
             _ => None,
         }
@@ -100,11 +114,19 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn warning(pos: Pos, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, pos, message: message.into() }
+        Self {
+            severity: Severity::Warning,
+            pos,
+            message: message.into(),
+        }
     }
 
     pub fn error(pos: Pos, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, pos, message: message.into() }
+        Self {
+            severity: Severity::Error,
+            pos,
+            message: message.into(),
+        }
     }
 }
 
@@ -115,7 +137,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -130,7 +155,10 @@ mod tests {
 
     #[test]
     fn suggestions_are_close_words_only() {
-        assert_eq!(did_you_mean("pipline", ["pipeline", "policies", "language"]), Some("pipeline"));
+        assert_eq!(
+            did_you_mean("pipline", ["pipeline", "policies", "language"]),
+            Some("pipeline")
+        );
         assert_eq!(did_you_mean("zzz", ["pipeline", "policies"]), None);
     }
 

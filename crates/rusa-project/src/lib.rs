@@ -22,14 +22,14 @@ pub mod yaml;
 pub use config::{Component, Config, DEFAULT_LANGUAGE, DEFAULT_RECIPE};
 pub use credentials::{Channel, Credentials, RASA_ONLY_CHANNELS, SUPPORTED_CHANNELS};
 pub use domain::{
-    ActionName, Button, Domain, Entity, Form, Intent, MappingCondition, MappingType, Response, ResponseCondition,
-    ResponseVariation, SessionConfig, Slot, SlotMapping, SlotType,
+    ActionName, Button, Domain, Entity, Form, Intent, MappingCondition, MappingType, Response,
+    ResponseCondition, ResponseVariation, SessionConfig, Slot, SlotMapping, SlotType,
 };
 pub use endpoints::{EndpointConfig, Endpoints};
 pub use error::{Diagnostic, Pos, ProjectError, Severity, did_you_mean};
 pub use nlu::{EntitySpan, Example, LookupTable, NluData, RegexPattern, Synonym, parse_annotated};
 pub use project::{
-    Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints, load_test_stories,
-    read_document, yaml_files,
+    Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints,
+    load_test_stories, read_document, yaml_files,
 };
 pub use stories::{Rule, Step, StepEntity, StepKind, Story};

@@ -29,7 +29,9 @@ pub struct Example {
 impl Example {
     /// The intent without a retrieval suffix: `faq` for `faq/ask_name`.
     pub fn base_intent(&self) -> &str {
-        self.intent.split_once('/').map_or(&self.intent, |(base, _)| base)
+        self.intent
+            .split_once('/')
+            .map_or(&self.intent, |(base, _)| base)
     }
 
     /// For a retrieval intent, the full `faq/ask_name` key its response is found under.
@@ -98,16 +100,25 @@ impl NluData {
     }
 }
 
-const ITEM_KEYS: &[&str] = &["intent", "synonym", "regex", "lookup", "examples", "metadata"];
+const ITEM_KEYS: &[&str] = &[
+    "intent", "synonym", "regex", "lookup", "examples", "metadata",
+];
 
 /// Reads the `nlu:` list of a training data file.
-pub(crate) fn read_nlu(doc: &Document, node: &Node, warnings: &mut Vec<Diagnostic>) -> Result<NluData> {
+pub(crate) fn read_nlu(
+    doc: &Document,
+    node: &Node,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<NluData> {
     let mut r = Reader::new(doc, warnings);
     let mut data = NluData::default();
     for item in r.seq(node, "'nlu'")? {
         let entries = r.map(item, "an item of 'nlu'")?;
         r.check_keys(entries, ITEM_KEYS, "an NLU item");
-        let kinds: Vec<&str> = ["intent", "synonym", "regex", "lookup"].into_iter().filter(|k| item.get(k).is_some()).collect();
+        let kinds: Vec<&str> = ["intent", "synonym", "regex", "lookup"]
+            .into_iter()
+            .filter(|k| item.get(k).is_some())
+            .collect();
         let kind = match kinds.as_slice() {
             [kind] => *kind,
             [] => return Err(r.err_hint(item, "an NLU item needs one of 'intent', 'synonym', 'regex' or 'lookup'", "write `- intent: greet` followed by `examples: |`")),
@@ -126,7 +137,12 @@ pub(crate) fn read_nlu(doc: &Document, node: &Node, warnings: &mut Vec<Diagnosti
                     match parse_annotated(&text) {
                         Ok((plain, entities)) => {
                             if plain.trim().is_empty() {
-                                r.warnings.push(Diagnostic::warning(pos, format!("an example of intent '{name}' is empty; it is skipped")));
+                                r.warnings.push(Diagnostic::warning(
+                                    pos,
+                                    format!(
+                                        "an example of intent '{name}' is empty; it is skipped"
+                                    ),
+                                ));
                                 continue;
                             }
                             data.examples.push(Example {
@@ -155,8 +171,17 @@ pub(crate) fn read_nlu(doc: &Document, node: &Node, warnings: &mut Vec<Diagnosti
             "regex" => {
                 for (pattern, _, pos) in &lines {
                     if let Err(e) = regex::Regex::new(pattern) {
-                        let first = e.to_string().lines().last().unwrap_or("invalid").trim().to_owned();
-                        return Err(crate::ProjectError::invalid(pos.clone(), format!("regex '{name}' has an invalid pattern '{pattern}': {first}")));
+                        let first = e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("invalid")
+                            .trim()
+                            .to_owned();
+                        return Err(crate::ProjectError::invalid(
+                            pos.clone(),
+                            format!("regex '{name}' has an invalid pattern '{pattern}': {first}"),
+                        ));
                     }
                 }
                 data.regexes.push(RegexPattern {
@@ -177,7 +202,11 @@ pub(crate) fn read_nlu(doc: &Document, node: &Node, warnings: &mut Vec<Diagnosti
 
 /// The examples of an item: a block of `- text` lines, or a list of strings or of
 /// `{text, metadata}` mappings. Each with its own position.
-fn example_lines(r: &mut Reader<'_>, node: &Node, name: &str) -> Result<Vec<(String, Option<serde_json::Value>, Pos)>> {
+fn example_lines(
+    r: &mut Reader<'_>,
+    node: &Node,
+    name: &str,
+) -> Result<Vec<(String, Option<serde_json::Value>, Pos)>> {
     match &node.value {
         Value::Str(block) => {
             // A block scalar's position is its first content line; one example per line.
@@ -208,18 +237,34 @@ fn example_lines(r: &mut Reader<'_>, node: &Node, name: &str) -> Result<Vec<(Str
                 match &item.value {
                     Value::Map(_) => {
                         let Some(text) = item.get("text") else {
-                            return Err(r.err(item, format!("an example of '{name}' needs a 'text'")));
+                            return Err(
+                                r.err(item, format!("an example of '{name}' needs a 'text'"))
+                            );
                         };
                         let text = r.text(text, "an example's 'text'")?;
-                        out.push((text.trim().to_owned(), item.get("metadata").map(Node::to_json), r.pos(item)));
+                        out.push((
+                            text.trim().to_owned(),
+                            item.get("metadata").map(Node::to_json),
+                            r.pos(item),
+                        ));
                     }
-                    _ => out.push((r.text(item, "an example")?.trim().to_owned(), None, r.pos(item))),
+                    _ => out.push((
+                        r.text(item, "an example")?.trim().to_owned(),
+                        None,
+                        r.pos(item),
+                    )),
                 }
             }
             Ok(out)
         }
         Value::Null => Ok(Vec::new()),
-        _ => Err(r.err(node, format!("the examples of '{name}' must be a block of '- ' lines, found {}", node.type_name()))),
+        _ => Err(r.err(
+            node,
+            format!(
+                "the examples of '{name}' must be a block of '- ' lines, found {}",
+                node.type_name()
+            ),
+        )),
     }
 }
 
@@ -251,13 +296,18 @@ pub fn parse_annotated(input: &str) -> std::result::Result<(String, Vec<EntitySp
                 None => (None, 0),
             },
             Some('{') => match tail.find('}') {
-                Some(end) => (Some(vec![parse_json_annotation(&tail[..=end], span_text)?]), end + 1),
+                Some(end) => (
+                    Some(vec![parse_json_annotation(&tail[..=end], span_text)?]),
+                    end + 1,
+                ),
                 None => (None, 0),
             },
             Some('[') if tail[1..].trim_start().starts_with('{') => match tail.find("}]") {
                 Some(end) => {
                     let list: Vec<serde_json::Value> = serde_json::from_str(&tail[..end + 2])
-                        .map_err(|e| format!("the entity list after [{span_text}] is not valid JSON: {e}"))?;
+                        .map_err(|e| {
+                            format!("the entity list after [{span_text}] is not valid JSON: {e}")
+                        })?;
                     let mut parsed = Vec::new();
                     for item in list {
                         parsed.push(annotation_from_json(&item, span_text)?);
@@ -275,7 +325,14 @@ pub fn parse_annotated(input: &str) -> std::result::Result<(String, Vec<EntitySp
                 plain.push_str(span_text);
                 plain_chars += len;
                 for (entity, value, role, group) in list {
-                    entities.push(EntitySpan { start, end: start + len, entity, value, role, group });
+                    entities.push(EntitySpan {
+                        start,
+                        end: start + len,
+                        entity,
+                        value,
+                        role,
+                        group,
+                    });
                 }
                 rest = &tail[consumed..];
             }
@@ -311,11 +368,18 @@ fn parse_json_annotation(json: &str, span_text: &str) -> std::result::Result<Ann
     annotation_from_json(&value, span_text)
 }
 
-fn annotation_from_json(value: &serde_json::Value, span_text: &str) -> std::result::Result<Annotation, String> {
-    let obj = value.as_object().ok_or_else(|| format!("the annotation of [{span_text}] must be a JSON object"))?;
+fn annotation_from_json(
+    value: &serde_json::Value,
+    span_text: &str,
+) -> std::result::Result<Annotation, String> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| format!("the annotation of [{span_text}] must be a JSON object"))?;
     for key in obj.keys() {
         if !matches!(key.as_str(), "entity" | "value" | "role" | "group") {
-            return Err(format!("the annotation of [{span_text}] has the unknown key '{key}' (known: entity, value, role, group)"));
+            return Err(format!(
+                "the annotation of [{span_text}] has the unknown key '{key}' (known: entity, value, role, group)"
+            ));
         }
     }
     let text_of = |key: &str| -> Option<String> {
@@ -325,8 +389,15 @@ fn annotation_from_json(value: &serde_json::Value, span_text: &str) -> std::resu
             other => Some(other.to_string()),
         })
     };
-    let entity = text_of("entity").filter(|e| !e.is_empty()).ok_or_else(|| format!("the annotation of [{span_text}] has no \"entity\""))?;
-    Ok((entity, text_of("value").unwrap_or_else(|| span_text.to_owned()), text_of("role"), text_of("group")))
+    let entity = text_of("entity")
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| format!("the annotation of [{span_text}] has no \"entity\""))?;
+    Ok((
+        entity,
+        text_of("value").unwrap_or_else(|| span_text.to_owned()),
+        text_of("role"),
+        text_of("group"),
+    ))
 }
 
 #[cfg(test)]
@@ -338,23 +409,43 @@ mod tests {
     use crate::yaml::parse;
 
     fn span(start: usize, end: usize, entity: &str, value: &str) -> EntitySpan {
-        EntitySpan { start, end, entity: entity.into(), value: value.into(), role: None, group: None }
+        EntitySpan {
+            start,
+            end,
+            entity: entity.into(),
+            value: value.into(),
+            role: None,
+            group: None,
+        }
     }
 
     #[test]
     fn all_three_annotation_syntaxes() {
-        let (text, ents) = parse_annotated("fly from [Berlin](city) to [NYC](city:New York)").unwrap();
+        let (text, ents) =
+            parse_annotated("fly from [Berlin](city) to [NYC](city:New York)").unwrap();
         assert_eq!(text, "fly from Berlin to NYC");
-        assert_eq!(ents, vec![span(9, 15, "city", "Berlin"), span(19, 22, "city", "New York")]);
+        assert_eq!(
+            ents,
+            vec![
+                span(9, 15, "city", "Berlin"),
+                span(19, 22, "city", "New York")
+            ]
+        );
 
-        let (text, ents) = parse_annotated(r#"two [large]{"entity": "size", "role": "first", "group": "1", "value": "L"} pizzas"#).unwrap();
+        let (text, ents) = parse_annotated(
+            r#"two [large]{"entity": "size", "role": "first", "group": "1", "value": "L"} pizzas"#,
+        )
+        .unwrap();
         assert_eq!(text, "two large pizzas");
         assert_eq!(ents[0].role.as_deref(), Some("first"));
         assert_eq!(ents[0].group.as_deref(), Some("1"));
         assert_eq!(ents[0].value, "L");
         assert_eq!((ents[0].start, ents[0].end), (4, 9));
 
-        let (text, ents) = parse_annotated(r#"in [Paris][{"entity": "city"}, {"entity": "location", "role": "to"}]"#).unwrap();
+        let (text, ents) = parse_annotated(
+            r#"in [Paris][{"entity": "city"}, {"entity": "location", "role": "to"}]"#,
+        )
+        .unwrap();
         assert_eq!(text, "in Paris");
         assert_eq!(ents.len(), 2);
         assert_eq!(ents[1].role.as_deref(), Some("to"));
@@ -377,8 +468,16 @@ mod tests {
 
     #[test]
     fn broken_json_is_an_error() {
-        assert!(parse_annotated(r#"[x]{"entity": }"#).unwrap_err().contains("not valid JSON"));
-        assert!(parse_annotated(r#"[x]{"value": "y"}"#).unwrap_err().contains("no \"entity\""));
+        assert!(
+            parse_annotated(r#"[x]{"entity": }"#)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse_annotated(r#"[x]{"value": "y"}"#)
+                .unwrap_err()
+                .contains("no \"entity\"")
+        );
     }
 
     #[test]

@@ -28,14 +28,22 @@ pub struct ProjectPaths {
 
 impl Default for ProjectPaths {
     fn default() -> Self {
-        Self { domain: "domain.yml".into(), data: vec!["data".into()], config: "config.yml".into() }
+        Self {
+            domain: "domain.yml".into(),
+            data: vec!["data".into()],
+            config: "config.yml".into(),
+        }
     }
 }
 
 impl ProjectPaths {
     /// The default paths inside `root`.
     pub fn in_dir(root: &Path) -> Self {
-        Self { domain: root.join("domain.yml"), data: vec![root.join("data")], config: root.join("config.yml") }
+        Self {
+            domain: root.join("domain.yml"),
+            data: vec![root.join("data")],
+            config: root.join("config.yml"),
+        }
     }
 }
 
@@ -81,7 +89,11 @@ impl Project {
         };
         for data_path in &paths.data {
             if !data_path.exists() {
-                return Err(ProjectError::Missing { what: "training data path", path: data_path.clone(), flag: Some("--data") });
+                return Err(ProjectError::Missing {
+                    what: "training data path",
+                    path: data_path.clone(),
+                    flag: Some("--data"),
+                });
             }
             for file in yaml_files(data_path)? {
                 project.read_data_file(&file, &mut warnings)?;
@@ -89,14 +101,21 @@ impl Project {
             }
         }
         for (name, response) in &project.data_responses {
-            domain.responses.entry(name.clone()).or_insert_with(|| response.clone());
+            domain
+                .responses
+                .entry(name.clone())
+                .or_insert_with(|| response.clone());
         }
         project.domain = domain;
         project.warnings = warnings;
         Ok(project)
     }
 
-    fn read_data_file(&mut self, path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<(), ProjectError> {
+    fn read_data_file(
+        &mut self,
+        path: &Path,
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Result<(), ProjectError> {
         let doc = read_document(path)?;
         let Some(root) = doc.root.as_ref() else {
             return Ok(());
@@ -109,7 +128,9 @@ impl Project {
             match name.as_str() {
                 "version" => check_version(&mut r, value),
                 "nlu" => self.nlu.merge(read_nlu(&doc, value, r.warnings)?),
-                "stories" if is_test => self.test_stories.extend(read_stories(&doc, value, r.warnings)?),
+                "stories" if is_test => self
+                    .test_stories
+                    .extend(read_stories(&doc, value, r.warnings)?),
                 "stories" => self.stories.extend(read_stories(&doc, value, r.warnings)?),
                 "rules" => self.rules.extend(read_rules(&doc, value, r.warnings)?),
                 "responses" => read_responses(&mut r, value, &mut self.data_responses)?,
@@ -122,7 +143,9 @@ impl Project {
 
 fn unknown_section(r: &Reader<'_>, key: &Node, name: &str) -> ProjectError {
     const SECTIONS: &[&str] = &["version", "nlu", "stories", "rules", "responses"];
-    let suggestion = did_you_mean(name, SECTIONS.iter().copied()).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+    let suggestion = did_you_mean(name, SECTIONS.iter().copied())
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default();
     r.err_hint(
         key,
         format!("unknown section '{name}' in a training data file{suggestion}"),
@@ -133,7 +156,11 @@ fn unknown_section(r: &Reader<'_>, key: &Node, name: &str) -> ProjectError {
 /// Loads config.yml (with `${VAR}` substitution).
 pub fn load_config(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Config, ProjectError> {
     if !path.is_file() {
-        return Err(ProjectError::Missing { what: "model configuration", path: path.to_path_buf(), flag: Some("--config") });
+        return Err(ProjectError::Missing {
+            what: "model configuration",
+            path: path.to_path_buf(),
+            flag: Some("--config"),
+        });
     }
     let mut doc = read_document(path)?;
     crate::envsubst::substitute(&mut doc, &|name| std::env::var(name).ok())?;
@@ -141,9 +168,16 @@ pub fn load_config(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Config
 }
 
 /// Loads a domain file, or all YAML files of a domain directory merged.
-pub fn load_domain(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<(Domain, Vec<PathBuf>), ProjectError> {
+pub fn load_domain(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(Domain, Vec<PathBuf>), ProjectError> {
     if !path.exists() {
-        return Err(ProjectError::Missing { what: "domain", path: path.to_path_buf(), flag: Some("--domain") });
+        return Err(ProjectError::Missing {
+            what: "domain",
+            path: path.to_path_buf(),
+            flag: Some("--domain"),
+        });
     }
     let files = yaml_files(path)?;
     let mut domain = Domain::empty();
@@ -154,7 +188,10 @@ pub fn load_domain(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<(Domai
 }
 
 /// Loads the endpoints file (with `${VAR}` substitution); `None` when it does not exist.
-pub fn load_endpoints(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Option<Endpoints>, ProjectError> {
+pub fn load_endpoints(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<Endpoints>, ProjectError> {
     if !path.is_file() {
         return Ok(None);
     }
@@ -164,7 +201,10 @@ pub fn load_endpoints(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Opt
 }
 
 /// Loads the credentials file (with `${VAR}` substitution); `None` when it does not exist.
-pub fn load_credentials(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Option<Credentials>, ProjectError> {
+pub fn load_credentials(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<Credentials>, ProjectError> {
     if !path.is_file() {
         return Ok(None);
     }
@@ -175,14 +215,23 @@ pub fn load_credentials(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<O
 
 /// Loads test stories from a file or directory (`tests/` by default); stories there may
 /// carry the user's text.
-pub fn load_test_stories(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<Vec<Story>, ProjectError> {
+pub fn load_test_stories(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<Story>, ProjectError> {
     if !path.exists() {
-        return Err(ProjectError::Missing { what: "test stories path", path: path.to_path_buf(), flag: Some("--stories") });
+        return Err(ProjectError::Missing {
+            what: "test stories path",
+            path: path.to_path_buf(),
+            flag: Some("--stories"),
+        });
     }
     let mut stories = Vec::new();
     for file in yaml_files(path)? {
         let doc = read_document(&file)?;
-        let Some(root) = doc.root.as_ref() else { continue };
+        let Some(root) = doc.root.as_ref() else {
+            continue;
+        };
         let mut r = Reader::new(&doc, warnings);
         for (key, value) in r.map(root, "a test stories file")? {
             match key.scalar_text().unwrap_or_default().as_str() {
@@ -198,7 +247,10 @@ pub fn load_test_stories(path: &Path, warnings: &mut Vec<Diagnostic>) -> Result<
 
 /// Reads and parses one YAML file.
 pub fn read_document(path: &Path) -> Result<Document, ProjectError> {
-    let bytes = std::fs::read(path).map_err(|source| ProjectError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ProjectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -222,11 +274,17 @@ pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| ProjectError::Read { path: dir.clone(), source })?;
+        let entries = std::fs::read_dir(&dir).map_err(|source| ProjectError::Read {
+            path: dir.clone(),
+            source,
+        })?;
         let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         children.sort();
         for child in children.into_iter().rev() {
-            let hidden = child.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            let hidden = child
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
             if hidden {
                 continue;
             }
@@ -242,23 +300,36 @@ pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
 }
 
 fn is_yaml(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    )
 }
 
 /// Rasa's convention: training data files named `test_*` hold test stories.
 fn is_test_file(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("test_"))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("test_"))
 }
 
 /// Warns when a file's `version` is outside the formats rusa reads ("2.0" to "3.1").
 pub(crate) fn check_version(r: &mut Reader<'_>, node: &Node) {
     let Some(text) = node.scalar_text() else {
-        r.warn(node, format!("'version' must be a string such as \"3.1\", found {}", node.type_name()));
+        r.warn(
+            node,
+            format!(
+                "'version' must be a string such as \"3.1\", found {}",
+                node.type_name()
+            ),
+        );
         return;
     };
-    let parsed = text.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let parsed = text
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
     match parsed {
-        Some(v) if (2, 0) <= v && v <= (3, 1) => {}
+        Some(v) if ((2, 0)..=(3, 1)).contains(&v) => {}
         _ => r.warn(node, format!("format version '{text}' is not one rusa knows; it reads versions \"2.0\" to \"3.1\" and reads this file as \"3.1\"")),
     }
 }

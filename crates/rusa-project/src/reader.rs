@@ -24,8 +24,17 @@ impl<'a> Reader<'a> {
         ProjectError::invalid(self.pos(node), message)
     }
 
-    pub fn err_hint(&self, node: &Node, message: impl Into<String>, hint: impl Into<String>) -> ProjectError {
-        ProjectError::Invalid { pos: self.pos(node), message: message.into(), hint: Some(hint.into()) }
+    pub fn err_hint(
+        &self,
+        node: &Node,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ProjectError {
+        ProjectError::Invalid {
+            pos: self.pos(node),
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     pub fn warn(&mut self, node: &Node, message: impl Into<String>) {
@@ -35,13 +44,21 @@ impl<'a> Reader<'a> {
 
     /// A mapping; `what` names the thing in the message ("the slot 'x'").
     pub fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)]> {
-        node.as_map()
-            .ok_or_else(|| self.err(node, format!("{what} must be a mapping, found {}", node.type_name())))
+        node.as_map().ok_or_else(|| {
+            self.err(
+                node,
+                format!("{what} must be a mapping, found {}", node.type_name()),
+            )
+        })
     }
 
     /// A mapping, or nothing for an empty value.
     pub fn map_or_empty<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)]> {
-        if node.is_null() { Ok(&[]) } else { self.map(node, what) }
+        if node.is_null() {
+            Ok(&[])
+        } else {
+            self.map(node, what)
+        }
     }
 
     /// A list, or nothing for an empty value.
@@ -49,14 +66,21 @@ impl<'a> Reader<'a> {
         match &node.value {
             Value::Seq(items) => Ok(items),
             Value::Null => Ok(&[]),
-            _ => Err(self.err(node, format!("{what} must be a list, found {}", node.type_name()))),
+            _ => Err(self.err(
+                node,
+                format!("{what} must be a list, found {}", node.type_name()),
+            )),
         }
     }
 
     /// A scalar, as text (a name written as `3` or `true` is the name "3" or "true").
     pub fn text(&self, node: &Node, what: &str) -> Result<String> {
-        node.scalar_text()
-            .ok_or_else(|| self.err(node, format!("{what} must be a string, found {}", node.type_name())))
+        node.scalar_text().ok_or_else(|| {
+            self.err(
+                node,
+                format!("{what} must be a string, found {}", node.type_name()),
+            )
+        })
     }
 
     /// A non-empty name.
@@ -74,7 +98,10 @@ impl<'a> Reader<'a> {
             // Rasa's YAML 1.1 loader reads these as booleans too; accept them, spelled any case.
             Value::Str(s) if s.eq_ignore_ascii_case("true") => Ok(true),
             Value::Str(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-            _ => Err(self.err(node, format!("{what} must be true or false, found {}", describe(node)))),
+            _ => Err(self.err(
+                node,
+                format!("{what} must be true or false, found {}", describe(node)),
+            )),
         }
     }
 
@@ -86,7 +113,10 @@ impl<'a> Reader<'a> {
                 .trim()
                 .parse::<f64>()
                 .map_err(|_| self.err(node, format!("{what} must be a number, found '{s}'"))),
-            _ => Err(self.err(node, format!("{what} must be a number, found {}", node.type_name()))),
+            _ => Err(self.err(
+                node,
+                format!("{what} must be a number, found {}", node.type_name()),
+            )),
         }
     }
 
@@ -103,7 +133,10 @@ impl<'a> Reader<'a> {
     pub fn check_keys(&mut self, entries: &[(Node, Node)], known: &[&str], context: &str) {
         for (key, _) in entries {
             let Some(name) = key.scalar_text() else {
-                self.warn(key, format!("unexpected {} as a key in {context}", key.type_name()));
+                self.warn(
+                    key,
+                    format!("unexpected {} as a key in {context}", key.type_name()),
+                );
                 continue;
             };
             if known.contains(&name.as_str()) {
@@ -111,7 +144,9 @@ impl<'a> Reader<'a> {
             }
             let message = match did_you_mean(&name, known.iter().copied()) {
                 Some(suggestion) => {
-                    format!("unknown key '{name}' in {context} (did you mean '{suggestion}'?); it is ignored")
+                    format!(
+                        "unknown key '{name}' in {context} (did you mean '{suggestion}'?); it is ignored"
+                    )
                 }
                 None => format!("unknown key '{name}' in {context}; it is ignored"),
             };

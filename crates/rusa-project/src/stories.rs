@@ -38,7 +38,11 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
     /// The user said something: an intent (with entities), or end-to-end text, or both.
-    User { intent: Option<String>, entities: Vec<StepEntity>, text: Option<String> },
+    User {
+        intent: Option<String>,
+        entities: Vec<StepEntity>,
+        text: Option<String>,
+    },
     /// The assistant ran an action.
     Action(String),
     /// The assistant said this text (end-to-end stories).
@@ -61,38 +65,75 @@ pub struct StepEntity {
     pub group: Option<String>,
 }
 
-const STEP_KEYS: &[&str] =
-    &["intent", "user", "entities", "action", "bot", "slot_was_set", "active_loop", "checkpoint", "or", "metadata"];
-const RULE_KEYS: &[&str] = &["rule", "steps", "condition", "wait_for_user_input", "conversation_start", "metadata"];
+const STEP_KEYS: &[&str] = &[
+    "intent",
+    "user",
+    "entities",
+    "action",
+    "bot",
+    "slot_was_set",
+    "active_loop",
+    "checkpoint",
+    "or",
+    "metadata",
+];
+const RULE_KEYS: &[&str] = &[
+    "rule",
+    "steps",
+    "condition",
+    "wait_for_user_input",
+    "conversation_start",
+    "metadata",
+];
 const STORY_KEYS: &[&str] = &["story", "steps", "metadata"];
 
-pub(crate) fn read_stories(doc: &Document, node: &Node, warnings: &mut Vec<Diagnostic>) -> Result<Vec<Story>> {
+pub(crate) fn read_stories(
+    doc: &Document,
+    node: &Node,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<Story>> {
     let mut r = Reader::new(doc, warnings);
     let mut stories = Vec::new();
     for item in r.seq(node, "'stories'")? {
         let entries = r.map(item, "a story")?;
         r.check_keys(entries, STORY_KEYS, "a story");
         let Some(name_node) = item.get("story") else {
-            return Err(r.err_hint(item, "a story needs a name", "start it with `- story: <name>`"));
+            return Err(r.err_hint(
+                item,
+                "a story needs a name",
+                "start it with `- story: <name>`",
+            ));
         };
         let name = r.name(name_node, "a story name")?;
         let Some(steps_node) = item.get("steps") else {
             return Err(r.err(item, format!("story '{name}' has no 'steps'")));
         };
         let steps = read_steps(&mut r, steps_node, &format!("story '{name}'"))?;
-        stories.push(Story { name, steps, pos: r.pos(name_node) });
+        stories.push(Story {
+            name,
+            steps,
+            pos: r.pos(name_node),
+        });
     }
     Ok(stories)
 }
 
-pub(crate) fn read_rules(doc: &Document, node: &Node, warnings: &mut Vec<Diagnostic>) -> Result<Vec<Rule>> {
+pub(crate) fn read_rules(
+    doc: &Document,
+    node: &Node,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<Rule>> {
     let mut r = Reader::new(doc, warnings);
     let mut rules = Vec::new();
     for item in r.seq(node, "'rules'")? {
         let entries = r.map(item, "a rule")?;
         r.check_keys(entries, RULE_KEYS, "a rule");
         let Some(name_node) = item.get("rule") else {
-            return Err(r.err_hint(item, "a rule needs a name", "start it with `- rule: <name>`"));
+            return Err(r.err_hint(
+                item,
+                "a rule needs a name",
+                "start it with `- rule: <name>`",
+            ));
         };
         let name = r.name(name_node, "a rule name")?;
         let what = format!("rule '{name}'");
@@ -106,12 +147,32 @@ pub(crate) fn read_rules(doc: &Document, node: &Node, warnings: &mut Vec<Diagnos
         };
         for step in &condition {
             if !matches!(step.kind, StepKind::ActiveLoop(_) | StepKind::SlotWasSet(_)) {
-                return Err(crate::ProjectError::invalid(step.pos.clone(), format!("the condition of {what} may only hold 'active_loop' and 'slot_was_set' steps")));
+                return Err(crate::ProjectError::invalid(
+                    step.pos.clone(),
+                    format!(
+                        "the condition of {what} may only hold 'active_loop' and 'slot_was_set' steps"
+                    ),
+                ));
             }
         }
-        let wait_for_user_input = item.get("wait_for_user_input").map(|v| r.bool(v, "'wait_for_user_input'")).transpose()?.unwrap_or(true);
-        let conversation_start = item.get("conversation_start").map(|v| r.bool(v, "'conversation_start'")).transpose()?.unwrap_or(false);
-        rules.push(Rule { name, condition, steps, wait_for_user_input, conversation_start, pos: r.pos(name_node) });
+        let wait_for_user_input = item
+            .get("wait_for_user_input")
+            .map(|v| r.bool(v, "'wait_for_user_input'"))
+            .transpose()?
+            .unwrap_or(true);
+        let conversation_start = item
+            .get("conversation_start")
+            .map(|v| r.bool(v, "'conversation_start'"))
+            .transpose()?
+            .unwrap_or(false);
+        rules.push(Rule {
+            name,
+            condition,
+            steps,
+            wait_for_user_input,
+            conversation_start,
+            pos: r.pos(name_node),
+        });
     }
     Ok(rules)
 }
@@ -132,18 +193,32 @@ fn read_step(r: &mut Reader<'_>, item: &Node, what: &str) -> Result<Option<Step>
         r.warn(item, format!("a step of {what} must be a mapping such as `- intent: greet`, found {}; it is skipped", item.type_name()));
         return Ok(None);
     };
-    let keys: Vec<String> = entries.iter().filter_map(|(k, _)| k.scalar_text()).collect();
+    let keys: Vec<String> = entries
+        .iter()
+        .filter_map(|(k, _)| k.scalar_text())
+        .collect();
     for (key, _) in entries {
-        let Some(name) = key.scalar_text() else { continue };
+        let Some(name) = key.scalar_text() else {
+            continue;
+        };
         if !STEP_KEYS.contains(&name.as_str()) {
-            let suggestion = did_you_mean(&name, STEP_KEYS.iter().copied()).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
-            r.warn(key, format!("unknown step key '{name}' in {what}{suggestion}; the step is skipped"));
+            let suggestion = did_you_mean(&name, STEP_KEYS.iter().copied())
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            r.warn(
+                key,
+                format!("unknown step key '{name}' in {what}{suggestion}; the step is skipped"),
+            );
             return Ok(None);
         }
     }
     let has = |k: &str| keys.iter().any(|x| x == k);
     let kind = if has("intent") || has("user") {
-        let intent = item.get("intent").filter(|v| !v.is_null()).map(|v| r.name(v, "an intent name")).transpose()?;
+        let intent = item
+            .get("intent")
+            .filter(|v| !v.is_null())
+            .map(|v| r.name(v, "an intent name"))
+            .transpose()?;
         let mut entities = match item.get("entities") {
             Some(list) => read_step_entities(r, list)?,
             None => Vec::new(),
@@ -154,16 +229,27 @@ fn read_step(r: &mut Reader<'_>, item: &Node, what: &str) -> Result<Option<Step>
                 match parse_annotated(raw.trim()) {
                     Ok((plain, spans)) => {
                         for s in spans {
-                            entities.push(StepEntity { entity: s.entity, value: Some(serde_json::Value::String(s.value)), role: s.role, group: s.group });
+                            entities.push(StepEntity {
+                                entity: s.entity,
+                                value: Some(serde_json::Value::String(s.value)),
+                                role: s.role,
+                                group: s.group,
+                            });
                         }
                         Some(plain)
                     }
-                    Err(message) => return Err(r.err(u, format!("the user's text in {what}: {message}"))),
+                    Err(message) => {
+                        return Err(r.err(u, format!("the user's text in {what}: {message}")));
+                    }
                 }
             }
             None => None,
         };
-        StepKind::User { intent, entities, text }
+        StepKind::User {
+            intent,
+            entities,
+            text,
+        }
     } else if let Some(v) = item.get("action") {
         StepKind::Action(r.name(v, "an action name")?)
     } else if let Some(v) = item.get("bot") {
@@ -172,14 +258,23 @@ fn read_step(r: &mut Reader<'_>, item: &Node, what: &str) -> Result<Option<Step>
         let mut slots = Vec::new();
         for s in r.seq(v, "'slot_was_set'")? {
             match single_key(s) {
-                Some((k, Some(value))) => slots.push((r.name(k, "a slot name")?, Some(value.to_json()))),
+                Some((k, Some(value))) => {
+                    slots.push((r.name(k, "a slot name")?, Some(value.to_json())))
+                }
                 Some((k, None)) => slots.push((r.name(k, "a slot name")?, None)),
-                None => return Err(r.err(s, "each entry of 'slot_was_set' must be `- slot_name: value` or `- slot_name`")),
+                None => return Err(r.err(
+                    s,
+                    "each entry of 'slot_was_set' must be `- slot_name: value` or `- slot_name`",
+                )),
             }
         }
         StepKind::SlotWasSet(slots)
     } else if let Some(v) = item.get("active_loop") {
-        StepKind::ActiveLoop(if v.is_null() { None } else { Some(r.name(v, "'active_loop'")?) })
+        StepKind::ActiveLoop(if v.is_null() {
+            None
+        } else {
+            Some(r.name(v, "'active_loop'")?)
+        })
     } else if let Some(v) = item.get("checkpoint") {
         StepKind::Checkpoint(r.name(v, "a checkpoint name")?)
     } else if let Some(v) = item.get("or") {
@@ -189,7 +284,10 @@ fn read_step(r: &mut Reader<'_>, item: &Node, what: &str) -> Result<Option<Step>
         }
         StepKind::Or(alternatives)
     } else {
-        r.warn(item, format!("a step of {what} has only 'metadata'; it is skipped"));
+        r.warn(
+            item,
+            format!("a step of {what} has only 'metadata'; it is skipped"),
+        );
         return Ok(None);
     };
     Ok(Some(Step { kind, pos }))
@@ -263,16 +361,29 @@ stories:
         let stories = read_stories(&doc, root.get("stories").unwrap(), &mut w).unwrap();
         assert!(w.is_empty(), "{w:?}");
         let steps = &stories[0].steps;
-        let StepKind::User { intent, entities, .. } = &steps[0].kind else { panic!() };
+        let StepKind::User {
+            intent, entities, ..
+        } = &steps[0].kind
+        else {
+            panic!()
+        };
         assert_eq!(intent.as_deref(), Some("inform"));
         assert_eq!(entities.len(), 3);
         assert_eq!(entities[1].role.as_deref(), Some("destination"));
         assert_eq!(entities[2].value, None);
         assert_eq!(steps[1].kind, StepKind::Action("utter_ok".into()));
-        assert_eq!(steps[2].kind, StepKind::SlotWasSet(vec![("city".into(), Some("Berlin".into())), ("confirmed".into(), None)]));
+        assert_eq!(
+            steps[2].kind,
+            StepKind::SlotWasSet(vec![
+                ("city".into(), Some("Berlin".into())),
+                ("confirmed".into(), None)
+            ])
+        );
         assert_eq!(steps[4].kind, StepKind::ActiveLoop(None));
         assert!(matches!(&steps[6].kind, StepKind::Or(a) if a.len() == 2));
-        let StepKind::User { text, entities, .. } = &steps[7].kind else { panic!() };
+        let StepKind::User { text, entities, .. } = &steps[7].kind else {
+            panic!()
+        };
         assert_eq!(text.as_deref(), Some("I live in Rome"));
         assert_eq!(entities[0].entity, "city");
         assert_eq!(steps[0].pos.line, 5);
@@ -285,7 +396,10 @@ stories:
         let mut w = Vec::new();
         let root = doc.root.clone().unwrap();
         let rules = read_rules(&doc, root.get("rules").unwrap(), &mut w).unwrap();
-        assert_eq!(rules[0].condition[0].kind, StepKind::ActiveLoop(Some("f".into())));
+        assert_eq!(
+            rules[0].condition[0].kind,
+            StepKind::ActiveLoop(Some("f".into()))
+        );
         assert!(!rules[0].wait_for_user_input);
         assert!(rules[0].conversation_start);
     }

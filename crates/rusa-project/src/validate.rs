@@ -35,7 +35,13 @@ pub const DEFAULT_ACTIONS: &[&str] = &[
 pub const DEFAULT_LOOPS: &[&str] = &["action_two_stage_fallback"];
 
 /// Intents every assistant has without declaring them.
-pub const DEFAULT_INTENTS: &[&str] = &["restart", "back", "out_of_scope", "session_start", "nlu_fallback"];
+pub const DEFAULT_INTENTS: &[&str] = &[
+    "restart",
+    "back",
+    "out_of_scope",
+    "session_start",
+    "nlu_fallback",
+];
 
 /// Slots every assistant has without declaring them.
 pub const DEFAULT_SLOTS: &[&str] = &["requested_slot", "session_started_metadata"];
@@ -64,11 +70,17 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     /// The findings grouped by file (files in name order, findings by line), then a summary.
@@ -84,7 +96,13 @@ impl Report {
             for d in list {
                 let place = format!("{}:{}", d.pos.line, d.pos.column);
                 let mut lines = d.message.lines();
-                let _ = writeln!(out, "  {:<8} {:<8} {}", d.severity.to_string(), place, lines.next().unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "  {:<8} {:<8} {}",
+                    d.severity.to_string(),
+                    place,
+                    lines.next().unwrap_or_default()
+                );
                 for more in lines {
                     let _ = writeln!(out, "  {:<8} {:<8} {}", "", "", more);
                 }
@@ -92,15 +110,27 @@ impl Report {
             out.push('\n');
         }
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        let _ = writeln!(out, "{}, {}", plural(self.errors(), "error"), plural(self.warnings(), "warning"));
+        let _ = writeln!(
+            out,
+            "{}, {}",
+            plural(self.errors(), "error"),
+            plural(self.warnings(), "warning")
+        );
         out
     }
 }
 
 /// Checks the project and returns every finding, including the warnings of loading it.
 pub fn validate(project: &Project, options: &ValidateOptions) -> Report {
-    let max_history = options.max_history.or_else(|| project.config.max_history()).unwrap_or(DEFAULT_MAX_HISTORY).max(1);
-    let mut v = Validator { project, out: project.warnings.clone() };
+    let max_history = options
+        .max_history
+        .or_else(|| project.config.max_history())
+        .unwrap_or(DEFAULT_MAX_HISTORY)
+        .max(1);
+    let mut v = Validator {
+        project,
+        out: project.warnings.clone(),
+    };
     v.intents();
     v.entities();
     v.actions_and_responses();
@@ -109,7 +139,10 @@ pub fn validate(project: &Project, options: &ValidateOptions) -> Report {
     v.checkpoints();
     v.story_conflicts(max_history);
     v.out.dedup();
-    Report { diagnostics: v.out, max_history }
+    Report {
+        diagnostics: v.out,
+        max_history,
+    }
 }
 
 struct Validator<'a> {
@@ -159,15 +192,27 @@ impl Validator<'_> {
             let base = e.base_intent();
             in_nlu.insert(base);
             if !self.intent_defined(base) && reported.insert(base) {
-                self.error(&e.pos, format!("intent '{base}' has training examples but is not listed in the domain"));
+                self.error(
+                    &e.pos,
+                    format!(
+                        "intent '{base}' has training examples but is not listed in the domain"
+                    ),
+                );
             }
         }
         let mut in_dialogue: HashSet<&str> = HashSet::new();
         for step in all_steps(p) {
-            if let StepKind::User { intent: Some(intent), .. } = &step.kind {
+            if let StepKind::User {
+                intent: Some(intent),
+                ..
+            } = &step.kind
+            {
                 in_dialogue.insert(intent);
                 if !self.intent_defined(intent) {
-                    self.error(&step.pos, format!("intent '{intent}' is used here but is not listed in the domain"));
+                    self.error(
+                        &step.pos,
+                        format!("intent '{intent}' is used here but is not listed in the domain"),
+                    );
                 }
             }
         }
@@ -188,12 +233,25 @@ impl Validator<'_> {
             }
         }
         for intent in &p.domain.intents {
-            if !in_nlu.contains(intent.name.as_str()) && !DEFAULT_INTENTS.contains(&intent.name.as_str()) {
-                self.warning(&intent.pos, format!("intent '{}' has no training examples", intent.name));
+            if !in_nlu.contains(intent.name.as_str())
+                && !DEFAULT_INTENTS.contains(&intent.name.as_str())
+            {
+                self.warning(
+                    &intent.pos,
+                    format!("intent '{}' has no training examples", intent.name),
+                );
             }
-            let used_by_mapping = p.domain.slots.iter().flat_map(|s| &s.mappings).any(|m| m.intent.contains(&intent.name));
+            let used_by_mapping = p
+                .domain
+                .slots
+                .iter()
+                .flat_map(|s| &s.mappings)
+                .any(|m| m.intent.contains(&intent.name));
             if !in_dialogue.contains(intent.name.as_str()) && !used_by_mapping {
-                self.warning(&intent.pos, format!("intent '{}' is not used in any story or rule", intent.name));
+                self.warning(
+                    &intent.pos,
+                    format!("intent '{}' is not used in any story or rule", intent.name),
+                );
             }
         }
     }
@@ -231,7 +289,13 @@ impl Validator<'_> {
                 for e in entities {
                     used.insert(&e.entity);
                     if p.domain.entity(&e.entity).is_none() {
-                        self.error(&step.pos, format!("entity '{}' is used here but is not listed in the domain", e.entity));
+                        self.error(
+                            &step.pos,
+                            format!(
+                                "entity '{}' is used here but is not listed in the domain",
+                                e.entity
+                            ),
+                        );
                     }
                 }
             }
@@ -255,7 +319,12 @@ impl Validator<'_> {
             }
         }
         for intent in &p.domain.intents {
-            for entity in intent.use_entities.iter().flatten().chain(&intent.ignore_entities) {
+            for entity in intent
+                .use_entities
+                .iter()
+                .flatten()
+                .chain(&intent.ignore_entities)
+            {
                 if p.domain.entity(entity).is_none() {
                     self.error(&intent.pos, format!("intent '{}' names entity '{entity}', which is not listed in the domain", intent.name));
                 }
@@ -263,9 +332,16 @@ impl Validator<'_> {
         }
         // Entities that fill a slot of the same name are used by that slot.
         for entity in &p.domain.entities {
-            let fills_slot = p.domain.store_entities_as_slots && p.domain.slot(&entity.name).is_some();
+            let fills_slot =
+                p.domain.store_entities_as_slots && p.domain.slot(&entity.name).is_some();
             if !used.contains(entity.name.as_str()) && !fills_slot {
-                self.warning(&entity.pos, format!("entity '{}' is not used in any example, story, rule or slot mapping", entity.name));
+                self.warning(
+                    &entity.pos,
+                    format!(
+                        "entity '{}' is not used in any example, story, rule or slot mapping",
+                        entity.name
+                    ),
+                );
             }
         }
     }
@@ -275,7 +351,9 @@ impl Validator<'_> {
         let d = &p.domain;
         let mut used: HashSet<&str> = HashSet::new();
         for step in all_steps(p) {
-            let StepKind::Action(name) = &step.kind else { continue };
+            let StepKind::Action(name) = &step.kind else {
+                continue;
+            };
             used.insert(name);
             // `utter_faq` answers the retrieval intent `faq` with one of `utter_faq/...`.
             let retrieval_prefix = format!("{name}/");
@@ -283,14 +361,25 @@ impl Validator<'_> {
                 || d.has_action(name)
                 || d.form(name).is_some()
                 || d.responses.contains_key(name)
-                || (name.starts_with("utter_") && d.responses.keys().any(|k| k.starts_with(&retrieval_prefix)));
+                || (name.starts_with("utter_")
+                    && d.responses.keys().any(|k| k.starts_with(&retrieval_prefix)));
             if known {
                 continue;
             }
             if name.starts_with("utter_") {
-                self.error(&step.pos, format!("response '{name}' is used here but the domain has no response of that name"));
+                self.error(
+                    &step.pos,
+                    format!(
+                        "response '{name}' is used here but the domain has no response of that name"
+                    ),
+                );
             } else {
-                self.error(&step.pos, format!("action '{name}' is used here but is not listed in the domain's actions"));
+                self.error(
+                    &step.pos,
+                    format!(
+                        "action '{name}' is used here but is not listed in the domain's actions"
+                    ),
+                );
             }
         }
         for slot in &d.slots {
@@ -320,25 +409,49 @@ impl Validator<'_> {
                 implicit.insert(format!("utter_{key}"));
             }
         }
-        let retrieval_bases: HashSet<String> = p.nlu.examples.iter().filter(|e| e.response_key().is_some()).map(|e| format!("utter_{}", e.base_intent())).collect();
-        for name in ["utter_default", "action_default_fallback", "utter_ask_rephrase", "utter_ask_affirmation"] {
+        let retrieval_bases: HashSet<String> = p
+            .nlu
+            .examples
+            .iter()
+            .filter(|e| e.response_key().is_some())
+            .map(|e| format!("utter_{}", e.base_intent()))
+            .collect();
+        for name in [
+            "utter_default",
+            "action_default_fallback",
+            "utter_ask_rephrase",
+            "utter_ask_affirmation",
+        ] {
             implicit.insert(name.to_owned());
         }
         for action in &d.actions {
-            let is_used = used.contains(action.name.as_str()) || implicit.contains(&action.name) || retrieval_bases.contains(&action.name);
+            let is_used = used.contains(action.name.as_str())
+                || implicit.contains(&action.name)
+                || retrieval_bases.contains(&action.name);
             if !is_used {
-                self.warning(&action.pos, format!("action '{}' is not used in any story or rule", action.name));
+                self.warning(
+                    &action.pos,
+                    format!("action '{}' is not used in any story or rule", action.name),
+                );
             }
         }
         for (name, response) in &d.responses {
             let is_used = used.contains(name.as_str())
                 || implicit.contains(name)
-                || name.split_once('/').is_some_and(|(base, _)| used.contains(base) || retrieval_bases.contains(base));
+                || name
+                    .split_once('/')
+                    .is_some_and(|(base, _)| used.contains(base) || retrieval_bases.contains(base));
             if !is_used {
-                self.warning(&response.pos, format!("response '{name}' is not used in any story, rule or form"));
+                self.warning(
+                    &response.pos,
+                    format!("response '{name}' is not used in any story, rule or form"),
+                );
             }
             if response.variations.is_empty() {
-                self.error(&response.pos, format!("response '{name}' has no variations"));
+                self.error(
+                    &response.pos,
+                    format!("response '{name}' has no variations"),
+                );
             }
             for variation in &response.variations {
                 if !variation.has_content() {
@@ -375,9 +488,13 @@ impl Validator<'_> {
                                 self.error(&step.pos, format!("slot '{name}' is used here but the domain does not define it"));
                             }
                             Some(slot) => {
-                                if let (SlotType::Categorical { values }, Some(value)) = (&slot.slot_type, value) {
+                                if let (SlotType::Categorical { values }, Some(value)) =
+                                    (&slot.slot_type, value)
+                                {
                                     let text = json_text(value);
-                                    if !value.is_null() && !values.iter().any(|v| v.eq_ignore_ascii_case(&text)) {
+                                    if !value.is_null()
+                                        && !values.iter().any(|v| v.eq_ignore_ascii_case(&text))
+                                    {
                                         self.error(&step.pos, format!("slot '{name}' is set to '{text}', which is not one of its values ({})", values.join(", ")));
                                     }
                                 }
@@ -388,7 +505,10 @@ impl Validator<'_> {
                 }
                 StepKind::ActiveLoop(Some(name)) => {
                     used_loops.insert(name);
-                    if d.form(name).is_none() && !d.has_action(name) && !DEFAULT_LOOPS.contains(&name.as_str()) {
+                    if d.form(name).is_none()
+                        && !d.has_action(name)
+                        && !DEFAULT_LOOPS.contains(&name.as_str())
+                    {
                         self.error(&step.pos, format!("loop '{name}' is activated here but the domain defines no form or action of that name"));
                     }
                 }
@@ -402,11 +522,20 @@ impl Validator<'_> {
             for (slot, pos) in &form.required_slots {
                 used_slots.insert(slot);
                 if d.slot(slot).is_none() {
-                    self.error(pos, format!("form '{}' requires slot '{slot}', which the domain does not define", form.name));
+                    self.error(
+                        pos,
+                        format!(
+                            "form '{}' requires slot '{slot}', which the domain does not define",
+                            form.name
+                        ),
+                    );
                 }
             }
             if !used_loops.contains(form.name.as_str()) {
-                self.warning(&form.pos, format!("form '{}' is not used in any story or rule", form.name));
+                self.warning(
+                    &form.pos,
+                    format!("form '{}' is not used in any story or rule", form.name),
+                );
             }
         }
         for slot in &d.slots {
@@ -437,10 +566,26 @@ impl Validator<'_> {
             }
         }
         for slot in &d.slots {
-            let filled_by_actions = slot.mappings.iter().any(|m| m.mapping_type == MappingType::Custom);
-            let from_same_entity = slot.mappings.iter().any(|m| m.entity.as_deref() == Some(slot.name.as_str()));
-            if !used_slots.contains(slot.name.as_str()) && !filled_by_actions && !from_same_entity && !DEFAULT_SLOTS.contains(&slot.name.as_str()) {
-                self.warning(&slot.pos, format!("slot '{}' is not used in any story, rule, form or response", slot.name));
+            let filled_by_actions = slot
+                .mappings
+                .iter()
+                .any(|m| m.mapping_type == MappingType::Custom);
+            let from_same_entity = slot
+                .mappings
+                .iter()
+                .any(|m| m.entity.as_deref() == Some(slot.name.as_str()));
+            if !used_slots.contains(slot.name.as_str())
+                && !filled_by_actions
+                && !from_same_entity
+                && !DEFAULT_SLOTS.contains(&slot.name.as_str())
+            {
+                self.warning(
+                    &slot.pos,
+                    format!(
+                        "slot '{}' is not used in any story, rule, form or response",
+                        slot.name
+                    ),
+                );
             }
         }
     }
@@ -495,7 +640,10 @@ impl Validator<'_> {
         }
         for (name, pos) in &ends {
             if !starts.contains_key(name) {
-                self.out.push(Diagnostic::warning((*pos).clone(), format!("checkpoint '{name}' ends a story but no story starts with it")));
+                self.out.push(Diagnostic::warning(
+                    (*pos).clone(),
+                    format!("checkpoint '{name}' ends a story but no story starts with it"),
+                ));
             }
         }
     }
@@ -518,11 +666,25 @@ impl Validator<'_> {
             let mut tracker = StateTracker::default();
             for step in steps {
                 match &step.kind {
-                    StepKind::User { intent, entities, text } => {
-                        let mut names: Vec<&str> = entities.iter().map(|e| e.entity.as_str()).filter(|e| p.domain.entity(e).is_some_and(|d| d.influence_conversation)).collect();
+                    StepKind::User {
+                        intent,
+                        entities,
+                        text,
+                    } => {
+                        let mut names: Vec<&str> = entities
+                            .iter()
+                            .map(|e| e.entity.as_str())
+                            .filter(|e| {
+                                p.domain.entity(e).is_some_and(|d| d.influence_conversation)
+                            })
+                            .collect();
                         names.sort_unstable();
                         names.dedup();
-                        let with = if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) };
+                        let with = if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", names.join(", "))
+                        };
                         tracker.user = match intent {
                             Some(i) => format!("intent {i}{with}"),
                             None => format!("text '{}'", text.as_deref().unwrap_or_default()),
@@ -533,15 +695,23 @@ impl Validator<'_> {
                     }
                     StepKind::Action(name) | StepKind::Bot(name) => {
                         states.push(tracker.describe());
-                        state_starts.push(if tracker.prev_action == "action_listen" { turn_start } else { events.len() });
+                        state_starts.push(if tracker.prev_action == "action_listen" {
+                            turn_start
+                        } else {
+                            events.len()
+                        });
                         let window_start = states.len().saturating_sub(max_history);
                         let key = states[window_start..].to_vec();
-                        let shown = events[state_starts[window_start].min(events.len())..].join(" → ");
+                        let shown =
+                            events[state_starts[window_start].min(events.len())..].join(" → ");
                         let entry = seen.entry(key.clone()).or_insert_with(|| {
                             order.push(key);
                             (shown, BTreeMap::new())
                         });
-                        entry.1.entry(name.clone()).or_insert((story.name.as_str(), &step.pos));
+                        entry
+                            .1
+                            .entry(name.clone())
+                            .or_insert((story.name.as_str(), &step.pos));
                         tracker.prev_action = name.clone();
                         events.push(name.clone());
                         if p.domain.form(name).is_some() {
@@ -550,13 +720,27 @@ impl Validator<'_> {
                     }
                     StepKind::SlotWasSet(slots) => {
                         for (name, value) in slots {
-                            if let Some(slot) = p.domain.slot(name).filter(|s| s.influence_conversation) {
+                            if let Some(slot) =
+                                p.domain.slot(name).filter(|s| s.influence_conversation)
+                            {
                                 let featurised = match (&slot.slot_type, value) {
-                                    (SlotType::Bool | SlotType::Categorical { .. } | SlotType::Float { .. }, Some(v)) => json_text(v),
+                                    (
+                                        SlotType::Bool
+                                        | SlotType::Categorical { .. }
+                                        | SlotType::Float { .. },
+                                        Some(v),
+                                    ) => json_text(v),
                                     (_, Some(serde_json::Value::Null)) => String::new(),
                                     _ => "set".to_owned(),
                                 };
-                                events.push(format!("slot {name}={}", if featurised.is_empty() { "null" } else { &featurised }));
+                                events.push(format!(
+                                    "slot {name}={}",
+                                    if featurised.is_empty() {
+                                        "null"
+                                    } else {
+                                        &featurised
+                                    }
+                                ));
                                 if featurised.is_empty() {
                                     tracker.slots.remove(name);
                                 } else {
@@ -579,11 +763,21 @@ impl Validator<'_> {
             if actions.len() < 2 || stories.len() < 2 {
                 continue;
             }
-            let mut message = format!("story structure conflict: the same conversation continues differently\n  conversation: {shown}");
+            let mut message = format!(
+                "story structure conflict: the same conversation continues differently\n  conversation: {shown}"
+            );
             for (action, (story, pos)) in actions {
-                let _ = write!(message, "\n  then '{action}' in story '{story}' (line {})", pos.line);
+                let _ = write!(
+                    message,
+                    "\n  then '{action}' in story '{story}' (line {})",
+                    pos.line
+                );
             }
-            let _ = write!(message, "\n  compared over the last {} action(s); make the stories differ earlier, or make them agree", key.len());
+            let _ = write!(
+                message,
+                "\n  compared over the last {} action(s); make the stories differ earlier, or make them agree",
+                key.len()
+            );
             let (_, pos) = actions.values().next().expect("at least two actions");
             self.out.push(Diagnostic::error((*pos).clone(), message));
         }
@@ -619,7 +813,11 @@ impl StateTracker {
         if let Some(l) = &self.active_loop {
             let _ = write!(s, " [loop {l}]");
         }
-        if s.is_empty() { "the start".to_owned() } else { s }
+        if s.is_empty() {
+            "the start".to_owned()
+        } else {
+            s
+        }
     }
 }
 
@@ -627,14 +825,18 @@ impl StateTracker {
 /// story that starts with a checkpoint behind each story that ends with it.
 fn unfold_stories(stories: &[Story]) -> Vec<(&Story, Vec<&Step>)> {
     // Stories ending in a checkpoint, by checkpoint name, with their unfolded prefixes.
-    let mut linear: Vec<(&Story, Vec<Vec<&Step>>)> = stories.iter().map(|s| (s, expand_or(&s.steps))).collect();
+    let mut linear: Vec<(&Story, Vec<Vec<&Step>>)> =
+        stories.iter().map(|s| (s, expand_or(&s.steps))).collect();
     let mut endings: HashMap<&str, Vec<Vec<&Step>>> = HashMap::new();
     // Resolve in a few rounds, so chains of checkpoints are followed (bounded).
     for _ in 0..3 {
         endings.clear();
         for (story, paths) in &linear {
             if let Some(name) = checkpoint_name(story.steps.last()) {
-                endings.entry(name).or_default().extend(paths.iter().cloned());
+                endings
+                    .entry(name)
+                    .or_default()
+                    .extend(paths.iter().cloned());
             }
         }
         for (story, paths) in &mut linear {
@@ -646,8 +848,16 @@ fn unfold_stories(stories: &[Story]) -> Vec<(&Story, Vec<&Step>)> {
                             if joined.len() >= MAX_PATHS_PER_STORY {
                                 break 'outer;
                             }
-                            let mut full: Vec<&Step> = prefix.iter().filter(|s| !matches!(s.kind, StepKind::Checkpoint(_))).copied().collect();
-                            full.extend(path.iter().filter(|s| !matches!(s.kind, StepKind::Checkpoint(_))).copied());
+                            let mut full: Vec<&Step> = prefix
+                                .iter()
+                                .filter(|s| !matches!(s.kind, StepKind::Checkpoint(_)))
+                                .copied()
+                                .collect();
+                            full.extend(
+                                path.iter()
+                                    .filter(|s| !matches!(s.kind, StepKind::Checkpoint(_)))
+                                    .copied(),
+                            );
                             joined.push(full);
                         }
                     }
@@ -658,11 +868,16 @@ fn unfold_stories(stories: &[Story]) -> Vec<(&Story, Vec<&Step>)> {
             }
         }
     }
-    let continued: HashSet<&str> = stories.iter().filter_map(|s| checkpoint_name(s.steps.first())).collect();
+    let continued: HashSet<&str> = stories
+        .iter()
+        .filter_map(|s| checkpoint_name(s.steps.first()))
+        .collect();
     linear
         .into_iter()
         // A story that ends in a checkpoint is checked as part of its continuations.
-        .filter(|(story, _)| !checkpoint_name(story.steps.last()).is_some_and(|c| continued.contains(c)))
+        .filter(|(story, _)| {
+            !checkpoint_name(story.steps.last()).is_some_and(|c| continued.contains(c))
+        })
         .flat_map(|(story, paths)| paths.into_iter().map(move |p| (story, p)))
         .collect()
 }

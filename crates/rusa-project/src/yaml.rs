@@ -103,7 +103,9 @@ impl Node {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
@@ -114,7 +116,10 @@ impl Node {
     }
 
     /// Visits every node of the tree, this one first.
-    pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Node) -> Result<(), ProjectError>) -> Result<(), ProjectError> {
+    pub fn walk_mut(
+        &mut self,
+        f: &mut dyn FnMut(&mut Node) -> Result<(), ProjectError>,
+    ) -> Result<(), ProjectError> {
         f(self)?;
         match &mut self.value {
             Value::Seq(items) => {
@@ -196,7 +201,11 @@ pub fn parse(path: Arc<Path>, text: &str) -> Result<Document, ProjectError> {
             }
         }
     };
-    Ok(Document { path, text: Arc::from(text), root })
+    Ok(Document {
+        path,
+        text: Arc::from(text),
+        root,
+    })
 }
 
 /// serde-saphyr's message without its own location suffix (we print the location first).
@@ -209,7 +218,11 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
         None => first,
     };
     let trimmed = trimmed.trim_end_matches(['.', ':']).trim();
-    if trimmed.is_empty() { "invalid YAML".to_owned() } else { lower_first(trimmed) }
+    if trimmed.is_empty() {
+        "invalid YAML".to_owned()
+    } else {
+        lower_first(trimmed)
+    }
 }
 
 fn lower_first(s: &str) -> String {
@@ -257,15 +270,21 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
@@ -296,7 +315,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Value::deserialize(deserializer)
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Value, D::Error> {
         Value::deserialize(deserializer)
     }
 

@@ -16,7 +16,8 @@ pub const DEFAULT_MODELS: &str = "models";
 pub const DEFAULT_RESULTS: &str = "results";
 pub const DEFAULT_TESTS: &str = "tests";
 
-const ABOUT: &str = "Build, train and serve conversational assistants written in Rasa's project format";
+const ABOUT: &str =
+    "Build, train and serve conversational assistants written in Rasa's project format";
 
 const AFTER_HELP: &str = "\
 Run `rusa <command> --help` for the flags of one command.

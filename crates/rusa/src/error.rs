@@ -25,12 +25,17 @@ pub struct UserError {
 
 impl UserError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: None }
+        Self {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// A command that a later piece of work builds: exits 1 with one line, never pretends.
     pub fn not_implemented(command: &str) -> Self {
-        Self::new(format!("`{command}` is not implemented yet in this version of rusa"))
+        Self::new(format!(
+            "`{command}` is not implemented yet in this version of rusa"
+        ))
     }
 }
 
@@ -54,7 +59,11 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
                 .chain()
                 .find_map(|e| e.downcast_ref::<UserError>())
                 .and_then(|u| u.hint.clone())
-                .or_else(|| err.chain().find_map(|e| e.downcast_ref::<rusa_project::ProjectError>()).and_then(|p| p.hint()));
+                .or_else(|| {
+                    err.chain()
+                        .find_map(|e| e.downcast_ref::<rusa_project::ProjectError>())
+                        .and_then(|p| p.hint())
+                });
             if let Some(hint) = hint {
                 eprintln!("hint: {hint}");
             }

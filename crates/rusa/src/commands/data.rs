@@ -23,7 +23,12 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
         config: args.project.config.clone(),
     };
     let project = Project::load(&paths)?;
-    let report = validate(&project, &ValidateOptions { max_history: args.max_history });
+    let report = validate(
+        &project,
+        &ValidateOptions {
+            max_history: args.max_history,
+        },
+    );
     let failed = report.errors() > 0 || (args.fail_on_warnings && report.warnings() > 0);
 
     let mut text = String::new();
@@ -33,7 +38,11 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
     if !log.quiet || failed {
         text.push_str(&format!(
             "{}: {}, {}, {}, {}, {} (story conflicts compared over {})\n",
-            if failed { "validation failed" } else { "the project is valid" },
+            if failed {
+                "validation failed"
+            } else {
+                "the project is valid"
+            },
             count(project.domain.intents.len(), "intent"),
             count(project.nlu.examples.len(), "example"),
             count(project.stories.len(), "story"),
@@ -43,7 +52,11 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
         ));
     }
     crate::output::print(&text)?;
-    Ok(if failed { Outcome::Failed } else { Outcome::Success })
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
 }
 
 /// `1 story`, `2 stories`.
