@@ -192,11 +192,20 @@ pub fn load_endpoints(
     path: &Path,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Option<Endpoints>, ProjectError> {
+    load_endpoints_with(path, &|name| std::env::var(name).ok(), warnings)
+}
+
+/// [`load_endpoints`] with `${VAR}` values from `lookup` instead of the process environment.
+pub fn load_endpoints_with(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<Endpoints>, ProjectError> {
     if !path.is_file() {
         return Ok(None);
     }
     let mut doc = read_document(path)?;
-    crate::envsubst::substitute(&mut doc, &|name| std::env::var(name).ok())?;
+    crate::envsubst::substitute(&mut doc, lookup)?;
     Endpoints::read(&doc, warnings).map(Some)
 }
 
