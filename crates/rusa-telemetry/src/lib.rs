@@ -41,8 +41,9 @@ pub use control::{
 };
 pub use error::TelemetryError;
 pub use error_reporting::{
-    Scrubber, before_send, crate_relative_path, filter_errors, initialize_error_reporting,
-    initialize_error_reporting_with, report_internal_error, strip_sensitive_data_from_sentry_event,
+    Scrubber, USER_ERROR_TAG, before_send, crate_relative_path, filter_errors,
+    initialize_error_reporting, initialize_error_reporting_with, report_internal_error,
+    strip_sensitive_data_from_sentry_event,
 };
 pub use events::{
     ConvertDataType, Event, ModelType, NluTestStats, OutputFormat, ServerStart, TrainingStats,

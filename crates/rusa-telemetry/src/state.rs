@@ -57,7 +57,7 @@ fn unix_millis() -> u128 {
         .unwrap_or(0)
 }
 
-/// Spool files: `<unix millis>-<uuid>.json`, each a JSON array of messages.
+/// Spool files: `<unix millis>-<sequence>-<uuid>.json`, each a JSON array of messages.
 fn spool_files(dir: &Path) -> Vec<(u128, PathBuf, u64)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
@@ -111,8 +111,11 @@ pub fn spool(config: &TelemetryConfig, messages: &[Value]) -> Result<()> {
     };
     let _lock = StateLock::acquire(state_dir)?;
     fs::create_dir_all(&dir).map_err(|e| TelemetryError::io(&dir, e))?;
+    // Millis, then a per-process sequence number, so files sort in the order they were written.
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!(
-        "{}-{}.json",
+        "{}-{seq:010}-{}.json",
         unix_millis(),
         uuid::Uuid::new_v4().simple()
     ));
