@@ -1,0 +1,14 @@
+//! The dialogue runtime of rusa: conversation events in Rasa's JSON format and the tracker
+//! that turns them into state (slots, active loop, latest message).
+//!
+//! This crate does no I/O. Training, policies, actions and the message processor build on
+//! it; stores (tracker stores, lock stores, event brokers) implement traits defined here
+//! and live in their own crate.
+
+pub mod events;
+pub mod responses;
+pub mod slot_filling;
+pub mod tracker;
+
+pub use events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
+pub use tracker::{ActiveLoop, DialogueStateTracker, EventVerbosity, SlotSpec};
