@@ -8,6 +8,7 @@
 
 mod config;
 mod credentials;
+pub mod dialogue;
 mod domain;
 mod endpoints;
 mod envsubst;

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::dialogue::{DialogueState, story_turns, unfold_stories};
 use crate::domain::{MappingType, SlotType};
 use crate::error::{Diagnostic, Pos, Severity};
 use crate::project::Project;
-use crate::stories::{Step, StepKind, Story};
+use crate::stories::{Step, StepKind};
 
 /// Actions every assistant has without declaring them.
 pub const DEFAULT_ACTIONS: &[&str] = &[
@@ -49,10 +50,6 @@ pub const DEFAULT_SLOTS: &[&str] = &["requested_slot", "session_started_metadata
 /// The number of turns compared when looking for story conflicts, when neither the flag nor
 /// a policy's `max_history` says.
 pub const DEFAULT_MAX_HISTORY: usize = 5;
-
-/// How many linear paths one story may unfold into (through `or` steps and checkpoints)
-/// before the conflict check stops following it.
-const MAX_PATHS_PER_STORY: usize = 256;
 
 /// Options of a validation run.
 #[derive(Debug, Clone, Default)]
@@ -652,109 +649,23 @@ impl Validator<'_> {
     /// with different actions.
     fn story_conflicts(&mut self, max_history: usize) {
         let p = self.project;
-        let paths = unfold_stories(&p.stories);
         // state window → (conversation shown to the user, action → first (story, position))
         type Seen<'p> = (String, BTreeMap<String, (&'p str, &'p Pos)>);
-        let mut seen: HashMap<Vec<String>, Seen<'_>> = HashMap::new();
-        let mut order: Vec<Vec<String>> = Vec::new();
-        for (story, steps) in &paths {
-            let mut states: Vec<String> = Vec::new();
-            // Readable events, and for each state the event index its turn starts at.
-            let mut events: Vec<String> = Vec::new();
-            let mut state_starts: Vec<usize> = Vec::new();
-            let mut turn_start = 0;
-            let mut tracker = StateTracker::default();
-            for step in steps {
-                match &step.kind {
-                    StepKind::User {
-                        intent,
-                        entities,
-                        text,
-                    } => {
-                        let mut names: Vec<&str> = entities
-                            .iter()
-                            .map(|e| e.entity.as_str())
-                            .filter(|e| {
-                                p.domain.entity(e).is_some_and(|d| d.influence_conversation)
-                            })
-                            .collect();
-                        names.sort_unstable();
-                        names.dedup();
-                        let with = if names.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", names.join(", "))
-                        };
-                        tracker.user = match intent {
-                            Some(i) => format!("intent {i}{with}"),
-                            None => format!("text '{}'", text.as_deref().unwrap_or_default()),
-                        };
-                        tracker.prev_action = "action_listen".to_owned();
-                        turn_start = events.len();
-                        events.push(tracker.user.clone());
-                    }
-                    StepKind::Action(name) | StepKind::Bot(name) => {
-                        states.push(tracker.describe());
-                        state_starts.push(if tracker.prev_action == "action_listen" {
-                            turn_start
-                        } else {
-                            events.len()
-                        });
-                        let window_start = states.len().saturating_sub(max_history);
-                        let key = states[window_start..].to_vec();
-                        let shown =
-                            events[state_starts[window_start].min(events.len())..].join(" → ");
-                        let entry = seen.entry(key.clone()).or_insert_with(|| {
-                            order.push(key);
-                            (shown, BTreeMap::new())
-                        });
-                        entry
-                            .1
-                            .entry(name.clone())
-                            .or_insert((story.name.as_str(), &step.pos));
-                        tracker.prev_action = name.clone();
-                        events.push(name.clone());
-                        if p.domain.form(name).is_some() {
-                            tracker.active_loop = Some(name.clone());
-                        }
-                    }
-                    StepKind::SlotWasSet(slots) => {
-                        for (name, value) in slots {
-                            if let Some(slot) =
-                                p.domain.slot(name).filter(|s| s.influence_conversation)
-                            {
-                                let featurised = match (&slot.slot_type, value) {
-                                    (
-                                        SlotType::Bool
-                                        | SlotType::Categorical { .. }
-                                        | SlotType::Float { .. },
-                                        Some(v),
-                                    ) => json_text(v),
-                                    (_, Some(serde_json::Value::Null)) => String::new(),
-                                    _ => "set".to_owned(),
-                                };
-                                events.push(format!(
-                                    "slot {name}={}",
-                                    if featurised.is_empty() {
-                                        "null"
-                                    } else {
-                                        &featurised
-                                    }
-                                ));
-                                if featurised.is_empty() {
-                                    tracker.slots.remove(name);
-                                } else {
-                                    tracker.slots.insert(name.clone(), featurised);
-                                }
-                            }
-                        }
-                    }
-                    StepKind::ActiveLoop(name) => {
-                        events.push(format!("active_loop {}", name.as_deref().unwrap_or("null")));
-                        tracker.active_loop = name.clone();
-                    }
-                    StepKind::Checkpoint(_) | StepKind::Or(_) => {}
-                }
+        let mut seen: HashMap<Vec<DialogueState>, Seen<'_>> = HashMap::new();
+        let mut order: Vec<Vec<DialogueState>> = Vec::new();
+        for (story, steps) in unfold_stories(&p.stories) {
+            for turn in story_turns(&p.domain, &steps) {
+                let window_start = turn.states.len().saturating_sub(max_history);
+                let key = turn.states[window_start..].to_vec();
+                let shown_from = turn.state_starts[window_start].min(turn.events.len());
+                let entry = seen.entry(key.clone()).or_insert_with(|| {
+                    order.push(key);
+                    (turn.events[shown_from..].join(" → "), BTreeMap::new())
+                });
+                entry
+                    .1
+                    .entry(turn.action.clone())
+                    .or_insert((story.name.as_str(), turn.pos));
             }
         }
         for key in order {
@@ -782,135 +693,6 @@ impl Validator<'_> {
             self.out.push(Diagnostic::error((*pos).clone(), message));
         }
     }
-}
-
-/// The dialogue state the conflict check compares: previous action, last user input, slots
-/// that influence the conversation, active loop.
-#[derive(Default)]
-struct StateTracker {
-    prev_action: String,
-    user: String,
-    slots: BTreeMap<String, String>,
-    active_loop: Option<String>,
-}
-
-impl StateTracker {
-    fn describe(&self) -> String {
-        let mut s = String::new();
-        if !self.user.is_empty() {
-            s.push_str(&self.user);
-        }
-        if !self.prev_action.is_empty() && self.prev_action != "action_listen" {
-            if !s.is_empty() {
-                s.push_str(", then ");
-            }
-            let _ = write!(s, "action {}", self.prev_action);
-        }
-        if !self.slots.is_empty() {
-            let slots: Vec<String> = self.slots.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = write!(s, " [slots {}]", slots.join(", "));
-        }
-        if let Some(l) = &self.active_loop {
-            let _ = write!(s, " [loop {l}]");
-        }
-        if s.is_empty() {
-            "the start".to_owned()
-        } else {
-            s
-        }
-    }
-}
-
-/// Unfolds stories into linear step sequences: each `or` step into its alternatives, and a
-/// story that starts with a checkpoint behind each story that ends with it.
-fn unfold_stories(stories: &[Story]) -> Vec<(&Story, Vec<&Step>)> {
-    // Stories ending in a checkpoint, by checkpoint name, with their unfolded prefixes.
-    let mut linear: Vec<(&Story, Vec<Vec<&Step>>)> =
-        stories.iter().map(|s| (s, expand_or(&s.steps))).collect();
-    let mut endings: HashMap<&str, Vec<Vec<&Step>>> = HashMap::new();
-    // Resolve in a few rounds, so chains of checkpoints are followed (bounded).
-    for _ in 0..3 {
-        endings.clear();
-        for (story, paths) in &linear {
-            if let Some(name) = checkpoint_name(story.steps.last()) {
-                endings
-                    .entry(name)
-                    .or_default()
-                    .extend(paths.iter().cloned());
-            }
-        }
-        for (story, paths) in &mut linear {
-            if let Some(name) = checkpoint_name(story.steps.first()) {
-                if let Some(prefixes) = endings.get(name) {
-                    let mut joined = Vec::new();
-                    'outer: for prefix in prefixes {
-                        for path in paths.iter() {
-                            if joined.len() >= MAX_PATHS_PER_STORY {
-                                break 'outer;
-                            }
-                            let mut full: Vec<&Step> = prefix
-                                .iter()
-                                .filter(|s| !matches!(s.kind, StepKind::Checkpoint(_)))
-                                .copied()
-                                .collect();
-                            full.extend(
-                                path.iter()
-                                    .filter(|s| !matches!(s.kind, StepKind::Checkpoint(_)))
-                                    .copied(),
-                            );
-                            joined.push(full);
-                        }
-                    }
-                    if !joined.is_empty() {
-                        *paths = joined;
-                    }
-                }
-            }
-        }
-    }
-    let continued: HashSet<&str> = stories
-        .iter()
-        .filter_map(|s| checkpoint_name(s.steps.first()))
-        .collect();
-    linear
-        .into_iter()
-        // A story that ends in a checkpoint is checked as part of its continuations.
-        .filter(|(story, _)| {
-            !checkpoint_name(story.steps.last()).is_some_and(|c| continued.contains(c))
-        })
-        .flat_map(|(story, paths)| paths.into_iter().map(move |p| (story, p)))
-        .collect()
-}
-
-fn checkpoint_name(step: Option<&Step>) -> Option<&str> {
-    match &step?.kind {
-        StepKind::Checkpoint(name) => Some(name),
-        _ => None,
-    }
-}
-
-fn expand_or(steps: &[Step]) -> Vec<Vec<&Step>> {
-    let mut paths: Vec<Vec<&Step>> = vec![Vec::new()];
-    for step in steps {
-        match &step.kind {
-            StepKind::Or(alternatives) => {
-                let mut next = Vec::new();
-                for path in &paths {
-                    for alt in alternatives {
-                        if next.len() >= MAX_PATHS_PER_STORY {
-                            break;
-                        }
-                        let mut p = path.clone();
-                        p.push(alt);
-                        next.push(p);
-                    }
-                }
-                paths = next;
-            }
-            _ => paths.iter_mut().for_each(|p| p.push(step)),
-        }
-    }
-    paths
 }
 
 /// The `{name}` placeholders of a response text.

@@ -1,0 +1,545 @@
+//! Stories and rules as sequences of dialogue states, the form in which policies learn them
+//! and the conflict check compares them.
+//!
+//! A dialogue state is what the assistant knows when it picks its next action: the previous
+//! action, the latest user message (intent, or text for end-to-end stories, and entity
+//! names), the slots that influence the conversation (featurized), and the active loop.
+//! The same featurization is applied to live conversations (in `rusa-core`), so what was
+//! learned from a story is recognised in a conversation.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::domain::{Domain, Slot, SlotType};
+use crate::error::Pos;
+use crate::stories::{Rule, Step, StepEntity, StepKind, Story};
+
+/// The previous action of the first state of a conversation.
+pub const ACTION_LISTEN: &str = "action_listen";
+
+/// How many linear paths one story may unfold into (through `or` steps and checkpoints).
+pub const MAX_PATHS_PER_STORY: usize = 256;
+
+/// What the assistant knows when it picks the next action. In a rule, a field left `None`
+/// (or a slot left out) matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DialogueState {
+    pub prev_action: Option<String>,
+    pub intent: Option<String>,
+    /// The user's text, for end-to-end turns without an intent.
+    pub text: Option<String>,
+    /// Entity features of the latest message: `entity`, plus `entity#role` / `entity@group`.
+    pub entities: Option<Vec<String>>,
+    /// Featurized values of the slots that influence the conversation and are set.
+    pub slots: BTreeMap<String, String>,
+    /// `Some(None)`: no loop is active. `None` (in a rule): any.
+    pub active_loop: Option<Option<String>>,
+}
+
+impl DialogueState {
+    /// Whether this (possibly partial, rule) state matches a full conversation state.
+    pub fn matches(&self, full: &DialogueState) -> bool {
+        let field = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
+        field(&self.prev_action, &full.prev_action)
+            && field(&self.intent, &full.intent)
+            && field(&self.text, &full.text)
+            && (self.entities.is_none() || self.entities == full.entities)
+            && self.slots.iter().all(|(k, v)| {
+                full.slots.get(k) == Some(v) || (v == "null" && !full.slots.contains_key(k))
+            })
+            && (self.active_loop.is_none() || self.active_loop == full.active_loop)
+    }
+
+    /// A one-line description, for messages: `intent greet (city), after utter_ask [slots x=1]`.
+    pub fn describe(&self) -> String {
+        let mut s = match (&self.intent, &self.text) {
+            (Some(i), _) => format!("intent {i}"),
+            (None, Some(t)) => format!("text '{t}'"),
+            _ => String::new(),
+        };
+        if let Some(entities) = self.entities.as_ref().filter(|e| !e.is_empty()) {
+            s.push_str(&format!(" ({})", entities.join(", ")));
+        }
+        if let Some(prev) = self.prev_action.as_deref().filter(|p| *p != ACTION_LISTEN) {
+            if !s.is_empty() {
+                s.push_str(", then ");
+            }
+            s.push_str(&format!("action {prev}"));
+        }
+        if !self.slots.is_empty() {
+            let slots: Vec<String> = self.slots.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            s.push_str(&format!(" [slots {}]", slots.join(", ")));
+        }
+        if let Some(Some(l)) = &self.active_loop {
+            s.push_str(&format!(" [loop {l}]"));
+        }
+        if s.is_empty() {
+            "the start".to_owned()
+        } else {
+            s
+        }
+    }
+}
+
+/// The feature of a slot value, or `None` when the slot counts as unset (or does not
+/// influence the conversation).
+pub fn featurize_slot(slot: &Slot, value: &Value) -> Option<String> {
+    if !slot.influence_conversation || value.is_null() {
+        return None;
+    }
+    Some(match &slot.slot_type {
+        SlotType::Bool => match value {
+            Value::Bool(b) => b.to_string(),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => "true".into(),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => "false".into(),
+            _ => "set".into(),
+        },
+        SlotType::Categorical { values } => {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            values
+                .iter()
+                .find(|v| v.eq_ignore_ascii_case(&text))
+                .map_or_else(|| "__other__".to_owned(), |v| v.to_lowercase())
+        }
+        SlotType::Float {
+            min_value,
+            max_value,
+        } => {
+            let x = value
+                .as_f64()
+                .or_else(|| value.as_str().and_then(|s| s.parse().ok()))?;
+            let clamped = x.clamp(*min_value, *max_value);
+            let range = (max_value - min_value).max(f64::EPSILON);
+            format!("{:.2}", (clamped - min_value) / range)
+        }
+        SlotType::List => {
+            if value.as_array().is_some_and(Vec::is_empty) {
+                return None;
+            }
+            "set".into()
+        }
+        SlotType::Text | SlotType::Any | SlotType::Custom(_) => "set".into(),
+    })
+}
+
+/// The entity features of a user message: names (with `#role` / `@group` variants) of
+/// entities that influence the conversation and that the intent uses.
+pub fn entity_features<'a>(
+    domain: &Domain,
+    intent: Option<&str>,
+    entities: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+) -> Vec<String> {
+    let intent_def = intent.and_then(|i| domain.intent(i));
+    let mut out: Vec<String> = Vec::new();
+    for (name, role, group) in entities {
+        let Some(def) = domain.entity(name) else {
+            continue;
+        };
+        if !def.influence_conversation {
+            continue;
+        }
+        if let Some(i) = intent_def {
+            if i.ignore_entities.iter().any(|e| e == name) {
+                continue;
+            }
+            if let Some(used) = &i.use_entities {
+                if !used.iter().any(|e| e == name) {
+                    continue;
+                }
+            }
+        }
+        out.push(name.to_owned());
+        if let Some(role) = role {
+            out.push(format!("{name}#{role}"));
+        }
+        if let Some(group) = group {
+            out.push(format!("{name}@{group}"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn step_entity_features(
+    domain: &Domain,
+    intent: Option<&str>,
+    entities: &[StepEntity],
+) -> Vec<String> {
+    entity_features(
+        domain,
+        intent,
+        entities
+            .iter()
+            .map(|e| (e.entity.as_str(), e.role.as_deref(), e.group.as_deref())),
+    )
+}
+
+/// One prediction a story teaches: after these states, this action.
+#[derive(Debug, Clone)]
+pub struct Turn<'a> {
+    /// Every state of the conversation so far, the current one last.
+    pub states: Vec<DialogueState>,
+    pub action: String,
+    pub pos: &'a Pos,
+    /// Readable events of the conversation so far, for messages.
+    pub events: Vec<String>,
+    /// For each state, the index in `events` where its turn began.
+    pub state_starts: Vec<usize>,
+}
+
+/// Replays a linear story (no `or`, no checkpoints) and returns the prediction of each
+/// action in it, with the full history of states. End-to-end bot texts count as actions.
+pub fn story_turns<'a>(domain: &Domain, steps: &[&'a Step]) -> Vec<Turn<'a>> {
+    let mut turns = Vec::new();
+    let mut current = DialogueState {
+        prev_action: Some(ACTION_LISTEN.to_owned()),
+        active_loop: Some(None),
+        ..DialogueState::default()
+    };
+    let mut states: Vec<DialogueState> = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    let mut state_starts: Vec<usize> = Vec::new();
+    let mut turn_start = 0;
+    let slot_values: &mut HashMap<String, Value> = &mut HashMap::new();
+    for step in steps {
+        match &step.kind {
+            StepKind::User {
+                intent,
+                entities,
+                text,
+            } => {
+                current.intent = intent.clone();
+                current.text = if intent.is_none() { text.clone() } else { None };
+                current.entities = Some(step_entity_features(domain, intent.as_deref(), entities));
+                current.prev_action = Some(ACTION_LISTEN.to_owned());
+                turn_start = events.len();
+                let mut shown = current.describe();
+                if let Some(i) = shown.find(", then ") {
+                    shown.truncate(i);
+                }
+                events.push(shown.split(" [").next().unwrap_or_default().to_owned());
+                // Entities of the message fill slots of the same name (Rasa's default).
+                if domain.store_entities_as_slots {
+                    for e in entities {
+                        if let (Some(slot), Some(value)) = (domain.slot(&e.entity), &e.value) {
+                            if slot
+                                .mappings
+                                .iter()
+                                .any(|m| m.entity.as_deref() == Some(e.entity.as_str()))
+                            {
+                                set_slot(&mut current, slot_values, slot, value.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            StepKind::Action(name) | StepKind::Bot(name) => {
+                states.push(current.clone());
+                state_starts.push(if current.prev_action.as_deref() == Some(ACTION_LISTEN) {
+                    turn_start
+                } else {
+                    events.len()
+                });
+                turns.push(Turn {
+                    states: states.clone(),
+                    action: name.clone(),
+                    pos: &step.pos,
+                    events: events.clone(),
+                    state_starts: state_starts.clone(),
+                });
+                events.push(name.clone());
+                current.prev_action = Some(name.clone());
+                if domain.form(name).is_some() && current.active_loop != Some(Some(name.clone())) {
+                    current.active_loop = Some(Some(name.clone()));
+                }
+            }
+            StepKind::SlotWasSet(slots) => {
+                for (name, value) in slots {
+                    if let Some(slot) = domain.slot(name) {
+                        let value = value.clone().unwrap_or(Value::Bool(true));
+                        events.push(format!(
+                            "slot {name}={}",
+                            featurize_slot(slot, &value).unwrap_or_else(|| "null".into())
+                        ));
+                        set_slot(&mut current, slot_values, slot, value);
+                    }
+                }
+            }
+            StepKind::ActiveLoop(name) => {
+                events.push(format!("active_loop {}", name.as_deref().unwrap_or("null")));
+                current.active_loop = Some(name.clone());
+            }
+            StepKind::Checkpoint(_) | StepKind::Or(_) => {}
+        }
+    }
+    turns
+}
+
+fn set_slot(
+    state: &mut DialogueState,
+    values: &mut HashMap<String, Value>,
+    slot: &Slot,
+    value: Value,
+) {
+    match featurize_slot(slot, &value) {
+        Some(f) => {
+            state.slots.insert(slot.name.clone(), f);
+        }
+        None => {
+            state.slots.remove(&slot.name);
+        }
+    }
+    values.insert(slot.name.clone(), value);
+}
+
+/// A rule as partial states: the states its steps describe, each followed by the action it
+/// predicts. The last action of a rule is followed by `action_listen` unless the rule says
+/// `wait_for_user_input: false`.
+#[derive(Debug, Clone)]
+pub struct RuleTurn {
+    pub rule: String,
+    pub states: Vec<DialogueState>,
+    pub action: String,
+    pub conversation_start: bool,
+}
+
+/// Unfolds a rule into the predictions it makes, with partial states.
+pub fn rule_turns(domain: &Domain, rule: &Rule) -> Vec<RuleTurn> {
+    let mut out = Vec::new();
+    for path in expand_or(&rule.steps) {
+        // The first state of a rule matches any previous action (`...` in Rasa's rules).
+        let mut current = DialogueState::default();
+        for step in &rule.condition {
+            apply_rule_step(domain, &mut current, step);
+        }
+        if rule.conversation_start {
+            current.prev_action = Some(ACTION_LISTEN.to_owned());
+        }
+        let mut states = Vec::new();
+        let mut last_was_action = false;
+        for step in &path {
+            match &step.kind {
+                StepKind::Action(name) | StepKind::Bot(name) => {
+                    // Running the active loop is the loop's own business (RulePolicy's happy
+                    // path); a rule only says what follows it.
+                    let runs_active_loop = current.active_loop == Some(Some(name.clone()));
+                    if runs_active_loop {
+                        current.prev_action = Some(name.clone());
+                        last_was_action = true;
+                        continue;
+                    }
+                    states.push(current.clone());
+                    out.push(RuleTurn {
+                        rule: rule.name.clone(),
+                        states: states.clone(),
+                        action: name.clone(),
+                        conversation_start: rule.conversation_start,
+                    });
+                    current.prev_action = Some(name.clone());
+                    if domain.form(name).is_some() {
+                        current.active_loop = Some(Some(name.clone()));
+                    }
+                    last_was_action = true;
+                }
+                _ => {
+                    apply_rule_step(domain, &mut current, step);
+                    if matches!(step.kind, StepKind::User { .. }) {
+                        last_was_action = false;
+                    }
+                }
+            }
+        }
+        if last_was_action && rule.wait_for_user_input {
+            let loop_continues = matches!(&current.active_loop, Some(Some(l)) if current.prev_action.as_deref() == Some(l.as_str()));
+            if !loop_continues {
+                states.push(current.clone());
+                out.push(RuleTurn {
+                    rule: rule.name.clone(),
+                    states,
+                    action: ACTION_LISTEN.to_owned(),
+                    conversation_start: rule.conversation_start,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn apply_rule_step(domain: &Domain, current: &mut DialogueState, step: &Step) {
+    match &step.kind {
+        StepKind::User {
+            intent,
+            entities,
+            text,
+        } => {
+            current.intent = intent.clone();
+            current.text = if intent.is_none() { text.clone() } else { None };
+            current.entities = if entities.is_empty() {
+                None
+            } else {
+                Some(step_entity_features(domain, intent.as_deref(), entities))
+            };
+            current.prev_action = Some(ACTION_LISTEN.to_owned());
+        }
+        StepKind::SlotWasSet(slots) => {
+            for (name, value) in slots {
+                if let Some(slot) = domain.slot(name) {
+                    let value = value.clone().unwrap_or(Value::Bool(true));
+                    let feature = featurize_slot(slot, &value).unwrap_or_else(|| "null".into());
+                    current.slots.insert(name.clone(), feature);
+                }
+            }
+        }
+        StepKind::ActiveLoop(name) => current.active_loop = Some(name.clone()),
+        _ => {}
+    }
+}
+
+/// Unfolds stories into linear step sequences: each `or` step into its alternatives, and a
+/// story that starts with a checkpoint behind each story that ends with it (bounded).
+/// Stories that end in a checkpoint some other story continues are left out: they are
+/// checked as part of their continuations.
+pub fn unfold_stories(stories: &[Story]) -> Vec<(&Story, Vec<&Step>)> {
+    let mut linear: Vec<(&Story, Vec<Vec<&Step>>)> =
+        stories.iter().map(|s| (s, expand_or(&s.steps))).collect();
+    let mut endings: HashMap<&str, Vec<Vec<&Step>>> = HashMap::new();
+    // A few rounds, so chains of checkpoints are followed.
+    for _ in 0..3 {
+        endings.clear();
+        for (story, paths) in &linear {
+            if let Some(name) = checkpoint_name(story.steps.last()) {
+                endings
+                    .entry(name)
+                    .or_default()
+                    .extend(paths.iter().cloned());
+            }
+        }
+        for (story, paths) in &mut linear {
+            let Some(prefixes) = checkpoint_name(story.steps.first()).and_then(|n| endings.get(n))
+            else {
+                continue;
+            };
+            let mut joined = Vec::new();
+            'outer: for prefix in prefixes {
+                for path in paths.iter() {
+                    if joined.len() >= MAX_PATHS_PER_STORY {
+                        break 'outer;
+                    }
+                    let not_checkpoint = |s: &&&Step| !matches!(s.kind, StepKind::Checkpoint(_));
+                    let mut full: Vec<&Step> =
+                        prefix.iter().filter(not_checkpoint).copied().collect();
+                    full.extend(path.iter().filter(not_checkpoint).copied());
+                    joined.push(full);
+                }
+            }
+            if !joined.is_empty() {
+                *paths = joined;
+            }
+        }
+    }
+    let continued: HashSet<&str> = stories
+        .iter()
+        .filter_map(|s| checkpoint_name(s.steps.first()))
+        .collect();
+    linear
+        .into_iter()
+        .filter(|(story, _)| {
+            !checkpoint_name(story.steps.last()).is_some_and(|c| continued.contains(c))
+        })
+        .flat_map(|(story, paths)| paths.into_iter().map(move |p| (story, p)))
+        .collect()
+}
+
+fn checkpoint_name(step: Option<&Step>) -> Option<&str> {
+    match &step?.kind {
+        StepKind::Checkpoint(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Each combination of the alternatives of `or` steps (bounded).
+pub fn expand_or(steps: &[Step]) -> Vec<Vec<&Step>> {
+    let mut paths: Vec<Vec<&Step>> = vec![Vec::new()];
+    for step in steps {
+        match &step.kind {
+            StepKind::Or(alternatives) => {
+                let mut next = Vec::new();
+                for path in &paths {
+                    for alt in alternatives {
+                        if next.len() >= MAX_PATHS_PER_STORY {
+                            break;
+                        }
+                        let mut p = path.clone();
+                        p.push(alt);
+                        next.push(p);
+                    }
+                }
+                paths = next;
+            }
+            _ => paths.iter_mut().for_each(|p| p.push(step)),
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{Project, ProjectPaths};
+
+    fn moodbot() -> Project {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot");
+        Project::load(&ProjectPaths::in_dir(&root)).unwrap()
+    }
+
+    #[test]
+    fn story_turns_carry_the_whole_history() {
+        let p = moodbot();
+        let unfolded = unfold_stories(&p.stories);
+        let (_, steps) = &unfolded[0];
+        let turns = story_turns(&p.domain, steps);
+        let actions: Vec<&str> = turns.iter().map(|t| t.action.as_str()).collect();
+        assert_eq!(actions, ["utter_greet", "utter_happy"]);
+        let sad = story_turns(&p.domain, &unfolded[1].1);
+        assert_eq!(sad.len(), 4);
+        // Two actions in a row: the second sees the first as previous action, same user turn.
+        assert_eq!(
+            sad[2].states[2].prev_action.as_deref(),
+            Some("utter_cheer_up")
+        );
+        assert_eq!(sad[2].states[2].intent.as_deref(), Some("mood_unhappy"));
+        let last = &turns[1].states;
+        assert_eq!(last.len(), 2);
+        assert_eq!(last[1].intent.as_deref(), Some("mood_great"));
+        assert_eq!(last[1].prev_action.as_deref(), Some(ACTION_LISTEN));
+        assert_eq!(last[0].intent.as_deref(), Some("greet"));
+    }
+
+    #[test]
+    fn rules_end_with_listen_and_start_with_any_previous_action() {
+        let p = moodbot();
+        let turns = rule_turns(&p.domain, &p.rules[0]);
+        assert_eq!(turns.len(), 2);
+        assert_eq!(turns[0].action, "utter_goodbye");
+        assert_eq!(
+            turns[0].states[0].prev_action.as_deref(),
+            Some(ACTION_LISTEN)
+        );
+        assert_eq!(turns[1].action, ACTION_LISTEN);
+        let conversation = DialogueState {
+            prev_action: Some(ACTION_LISTEN.into()),
+            intent: Some("goodbye".into()),
+            entities: Some(vec![]),
+            active_loop: Some(None),
+            ..DialogueState::default()
+        };
+        assert!(turns[0].states[0].matches(&conversation));
+    }
+}
