@@ -51,6 +51,17 @@ impl DialogueState {
             && (self.active_loop.is_none() || self.active_loop == full.active_loop)
     }
 
+    /// The user part of the state, for messages: `intent greet (city)`.
+    pub fn user_description(&self) -> String {
+        let user = DialogueState {
+            intent: self.intent.clone(),
+            text: self.text.clone(),
+            entities: self.entities.clone(),
+            ..Self::default()
+        };
+        user.describe()
+    }
+
     /// A one-line description, for messages: `intent greet (city), after utter_ask [slots x=1]`.
     pub fn describe(&self) -> String {
         let mut s = match (&self.intent, &self.text) {
@@ -195,17 +206,14 @@ pub struct Turn<'a> {
 /// Replays a linear story (no `or`, no checkpoints) and returns the prediction of each
 /// action in it, with the full history of states. End-to-end bot texts count as actions.
 pub fn story_turns<'a>(domain: &Domain, steps: &[&'a Step]) -> Vec<Turn<'a>> {
-    let mut turns = Vec::new();
+    let mut history = History::default();
     let mut current = DialogueState {
         prev_action: Some(ACTION_LISTEN.to_owned()),
         active_loop: Some(None),
         ..DialogueState::default()
     };
-    let mut states: Vec<DialogueState> = Vec::new();
-    let mut events: Vec<String> = Vec::new();
-    let mut state_starts: Vec<usize> = Vec::new();
     let mut turn_start = 0;
-    let slot_values: &mut HashMap<String, Value> = &mut HashMap::new();
+    let mut last_action_pos: Option<&'a Pos> = None;
     for step in steps {
         match &step.kind {
             StepKind::User {
@@ -213,48 +221,44 @@ pub fn story_turns<'a>(domain: &Domain, steps: &[&'a Step]) -> Vec<Turn<'a>> {
                 entities,
                 text,
             } => {
+                // The assistant waited for this message: `action_listen` was its prediction.
+                if let Some(pos) = last_action_pos.take() {
+                    let start = history.events.len();
+                    history.push(&current, ACTION_LISTEN, pos, start);
+                }
                 current.intent = intent.clone();
                 current.text = if intent.is_none() { text.clone() } else { None };
                 current.entities = Some(step_entity_features(domain, intent.as_deref(), entities));
                 current.prev_action = Some(ACTION_LISTEN.to_owned());
-                turn_start = events.len();
-                let mut shown = current.describe();
-                if let Some(i) = shown.find(", then ") {
-                    shown.truncate(i);
-                }
-                events.push(shown.split(" [").next().unwrap_or_default().to_owned());
-                // Entities of the message fill slots of the same name (Rasa's default).
+                turn_start = history.events.len();
+                history.events.push(current.user_description());
+                // Entities of the message fill slots mapped from them.
                 if domain.store_entities_as_slots {
                     for e in entities {
                         if let (Some(slot), Some(value)) = (domain.slot(&e.entity), &e.value) {
-                            if slot
+                            let mapped = slot
                                 .mappings
                                 .iter()
-                                .any(|m| m.entity.as_deref() == Some(e.entity.as_str()))
-                            {
-                                set_slot(&mut current, slot_values, slot, value.clone());
+                                .any(|m| m.entity.as_deref() == Some(e.entity.as_str()));
+                            if mapped {
+                                set_slot(&mut current, slot, value);
                             }
                         }
                     }
                 }
             }
             StepKind::Action(name) | StepKind::Bot(name) => {
-                states.push(current.clone());
-                state_starts.push(if current.prev_action.as_deref() == Some(ACTION_LISTEN) {
+                let listening = current.prev_action.as_deref() == Some(ACTION_LISTEN);
+                let start = if listening {
                     turn_start
                 } else {
-                    events.len()
-                });
-                turns.push(Turn {
-                    states: states.clone(),
-                    action: name.clone(),
-                    pos: &step.pos,
-                    events: events.clone(),
-                    state_starts: state_starts.clone(),
-                });
-                events.push(name.clone());
+                    history.events.len()
+                };
+                history.push(&current, name, &step.pos, start);
+                last_action_pos = Some(&step.pos);
+                history.events.push(name.clone());
                 current.prev_action = Some(name.clone());
-                if domain.form(name).is_some() && current.active_loop != Some(Some(name.clone())) {
+                if domain.form(name).is_some() {
                     current.active_loop = Some(Some(name.clone()));
                 }
             }
@@ -262,31 +266,56 @@ pub fn story_turns<'a>(domain: &Domain, steps: &[&'a Step]) -> Vec<Turn<'a>> {
                 for (name, value) in slots {
                     if let Some(slot) = domain.slot(name) {
                         let value = value.clone().unwrap_or(Value::Bool(true));
-                        events.push(format!(
-                            "slot {name}={}",
-                            featurize_slot(slot, &value).unwrap_or_else(|| "null".into())
-                        ));
-                        set_slot(&mut current, slot_values, slot, value);
+                        let feature = featurize_slot(slot, &value).unwrap_or_else(|| "null".into());
+                        history.events.push(format!("slot {name}={feature}"));
+                        set_slot(&mut current, slot, &value);
                     }
                 }
             }
             StepKind::ActiveLoop(name) => {
-                events.push(format!("active_loop {}", name.as_deref().unwrap_or("null")));
+                history
+                    .events
+                    .push(format!("active_loop {}", name.as_deref().unwrap_or("null")));
                 current.active_loop = Some(name.clone());
             }
             StepKind::Checkpoint(_) | StepKind::Or(_) => {}
         }
     }
-    turns
+    // A story ends with the assistant waiting for the user.
+    if let Some(pos) = last_action_pos {
+        let start = history.events.len();
+        history.push(&current, ACTION_LISTEN, pos, start);
+    }
+    history.turns
 }
 
-fn set_slot(
-    state: &mut DialogueState,
-    values: &mut HashMap<String, Value>,
-    slot: &Slot,
-    value: Value,
-) {
-    match featurize_slot(slot, &value) {
+/// What `story_turns` accumulates while it replays a story.
+#[derive(Default)]
+struct History<'a> {
+    turns: Vec<Turn<'a>>,
+    states: Vec<DialogueState>,
+    state_starts: Vec<usize>,
+    events: Vec<String>,
+}
+
+impl<'a> History<'a> {
+    /// Records that `action` was predicted in state `current`; the state's turn is shown
+    /// from event `start` on.
+    fn push(&mut self, current: &DialogueState, action: &str, pos: &'a Pos, start: usize) {
+        self.states.push(current.clone());
+        self.state_starts.push(start);
+        self.turns.push(Turn {
+            states: self.states.clone(),
+            action: action.to_owned(),
+            pos,
+            events: self.events.clone(),
+            state_starts: self.state_starts.clone(),
+        });
+    }
+}
+
+fn set_slot(state: &mut DialogueState, slot: &Slot, value: &Value) {
+    match featurize_slot(slot, value) {
         Some(f) => {
             state.slots.insert(slot.name.clone(), f);
         }
@@ -294,7 +323,6 @@ fn set_slot(
             state.slots.remove(&slot.name);
         }
     }
-    values.insert(slot.name.clone(), value);
 }
 
 /// A rule as partial states: the states its steps describe, each followed by the action it
@@ -325,10 +353,13 @@ pub fn rule_turns(domain: &Domain, rule: &Rule) -> Vec<RuleTurn> {
         for step in &path {
             match &step.kind {
                 StepKind::Action(name) | StepKind::Bot(name) => {
-                    // Running the active loop is the loop's own business (RulePolicy's happy
-                    // path); a rule only says what follows it.
-                    let runs_active_loop = current.active_loop == Some(Some(name.clone()));
-                    if runs_active_loop {
+                    // A rule that starts by running the active loop ("submit the form") says
+                    // what follows the loop; running it is the loop's own business.
+                    let leading_loop_action = states.is_empty()
+                        && current.intent.is_none()
+                        && current.text.is_none()
+                        && current.active_loop == Some(Some(name.clone()));
+                    if leading_loop_action {
                         current.prev_action = Some(name.clone());
                         last_was_action = true;
                         continue;
@@ -503,23 +534,28 @@ mod tests {
     fn story_turns_carry_the_whole_history() {
         let p = moodbot();
         let unfolded = unfold_stories(&p.stories);
-        let (_, steps) = &unfolded[0];
-        let turns = story_turns(&p.domain, steps);
+        let turns = story_turns(&p.domain, &unfolded[0].1);
         let actions: Vec<&str> = turns.iter().map(|t| t.action.as_str()).collect();
-        assert_eq!(actions, ["utter_greet", "utter_happy"]);
-        let sad = story_turns(&p.domain, &unfolded[1].1);
-        assert_eq!(sad.len(), 4);
-        // Two actions in a row: the second sees the first as previous action, same user turn.
         assert_eq!(
-            sad[2].states[2].prev_action.as_deref(),
+            actions,
+            ["utter_greet", ACTION_LISTEN, "utter_happy", ACTION_LISTEN]
+        );
+        let last = &turns[2].states;
+        assert_eq!(last.len(), 3);
+        assert_eq!(last[0].intent.as_deref(), Some("greet"));
+        assert_eq!(last[1].prev_action.as_deref(), Some("utter_greet"));
+        assert_eq!(last[2].intent.as_deref(), Some("mood_great"));
+        assert_eq!(last[2].prev_action.as_deref(), Some(ACTION_LISTEN));
+
+        let sad = story_turns(&p.domain, &unfolded[1].1);
+        assert_eq!(sad.len(), 7);
+        // Two actions in a row: the second sees the first as previous action, same user turn.
+        assert_eq!(sad[3].action, "utter_did_that_help");
+        assert_eq!(
+            sad[3].states[3].prev_action.as_deref(),
             Some("utter_cheer_up")
         );
-        assert_eq!(sad[2].states[2].intent.as_deref(), Some("mood_unhappy"));
-        let last = &turns[1].states;
-        assert_eq!(last.len(), 2);
-        assert_eq!(last[1].intent.as_deref(), Some("mood_great"));
-        assert_eq!(last[1].prev_action.as_deref(), Some(ACTION_LISTEN));
-        assert_eq!(last[0].intent.as_deref(), Some("greet"));
+        assert_eq!(sad[3].states[3].intent.as_deref(), Some("mood_unhappy"));
     }
 
     #[test]
