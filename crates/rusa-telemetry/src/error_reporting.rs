@@ -162,6 +162,10 @@ pub fn before_send(event: Event<'static>, scrubber: &Scrubber) -> Option<Event<'
 /// Sets up crash reporting for this process when telemetry is enabled and a DSN is
 /// configured (seed: `initialize_error_reporting`). Keep the guard alive for the whole run.
 pub fn initialize_error_reporting() -> Option<sentry::ClientInitGuard> {
+    // Nothing leaves the process in the run that showed the first-run notice.
+    if !crate::telemetry::consent().may_send_this_run() {
+        return None;
+    }
     let id = crate::telemetry::get_telemetry_id()?;
     initialize_error_reporting_with(&TelemetryConfig::from_env(), &id)
 }

@@ -49,6 +49,8 @@ pub use events::{
     ConvertDataType, Event, ModelType, NluTestStats, OutputFormat, ServerStart, TrainingStats,
 };
 pub use payload::{batch_body, segment_request_header, segment_request_payload};
+/// Keeps crash reporting alive; dropping it flushes pending reports (bounded).
+pub use sentry::ClientInitGuard as ErrorReportingGuard;
 pub use state::{Backoff, load_backoff};
 pub use telemetry::{
     DEBUG_MARKER, Mode, Telemetry, TelemetryHandle, TrainingGuard, consent, get_telemetry_id,

@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod logging;
 mod output;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.log);
+    // Dropped after the exit code is computed and the output written: at most 50 ms.
+    let _usage = usage::start(&cli.command);
     let result = commands::run(cli);
     error::exit_code(result)
 }

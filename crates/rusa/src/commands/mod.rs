@@ -2,6 +2,7 @@
 
 mod completions;
 mod data;
+mod telemetry;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Outcome, UserError};
@@ -18,7 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(_) => Err(UserError::not_implemented("rusa export").into()),
         Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),
         Command::Interactive(_) => Err(UserError::not_implemented("rusa interactive").into()),
-        Command::Telemetry(_) => Err(UserError::not_implemented("rusa telemetry").into()),
+        Command::Telemetry(args) => telemetry::run(args),
         Command::Completions(args) => completions::run(&args),
     }
 }
