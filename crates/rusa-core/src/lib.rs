@@ -6,6 +6,7 @@
 //! and live in their own crate.
 
 pub mod events;
+pub mod policies;
 pub mod responses;
 pub mod slot_filling;
 pub mod tracker;

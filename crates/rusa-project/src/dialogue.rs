@@ -23,7 +23,18 @@ pub const MAX_PATHS_PER_STORY: usize = 256;
 
 /// What the assistant knows when it picks the next action. In a rule, a field left `None`
 /// (or a slot left out) matches anything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct DialogueState {
     pub prev_action: Option<String>,
     pub intent: Option<String>,
@@ -328,7 +339,7 @@ fn set_slot(state: &mut DialogueState, slot: &Slot, value: &Value) {
 /// A rule as partial states: the states its steps describe, each followed by the action it
 /// predicts. The last action of a rule is followed by `action_listen` unless the rule says
 /// `wait_for_user_input: false`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuleTurn {
     pub rule: String,
     pub states: Vec<DialogueState>,

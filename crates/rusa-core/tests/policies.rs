@@ -1,0 +1,153 @@
+//! Policies trained on the fixture projects predict what Rasa 3.6 did.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusa_core::policies::{PolicyEnsemble, PolicySpec, default_policies, policy_specs};
+use rusa_core::{ActionExecuted, DialogueStateTracker, Event, EventKind, SlotSpec, UserUttered};
+use rusa_project::{Project, ProjectPaths, StepKind};
+use serde_json::json;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(rel)
+}
+
+fn action(name: &str, policy: &str, confidence: f64) -> Event {
+    Event::new(
+        EventKind::Action(ActionExecuted {
+            name: Some(name.into()),
+            policy: Some(policy.into()),
+            confidence: Some(confidence),
+            action_text: None,
+            hide_rule_turn: false,
+        }),
+        0.0,
+    )
+}
+
+fn user(intent: &str) -> Event {
+    Event::new(
+        EventKind::User(UserUttered {
+            text: Some(intent.into()),
+            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": []}),
+            input_channel: None,
+            message_id: None,
+        }),
+        0.0,
+    )
+}
+
+/// Plays a conversation of intents; returns the actions the assistant chose after each one.
+fn play(project: &Project, ensemble: &PolicyEnsemble, intents: &[&str]) -> Vec<Vec<String>> {
+    let specs: Arc<[SlotSpec]> = Arc::from(SlotSpec::from_domain(&project.domain));
+    let mut tracker = DialogueStateTracker::new("test", specs);
+    tracker.update(action("action_session_start", "none", 1.0));
+    tracker.update(Event::new(EventKind::SessionStarted, 0.0));
+    tracker.update(action("action_listen", "none", 1.0));
+    let mut answers = Vec::new();
+    for intent in intents {
+        tracker.update(user(intent));
+        let mut actions = Vec::new();
+        for _ in 0..10 {
+            let prediction = ensemble.predict(&project.domain, &tracker);
+            tracker.update(action(
+                &prediction.action,
+                &prediction.policy,
+                prediction.confidence,
+            ));
+            if prediction.action == "action_listen" {
+                break;
+            }
+            actions.push(prediction.action);
+        }
+        answers.push(actions);
+    }
+    answers
+}
+
+#[test]
+fn moodbot_answers_the_demo_conversation_as_rasa_did() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let ensemble = PolicyEnsemble::train(&project, &default_policies()).unwrap();
+    // samples/story_demo.yml: the conversation Rasa 3.6 had with this project.
+    let demo = rusa_project::load_test_stories(
+        &fixture("moodbot/samples/story_demo.yml"),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let mut intents = Vec::new();
+    let mut expected: Vec<Vec<String>> = Vec::new();
+    for step in &demo[0].steps {
+        match &step.kind {
+            StepKind::User {
+                intent: Some(i), ..
+            } => {
+                intents.push(i.as_str());
+                expected.push(Vec::new());
+            }
+            StepKind::Action(a) => expected.last_mut().unwrap().push(a.clone()),
+            _ => {}
+        }
+    }
+    let answers = play(&project, &ensemble, &intents);
+    assert_eq!(answers, expected);
+}
+
+#[test]
+fn rules_and_fallback() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let ensemble = PolicyEnsemble::train(&project, &default_policies()).unwrap();
+    // A rule answers anywhere in the conversation.
+    assert_eq!(
+        play(&project, &ensemble, &["mood_great", "bot_challenge"])[1],
+        ["utter_iamabot"]
+    );
+    // The built-in restart rule.
+    assert_eq!(
+        play(&project, &ensemble, &["restart"])[0],
+        ["action_restart"]
+    );
+}
+
+#[test]
+fn memoization_alone_knows_only_its_stories() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let memo = PolicyEnsemble::train(
+        &project,
+        &[PolicySpec::Memoization {
+            max_history: 5,
+            augmented: false,
+        }],
+    )
+    .unwrap();
+    assert_eq!(play(&project, &memo, &["greet"])[0], ["utter_greet"]);
+    // Not in any story from the start of a conversation: no prediction, so it listens.
+    assert_eq!(play(&project, &memo, &["affirm"])[0], Vec::<String>::new());
+}
+
+#[test]
+fn rasa_policies_are_substituted_with_a_note() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("helpdesk-assistant"))).unwrap();
+    let (specs, substitutions) = policy_specs(project.config.policies.as_deref(), false).unwrap();
+    assert_eq!(specs.len(), 3);
+    assert_eq!(substitutions.len(), 1);
+    assert_eq!(substitutions[0].rasa, "TEDPolicy");
+    assert!(policy_specs(project.config.policies.as_deref(), true).is_err());
+    let ensemble = PolicyEnsemble::train(&project, &specs);
+    assert!(ensemble.is_ok(), "{:?}", ensemble.err());
+}
+
+#[test]
+fn the_ensemble_survives_serialization() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let ensemble = PolicyEnsemble::train(&project, &default_policies()).unwrap();
+    let json = serde_json::to_string(&ensemble).unwrap();
+    let mut restored: PolicyEnsemble = serde_json::from_str(&json).unwrap();
+    restored.prepare();
+    assert_eq!(
+        play(&project, &restored, &["greet", "mood_unhappy"]),
+        play(&project, &ensemble, &["greet", "mood_unhappy"])
+    );
+}
