@@ -1,0 +1,5 @@
+//! Intent classifiers.
+
+pub mod fallback;
+pub mod keyword;
+pub mod logistic;

@@ -1,0 +1,79 @@
+//! rusa's NLU pipeline: tokenizer, featurizers, intent classifiers, entity extractors, the
+//! entity synonym mapper, the fallback classifier and the response selector, under Rasa's
+//! component names and parameters.
+//!
+//! It is for turning a project's NLU training data ([`rusa_project::NluData`]) and the
+//! `pipeline` of its config.yml into a trained [`NluModel`], and a text into a
+//! [`ParseResult`] in the `/model/parse` shape. It is not a training graph, a model
+//! archive or a server: it does no I/O, caches nothing and knows no domain (the response
+//! selector's `responses` are left for the caller to fill in). Every component can be
+//! trained and run on its own ([`NluComponent`], [`AnyComponent`]) so a training graph can
+//! wrap it in a node, and its trained state serialises with serde in a versioned format
+//! ([`FORMAT_VERSION`]).
+//!
+//! The learning is real and deterministic: intents and response keys by multinomial
+//! logistic regression over sparse n-gram features (mini-batch Adam, L2), entities by a
+//! linear-chain CRF over BILOU tags (forward-backward, Viterbi). The same data and
+//! `random_seed` give bit-identical models and predictions.
+//!
+//! # Default pipeline
+//! When config.yml has no pipeline, [`Pipeline::default_pipeline`] is used:
+//! `WhitespaceTokenizer`, `RegexFeaturizer`, `LexicalSyntacticFeaturizer`,
+//! `CountVectorsFeaturizer` (word 1–2-grams), `CountVectorsFeaturizer` (`char_wb` 1–5),
+//! `LogisticRegressionClassifier`, `CRFEntityExtractor`, `EntitySynonymMapper`,
+//! `ResponseSelector`, `FallbackClassifier` (`threshold` 0.3, `ambiguity_threshold` 0.1).
+//!
+//! # Rasa components rusa does not implement
+//! They never stop training; each is replaced or dropped with one warning and listed in
+//! [`Pipeline::substitutions`] (`strict` makes it an error naming both):
+//!
+//! | Rasa | rusa |
+//! |---|---|
+//! | `DIETClassifier` | `LogisticRegressionClassifier` + `CRFEntityExtractor` (each only if enabled and not already in the pipeline) |
+//! | `SklearnIntentClassifier`, `MitieIntentClassifier` | `LogisticRegressionClassifier` |
+//! | `MitieEntityExtractor` | `CRFEntityExtractor` |
+//! | `SpacyTokenizer`, `MitieTokenizer`, `JiebaTokenizer`, `ConveRTTokenizer`, `LanguageModelTokenizer` | `WhitespaceTokenizer` |
+//! | `SpacyFeaturizer`, `ConveRTFeaturizer`, `LanguageModelFeaturizer`, `MitieFeaturizer` | `CountVectorsFeaturizer` (`char_wb` 1–4), dropped if one is already there |
+//! | `SpacyNLP`, `MitieNLP`, `HFTransformersNLP` | dropped |
+//! | `DucklingEntityExtractor`, `SpacyEntityExtractor` | dropped |
+//! | anything else (custom components) | dropped |
+
+mod classifiers;
+mod component;
+mod error;
+mod extractors;
+mod featurizers;
+mod message;
+mod params;
+mod persist;
+mod pipeline;
+mod response_selector;
+mod rng;
+mod softmax;
+mod tokenizer;
+mod training;
+mod vocab;
+
+pub use classifiers::fallback::{FALLBACK_INTENT, FallbackClassifier};
+pub use classifiers::keyword::KeywordIntentClassifier;
+pub use classifiers::logistic::{DEFAULT_RANKING_LENGTH, LogisticRegressionClassifier};
+pub use component::NluComponent;
+pub use error::{NluError, Result};
+pub use extractors::crf::{CrfEntityExtractor, EntityTag, default_crf_features};
+pub use extractors::regex::RegexEntityExtractor;
+pub use extractors::synonyms::EntitySynonymMapper;
+pub use featurizers::count_vectors::{Analyzer, CountVectorsConfig, CountVectorsFeaturizer};
+pub use featurizers::lexical::{LexicalSyntacticFeaturizer, default_lexical_features};
+pub use featurizers::regex::RegexFeaturizer;
+pub use message::{
+    ExtractedEntity, FeatureBlock, IntentScore, Message, ParseResult, ParsedIntent,
+    ResponseRanking, ResponseSelectorOutput, SelectedResponse, SelectorResult, SparseVec, Token,
+};
+pub use pipeline::{
+    AnyComponent, DEFAULT_RANDOM_SEED, FORMAT_VERSION, IMPLEMENTED_COMPONENTS, NluModel, Pipeline,
+    Substitution, TrainOptions,
+};
+pub use response_selector::ResponseSelector;
+pub use softmax::OptimizerConfig;
+pub use tokenizer::{WhitespaceTokenizer, tokenize};
+pub use training::{TrainingExample, TrainingView};
