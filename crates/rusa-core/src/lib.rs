@@ -5,11 +5,16 @@
 //! it; stores (tracker stores, lock stores, event brokers) implement traits defined here
 //! and live in their own crate.
 
+pub mod actions;
+mod block_on;
 pub mod events;
 pub mod policies;
+pub mod processor;
 pub mod responses;
 pub mod slot_filling;
 pub mod tracker;
+
+pub use block_on::block_on;
 
 pub use events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
 pub use tracker::{ActiveLoop, DialogueStateTracker, EventVerbosity, SlotSpec};

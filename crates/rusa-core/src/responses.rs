@@ -34,6 +34,39 @@ impl BotMessage {
     }
 }
 
+impl BotMessage {
+    /// The messages of the REST channel for this bot message, as Rasa's collecting output
+    /// channel writes them: text (with buttons or quick replies), then custom payload,
+    /// image, attachment and elements as messages of their own.
+    pub fn rest_payloads(&self, recipient_id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let base = |key: &str, value: Value| json!({"recipient_id": recipient_id, key: value});
+        if let Some(replies) = self.extra.get("quick_replies").filter(|v| !v.is_null()) {
+            out.push(
+                json!({"recipient_id": recipient_id, "text": self.text, "quick_replies": replies}),
+            );
+        } else if !self.buttons.is_empty() {
+            out.push(
+                json!({"recipient_id": recipient_id, "text": self.text, "buttons": self.buttons}),
+            );
+        } else if let Some(text) = &self.text {
+            out.push(base("text", json!(text)));
+        }
+        if let Some(custom) = &self.custom {
+            out.push(base("custom", custom.clone()));
+        }
+        if let Some(image) = &self.image {
+            out.push(base("image", json!(image)));
+        }
+        for key in ["attachment", "elements"] {
+            if let Some(v) = self.extra.get(key).filter(|v| !v.is_null()) {
+                out.push(base(key, v.clone()));
+            }
+        }
+        out
+    }
+}
+
 /// Picks one of `n` equally good variations (randomly in production, fixed in tests).
 pub type Chooser<'a> = &'a mut dyn FnMut(usize) -> usize;
 

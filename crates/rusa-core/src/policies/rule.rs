@@ -171,17 +171,34 @@ impl RulePolicy {
         )
     }
 
-    /// The matching rule with the most states; the first written wins a tie.
+    /// The most specific matching rule: the most states, then the most features (a rule
+    /// with a condition beats the same rule without); the first written wins a tie.
     fn best_rule(&self, states: &[DialogueState]) -> Option<&RuleTurn> {
-        let mut best: Option<&RuleTurn> = None;
+        let mut best: Option<(&RuleTurn, (usize, usize))> = None;
         for rule in &self.rules {
-            if rule_matches(rule, states) && best.is_none_or(|b| rule.states.len() > b.states.len())
-            {
-                best = Some(rule);
+            if !rule_matches(rule, states) {
+                continue;
+            }
+            let key = (
+                rule.states.len(),
+                rule.states.iter().map(feature_count).sum(),
+            );
+            if best.is_none_or(|(_, b)| key > b) {
+                best = Some((rule, key));
             }
         }
-        best
+        best.map(|(r, _)| r)
     }
+}
+
+/// How many features a (partial) rule state fixes.
+fn feature_count(state: &DialogueState) -> usize {
+    usize::from(state.prev_action.is_some())
+        + usize::from(state.intent.is_some())
+        + usize::from(state.text.is_some())
+        + usize::from(state.entities.is_some())
+        + state.slots.len()
+        + usize::from(state.active_loop.is_some())
 }
 
 /// A rule's states match the end of the conversation's, state by state (and, for a

@@ -1,0 +1,341 @@
+//! One turn of a conversation: parse the message, log it, fill slots, predict and run
+//! actions until the assistant listens again.
+//!
+//! This is the in-process core of Rasa's `MessageProcessor`, without stores, locks or
+//! brokers (those wrap it in the server). `rusa shell` and `rusa test` use it directly.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use rusa_project::Domain;
+
+use crate::actions::{
+    ActionContext, ActionError, ActionKind, ActionOutcome, CustomActionExecutor, action_kind,
+    run_builtin,
+};
+use crate::events::{ActionExecuted, Event, EventKind, UserUttered};
+use crate::policies::{PolicyEnsemble, PolicyPrediction};
+use crate::responses::BotMessage;
+use crate::tracker::{ACTION_LISTEN, ACTION_SESSION_START, DialogueStateTracker, SlotSpec};
+
+/// How many actions may follow one user message before the turn is cut short.
+pub const DEFAULT_MAX_NUMBER_OF_PREDICTIONS: usize = 10;
+
+/// Understands user messages: text in, `/model/parse` JSON out (intent, entities,
+/// intent_ranking, ...).
+pub trait Nlu: Send + Sync {
+    fn parse(&self, text: &str) -> Value;
+}
+
+/// A trained dialogue model: the domain and the policies.
+#[derive(Debug, Clone)]
+pub struct DialogueModel {
+    pub domain: Arc<Domain>,
+    pub policies: PolicyEnsemble,
+    pub slot_specs: Arc<[SlotSpec]>,
+    pub max_number_of_predictions: usize,
+    /// Written into each event's metadata, as Rasa does.
+    pub model_id: String,
+    pub assistant_id: Option<String>,
+}
+
+impl DialogueModel {
+    pub fn new(
+        domain: Arc<Domain>,
+        policies: PolicyEnsemble,
+        model_id: String,
+        assistant_id: Option<String>,
+    ) -> Self {
+        let slot_specs = Arc::from(SlotSpec::from_domain(&domain));
+        Self {
+            domain,
+            policies,
+            slot_specs,
+            max_number_of_predictions: DEFAULT_MAX_NUMBER_OF_PREDICTIONS,
+            model_id,
+            assistant_id,
+        }
+    }
+
+    /// A new, empty conversation.
+    pub fn new_tracker(&self, sender_id: &str) -> DialogueStateTracker {
+        DialogueStateTracker::new(sender_id, self.slot_specs.clone())
+    }
+}
+
+/// A message from a user, as a channel received it.
+#[derive(Debug, Clone, Default)]
+pub struct UserMessage {
+    pub text: String,
+    pub input_channel: Option<String>,
+    pub message_id: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+/// The seconds-since-epoch clock and the variation chooser of a turn (both fixed in tests).
+pub struct TurnEnv<'a> {
+    pub now: &'a dyn Fn() -> f64,
+    pub choose: &'a mut dyn FnMut(usize) -> usize,
+}
+
+/// The system clock.
+pub fn system_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// What a turn produced for the user.
+#[derive(Debug, Clone, Default)]
+pub struct TurnOutput {
+    pub messages: Vec<BotMessage>,
+    /// The number of events the turn added to the tracker.
+    pub new_events: usize,
+}
+
+/// Parses a message: `/intent` and `/intent{"entity": "value"}` directly (as Rasa does),
+/// anything else with the NLU.
+pub fn parse_message(nlu: &dyn Nlu, message: &UserMessage) -> Value {
+    let mut parse = shortcut_parse(&message.text).unwrap_or_else(|| nlu.parse(&message.text));
+    if let Some(obj) = parse.as_object_mut() {
+        obj.insert("text".into(), json!(message.text));
+        obj.insert("message_id".into(), json!(message.message_id));
+        obj.insert("metadata".into(), Value::Object(message.metadata.clone()));
+    }
+    parse
+}
+
+/// `/greet` or `/inform{"city": "Oslo"}` → a parse with confidence 1.
+pub fn shortcut_parse(text: &str) -> Option<Value> {
+    let rest = text.trim().strip_prefix('/')?;
+    let (intent, entities_json) = match rest.find('{') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let intent = intent.trim();
+    if intent.is_empty() || intent.contains(char::is_whitespace) {
+        return None;
+    }
+    let mut entities = Vec::new();
+    if let Some(j) = entities_json {
+        let map: Map<String, Value> = serde_json::from_str(j).ok()?;
+        for (entity, value) in map {
+            let values = match value {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            for v in values {
+                entities.push(json!({"entity": entity, "value": v, "start": 0, "end": 0}));
+            }
+        }
+    }
+    Some(json!({
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": entities,
+        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+    }))
+}
+
+impl DialogueModel {
+    fn stamp(&self, mut event: Event) -> Event {
+        event
+            .metadata
+            .insert("model_id".into(), json!(self.model_id));
+        if let Some(a) = &self.assistant_id {
+            event.metadata.insert("assistant_id".into(), json!(a));
+        }
+        event
+    }
+
+    fn action_event(&self, name: &str, prediction: Option<&PolicyPrediction>, now: f64) -> Event {
+        self.stamp(Event::new(
+            EventKind::Action(ActionExecuted {
+                name: Some(name.to_owned()),
+                policy: prediction.map(|p| p.policy.clone()).filter(|p| p != "none"),
+                confidence: Some(prediction.map_or(1.0, |p| p.confidence)),
+                action_text: None,
+                hide_rule_turn: false,
+            }),
+            now,
+        ))
+    }
+
+    /// Whether the conversation needs a new session before this message.
+    fn needs_session_start(&self, tracker: &DialogueStateTracker, now: f64) -> bool {
+        let Some(last) = tracker.events().last() else {
+            return true;
+        };
+        let minutes = self.domain.session_config.session_expiration_time;
+        minutes > 0.0 && now - last.timestamp > minutes * 60.0
+    }
+
+    /// Handles one user message: returns what the assistant says. Custom actions run on
+    /// `actions`; a failing one is logged and the turn goes on without its events, as Rasa
+    /// does.
+    pub async fn handle_message(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        nlu: &dyn Nlu,
+        actions: &dyn CustomActionExecutor,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+    ) -> TurnOutput {
+        let before = tracker.events().len();
+        let now = (env.now)();
+        if self.needs_session_start(tracker, now) {
+            self.run_session_start(tracker, message, env);
+        }
+        let parse_data = parse_message(nlu, message);
+        tracker.update(self.stamp(Event::new(
+            EventKind::User(UserUttered {
+                text: Some(message.text.clone()),
+                parse_data,
+                input_channel: message.input_channel.clone(),
+                message_id: message.message_id.clone(),
+            }),
+            (env.now)(),
+        )));
+        let mut output = TurnOutput::default();
+        self.log_outcome(
+            tracker,
+            self.run_builtin_action(
+                &ActionKind::ExtractSlots,
+                "action_extract_slots",
+                tracker,
+                message,
+                env,
+            ),
+            &mut output,
+        );
+        tracker.update(self.stamp(Event::new(
+            EventKind::UserFeaturization {
+                use_text_for_featurization: false,
+            },
+            (env.now)(),
+        )));
+        self.run_prediction_loop(tracker, actions, message, env, &mut output)
+            .await;
+        output.new_events = tracker.events().len() - before;
+        output
+    }
+
+    fn run_session_start(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+    ) {
+        tracker.update(self.action_event(ACTION_SESSION_START, None, (env.now)()));
+        let outcome = self.run_builtin_action(
+            &ActionKind::SessionStart,
+            ACTION_SESSION_START,
+            tracker,
+            message,
+            env,
+        );
+        for event in outcome.events {
+            tracker.update(self.stamp(event));
+        }
+    }
+
+    fn run_builtin_action(
+        &self,
+        kind: &ActionKind,
+        name: &str,
+        tracker: &DialogueStateTracker,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+    ) -> ActionOutcome {
+        let mut ctx = ActionContext {
+            domain: &self.domain,
+            channel: message.input_channel.as_deref(),
+            choose: &mut *env.choose,
+            now: (env.now)(),
+        };
+        run_builtin(kind, name, tracker, &mut ctx)
+    }
+
+    fn log_outcome(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        outcome: ActionOutcome,
+        output: &mut TurnOutput,
+    ) {
+        for event in outcome.events {
+            tracker.update(self.stamp(event));
+        }
+        output.messages.extend(outcome.messages);
+    }
+
+    /// Predicts and runs actions until `action_listen` or the prediction limit.
+    async fn run_prediction_loop(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+        output: &mut TurnOutput,
+    ) {
+        if tracker.is_paused() {
+            tracing::warn!("the conversation is paused; no action is predicted");
+            return;
+        }
+        for _ in 0..self.max_number_of_predictions {
+            let prediction = match tracker.followup_action() {
+                Some(followup) => PolicyPrediction::new(followup, 1.0, "none"),
+                None => self.policies.predict(&self.domain, tracker),
+            };
+            let name = prediction.action.clone();
+            if name == ACTION_LISTEN {
+                tracker.update(self.action_event(ACTION_LISTEN, Some(&prediction), (env.now)()));
+                return;
+            }
+            let kind = action_kind(&self.domain, &name);
+            let outcome = if kind == ActionKind::Custom {
+                match actions.run(&name, tracker, &self.domain).await {
+                    Ok(outcome) => outcome,
+                    Err(ActionError::Rejected { .. }) => {
+                        tracker.update(self.stamp(Event::new(
+                            EventKind::ActionExecutionRejected {
+                                name: name.clone(),
+                                policy: Some(prediction.policy.clone()),
+                                confidence: Some(prediction.confidence),
+                            },
+                            (env.now)(),
+                        )));
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::error!(action = name.as_str(), error = %err, "the action failed; the turn goes on without its events");
+                        ActionOutcome::default()
+                    }
+                }
+            } else {
+                self.run_builtin_action(&kind, &name, tracker, message, env)
+            };
+            let rejected = outcome.events.iter().any(|e| matches!(&e.kind, EventKind::ActionExecutionRejected { name: n, .. } if *n == name));
+            if rejected {
+                // A form that rejects the message does not count as run.
+                for mut event in outcome.events {
+                    if let EventKind::ActionExecutionRejected {
+                        policy, confidence, ..
+                    } = &mut event.kind
+                    {
+                        *policy = Some(prediction.policy.clone());
+                        *confidence = Some(prediction.confidence);
+                    }
+                    tracker.update(self.stamp(event));
+                }
+                continue;
+            }
+            tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
+            self.log_outcome(tracker, outcome, output);
+        }
+        tracing::warn!(
+            limit = self.max_number_of_predictions,
+            "the assistant ran the most actions one message may trigger; it stops predicting"
+        );
+    }
+}

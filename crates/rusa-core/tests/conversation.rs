@@ -1,0 +1,194 @@
+//! Whole turns through the processor: Rasa's recorded REST conversation with moodbot gets
+//! the same replies, and forms ask, reject and finish as Rasa's do.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusa_core::actions::NoActionServer;
+use rusa_core::policies::{PolicyEnsemble, default_policies};
+use rusa_core::processor::{DialogueModel, Nlu, TurnEnv, UserMessage};
+use rusa_core::{DialogueStateTracker, EventKind, EventVerbosity, block_on};
+use rusa_project::{Project, ProjectPaths, StepKind};
+use serde_json::{Value, json};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(rel)
+}
+
+/// An NLU that knows the intent of each text of a conversation (the test is about
+/// dialogue, not about classification).
+struct TableNlu(HashMap<String, (String, Value)>);
+
+impl Nlu for TableNlu {
+    fn parse(&self, text: &str) -> Value {
+        let (intent, entities) = self
+            .0
+            .get(text)
+            .cloned()
+            .unwrap_or_else(|| ("nlu_fallback".into(), json!([])));
+        json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entities, "intent_ranking": [{"name": intent, "confidence": 1.0}]})
+    }
+}
+
+fn model(project: &Project) -> DialogueModel {
+    let policies = PolicyEnsemble::train(project, &default_policies()).unwrap();
+    DialogueModel::new(
+        Arc::new(project.domain.clone()),
+        policies,
+        "test-model".into(),
+        Some("test".into()),
+    )
+}
+
+fn say(
+    model: &DialogueModel,
+    tracker: &mut DialogueStateTracker,
+    nlu: &dyn Nlu,
+    text: &str,
+    clock: &mut f64,
+) -> Vec<Value> {
+    *clock += 1.0;
+    let t = *clock;
+    let now = move || t;
+    let mut first = |_: usize| 0;
+    let mut env = TurnEnv {
+        now: &now,
+        choose: &mut first,
+    };
+    let message = UserMessage {
+        text: text.into(),
+        input_channel: Some("rest".into()),
+        ..UserMessage::default()
+    };
+    let out = block_on(model.handle_message(tracker, nlu, &NoActionServer, &message, &mut env));
+    out.messages
+        .iter()
+        .flat_map(|m| m.rest_payloads(&tracker.sender_id))
+        .collect()
+}
+
+#[test]
+fn moodbot_replies_as_rasa_did_over_rest() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let model = model(&project);
+    // The intents Rasa understood for each text of the recorded conversation.
+    let demo = rusa_project::load_test_stories(
+        &fixture("moodbot/samples/story_demo.yml"),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let mut table = HashMap::new();
+    for step in &demo[0].steps {
+        if let StepKind::User {
+            intent: Some(i),
+            text: Some(t),
+            ..
+        } = &step.kind
+        {
+            table.insert(t.clone(), (i.clone(), json!([])));
+        }
+    }
+    let nlu = TableNlu(table);
+    let recorded = std::fs::read_to_string(fixture(
+        "moodbot/samples/rest_conversation_demo_sad_path.jsonl",
+    ))
+    .unwrap();
+    let mut tracker = model.new_tracker("demo");
+    let mut clock = 1_000.0;
+    for line in recorded.lines().filter(|l| !l.trim().is_empty()) {
+        let exchange: Value = serde_json::from_str(line).unwrap();
+        let text = exchange["request"]["message"].as_str().unwrap();
+        let replies = say(&model, &mut tracker, &nlu, text, &mut clock);
+        assert_eq!(
+            Value::Array(replies),
+            exchange["response"],
+            "reply to '{text}'"
+        );
+    }
+    // The tracker has Rasa's shape: session start first, listening last.
+    let state = tracker.current_state(EventVerbosity::All);
+    let events = state["events"].as_array().unwrap();
+    assert_eq!(events[0]["name"], "action_session_start");
+    assert_eq!(events[1]["event"], "session_started");
+    assert_eq!(events[2]["name"], "action_listen");
+    assert_eq!(state["latest_action_name"], "action_listen");
+    assert_eq!(events[3]["metadata"]["model_id"], "test-model");
+}
+
+#[test]
+fn a_session_expires_after_its_time() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let model = model(&project);
+    let nlu = TableNlu(HashMap::from([(
+        "hi".to_owned(),
+        ("greet".to_owned(), json!([])),
+    )]));
+    let mut tracker = model.new_tracker("s");
+    let mut clock = 0.0;
+    say(&model, &mut tracker, &nlu, "hi", &mut clock);
+    clock += 61.0 * 60.0; // moodbot's sessions expire after 60 minutes
+    say(&model, &mut tracker, &nlu, "hi", &mut clock);
+    let starts = tracker
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::SessionStarted))
+        .count();
+    assert_eq!(starts, 2);
+}
+
+#[test]
+fn the_weatherbot_form_asks_rejects_and_finishes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/weatherbot");
+    let project = Project::load(&ProjectPaths::in_dir(&root)).unwrap();
+    let model = model(&project);
+    let nlu = TableNlu(HashMap::from([
+        (
+            "what's the weather".to_owned(),
+            ("ask_weather".to_owned(), json!([])),
+        ),
+        (
+            "are you a bot?".to_owned(),
+            ("bot_challenge".to_owned(), json!([])),
+        ),
+        (
+            "in Quito".to_owned(),
+            (
+                "inform_city".to_owned(),
+                json!([{"entity": "city", "value": "Quito", "start": 3, "end": 8}]),
+            ),
+        ),
+    ]));
+    let mut tracker = model.new_tracker("w");
+    let mut clock = 0.0;
+    let asked = say(&model, &mut tracker, &nlu, "what's the weather", &mut clock);
+    assert_eq!(
+        asked,
+        vec![json!({"recipient_id": "w", "text": "For which city would you like the forecast?"})]
+    );
+    assert_eq!(tracker.active_loop_name(), Some("weather_form"));
+    assert_eq!(tracker.slot("requested_slot"), Some(&json!("city")));
+    // An interruption: the form rejects the message (it fills no slot of the form), the
+    // unhappy-path rule answers, and the form asks again.
+    let interrupted = say(&model, &mut tracker, &nlu, "are you a bot?", &mut clock);
+    assert_eq!(
+        interrupted,
+        vec![
+            json!({"recipient_id": "w", "text": "I am a bot, built with rusa."}),
+            json!({"recipient_id": "w", "text": "For which city would you like the forecast?"}),
+        ]
+    );
+    let rejected = tracker.events().iter().any(|e| matches!(&e.kind, EventKind::ActionExecutionRejected { name, .. } if name == "weather_form"));
+    assert!(rejected, "the form rejected the interruption");
+    // The answer fills the slot, the form ends, and the rule gives the forecast.
+    let forecast = say(&model, &mut tracker, &nlu, "in Quito", &mut clock);
+    assert_eq!(
+        forecast,
+        vec![
+            json!({"recipient_id": "w", "text": "Here is the forecast for Quito: mild, with a chance of sun."})
+        ]
+    );
+    assert_eq!(tracker.active_loop_name(), None);
+}
