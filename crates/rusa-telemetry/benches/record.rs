@@ -41,6 +41,9 @@ fn record(c: &mut Criterion) {
     c.bench_function("record_event_disabled", |b| {
         b.iter(|| disabled.track(Event::training_data_validated(black_box(true))));
     });
+    c.bench_function("record_event_disabled_lazy", |b| {
+        b.iter(|| disabled.track_with(|| Event::training_data_validated(black_box(true))));
+    });
     drop(telemetry);
 }
 

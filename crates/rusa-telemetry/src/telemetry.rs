@@ -127,6 +127,13 @@ impl Telemetry {
         self.inner.track(event);
     }
 
+    /// Like [`Telemetry::track`], but builds the event only when telemetry is on.
+    pub fn track_with(&self, make: impl FnOnce() -> Event) {
+        if matches!(self.inner.mode, Mode::Debug | Mode::Send) {
+            self.inner.track(make());
+        }
+    }
+
     /// The consent of this process and the rule that decided it.
     pub fn consent(&self) -> &Consent {
         &self.inner.consent
@@ -234,6 +241,13 @@ impl Drop for Telemetry {
                 DeliveryMode::Cli => self.inner.config.exit_budget,
                 DeliveryMode::Server { .. } => env::SERVER_SHUTDOWN_BUDGET,
             };
+            let dropped = queue.dropped();
+            if dropped > 0 {
+                tracing::debug!(
+                    dropped,
+                    "telemetry events dropped: the in-memory queue was full"
+                );
+            }
             let spooled = queue.shutdown(budget);
             if spooled > 0 {
                 tracing::debug!(spooled, "telemetry events spooled for a later run");
@@ -338,6 +352,13 @@ pub fn track(event: Event) {
     }
 }
 
+/// Builds the event only when telemetry is on: with telemetry off, a call costs one check.
+fn track_lazy(make: impl FnOnce() -> Event) {
+    if let Some(inner) = global().filter(|inner| matches!(inner.mode, Mode::Debug | Mode::Send)) {
+        inner.track(make());
+    }
+}
+
 /// The consent of this process (after [`initialize_telemetry`]), else decided from the
 /// environment and global.yml without creating anything.
 pub fn consent() -> Consent {
@@ -397,22 +418,22 @@ pub fn track_model_training(
 
 /// Records Telemetry Disabled (seed: `track_telemetry_disabled`).
 pub fn track_telemetry_disabled() {
-    track(Event::telemetry_disabled());
+    track_lazy(Event::telemetry_disabled);
 }
 
 /// Records Training Data Split (seed: `track_data_split`).
 pub fn track_data_split(fraction: f64, data_type: ModelType) {
-    track(Event::training_data_split(fraction, data_type));
+    track_lazy(|| Event::training_data_split(fraction, data_type));
 }
 
 /// Records Training Data Validated (seed: `track_validate_files`).
 pub fn track_validate_files(validation_success: bool) {
-    track(Event::training_data_validated(validation_success));
+    track_lazy(|| Event::training_data_validated(validation_success));
 }
 
 /// Records Training Data Converted (seed: `track_data_convert`).
 pub fn track_data_convert(output_format: OutputFormat, data_type: ConvertDataType) {
-    track(Event::training_data_converted(output_format, data_type));
+    track_lazy(|| Event::training_data_converted(output_format, data_type));
 }
 
 /// Records Tracker Exported with the types of store and broker (seed: `track_tracker_export`).
@@ -421,24 +442,17 @@ pub fn track_tracker_export(
     tracker_store: &str,
     event_broker: &str,
 ) {
-    track(Event::tracker_exported(
-        event_broker,
-        tracker_store,
-        number_of_exported_events,
-    ));
+    track_lazy(|| Event::tracker_exported(event_broker, tracker_store, number_of_exported_events));
 }
 
 /// Records Interactive Learning Started (seed: `track_interactive_learning_start`).
 pub fn track_interactive_learning_start(skip_visualization: bool, save_in_e2e: bool) {
-    track(Event::interactive_learning_started(
-        skip_visualization,
-        save_in_e2e,
-    ));
+    track_lazy(|| Event::interactive_learning_started(skip_visualization, save_in_e2e));
 }
 
 /// Records Server Started (seed: `track_server_start`).
 pub fn track_server_start(start: &ServerStart) {
-    track(Event::server_started(start));
+    track_lazy(|| Event::server_started(start));
 }
 
 /// Records Project Created with the keyed hash of `path` (seed: `track_project_init`).
@@ -453,22 +467,22 @@ pub fn track_project_init(path: &Path) {
 
 /// Records Shell Started (seed: `track_shell_started`).
 pub fn track_shell_started(model_type: ModelType) {
-    track(Event::shell_started(model_type));
+    track_lazy(|| Event::shell_started(model_type));
 }
 
 /// Records Story Visualization Started (seed: `track_visualization`).
 pub fn track_visualization() {
-    track(Event::story_visualization_started());
+    track_lazy(Event::story_visualization_started);
 }
 
 /// Records Model Core Tested; `project` is the model's fingerprint hash (seed: `track_core_model_test`).
 pub fn track_core_model_test(num_story_steps: u64, e2e: bool, project: Option<&str>) {
-    track(Event::model_core_tested(project, num_story_steps, e2e));
+    track_lazy(|| Event::model_core_tested(project, num_story_steps, e2e));
 }
 
 /// Records Model NLU Tested (seed: `track_nlu_model_test`).
 pub fn track_nlu_model_test(stats: NluTestStats) {
-    track(Event::model_nlu_tested(stats));
+    track_lazy(|| Event::model_nlu_tested(stats));
 }
 
 #[cfg(test)]

@@ -65,6 +65,27 @@ fn a_panic_is_reported_scrubbed_and_a_user_error_is_not() {
     assert!(body.contains("\"release\":\"rusa@"), "{body}");
     assert!(body.contains("\"environment\":\"production\""), "{body}");
     assert!(!body.contains("bad yaml"), "a user error was reported");
+
+    // Debug mode: the report is printed, not sent.
+    config.debug = true;
+    let connections_before = server.connections();
+    let guard = initialize_error_reporting_with(&config, id).expect("initialised with a DSN");
+    let result = std::panic::catch_unwind(|| panic!("second panic, debug mode"));
+    assert!(result.is_err());
+    drop(guard);
+    use std::io::Write;
+    let mut probe =
+        std::net::TcpStream::connect(server.url().trim_start_matches("http://")).unwrap();
+    probe
+        .write_all(b"GET /probe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let requests = server.wait_for_requests(2, Duration::from_secs(20));
+    assert_eq!(requests.last().unwrap().path, "/probe");
+    assert_eq!(
+        server.connections(),
+        connections_before + 1,
+        "debug mode sent a crash report"
+    );
     assert!(body.contains("\"frames\""), "a stack trace: {body}");
 }
 

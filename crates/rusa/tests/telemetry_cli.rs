@@ -492,6 +492,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+fn moodbot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot")
+}
+
 /// Runs `command` with telemetry enabled against a fresh local endpoint; returns the names
 /// of the events the endpoint received.
 fn events_emitted_by(command: &str) -> Option<Vec<String>> {
@@ -501,6 +505,11 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
     match command {
         "rusa telemetry disable" => {
             sb.run(&["telemetry", "disable"]);
+        }
+        "rusa data validate" => {
+            let mut sb = sb;
+            sb.cwd = moodbot();
+            sb.run(&["data", "validate"]);
         }
         _ => return None,
     }
@@ -533,4 +542,41 @@ fn every_registry_event_is_emitted_by_a_tested_command_or_marked_pending() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
+    let proxy = TestServer::start(vec![]);
+    let sb = Sandbox::new("http://telemetry.invalid")
+        .env("HTTPS_PROXY", &proxy.url())
+        .env("HTTP_PROXY", &proxy.url());
+    sb.run(&["telemetry", "enable"]);
+    sb.run(&["telemetry", "disable"]);
+    // The client tunnels through the proxy: CONNECT to the endpoint, then the batch.
+    let requests: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/probe")
+        .collect();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("CONNECT", "telemetry.invalid:80")
+    );
+    assert_eq!(requests[1].header("host"), Some("telemetry.invalid"));
+    let messages = assert_segment_batch(&requests[1], WRITE_KEY);
+    assert_eq!(messages[0]["event"], "Telemetry Disabled");
+
+    let bypass = TestServer::start(vec![]);
+    let sb = Sandbox::new("http://telemetry.invalid")
+        .env("HTTPS_PROXY", &bypass.url())
+        .env("HTTP_PROXY", &bypass.url())
+        .env("NO_PROXY", "telemetry.invalid");
+    sb.run(&["telemetry", "enable"]);
+    sb.run(&["telemetry", "disable"]);
+    assert_eq!(
+        connections_before_probe(&bypass),
+        0,
+        "NO_PROXY was not honoured"
+    );
 }
