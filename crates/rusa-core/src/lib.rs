@@ -6,8 +6,11 @@
 //! and live in their own crate.
 
 pub mod actions;
+pub mod agent;
+pub mod archive;
 mod block_on;
 pub mod events;
+pub mod graph;
 pub mod policies;
 pub mod processor;
 pub mod responses;

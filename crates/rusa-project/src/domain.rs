@@ -51,7 +51,7 @@ const MAPPING_TYPES: &[&str] = &[
 ];
 
 /// The domain of an assistant, merged from one file or a directory of files.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Domain {
     pub intents: Vec<Intent>,
     pub entities: Vec<Entity>,
@@ -66,7 +66,7 @@ pub struct Domain {
 }
 
 /// An intent and which entities it lets influence the conversation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Intent {
     pub name: String,
     /// `None`: all entities are used (the default).
@@ -76,7 +76,7 @@ pub struct Intent {
 }
 
 /// An entity type, with the roles and groups it may take.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entity {
     pub name: String,
     pub roles: Vec<String>,
@@ -86,7 +86,7 @@ pub struct Entity {
 }
 
 /// A slot: a piece of memory of the conversation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
     pub name: String,
     pub slot_type: SlotType,
@@ -97,7 +97,7 @@ pub struct Slot {
 }
 
 /// The type of a slot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SlotType {
     Text,
     Bool,
@@ -129,7 +129,7 @@ impl SlotType {
 }
 
 /// How a slot is filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MappingType {
     FromEntity,
     FromText,
@@ -139,7 +139,7 @@ pub enum MappingType {
 }
 
 /// One way of filling a slot, with the conditions under which it applies.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SlotMapping {
     pub mapping_type: MappingType,
     pub entity: Option<String>,
@@ -155,14 +155,14 @@ pub struct SlotMapping {
 }
 
 /// A mapping applies only while this loop is active (and, if given, this slot is requested).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MappingCondition {
     pub active_loop: Option<String>,
     pub requested_slot: Option<String>,
 }
 
 /// A response (`utter_*`) with its variations.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Response {
     pub name: String,
     pub variations: Vec<ResponseVariation>,
@@ -170,7 +170,7 @@ pub struct Response {
 }
 
 /// One variation of a response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseVariation {
     pub text: Option<String>,
     pub image: Option<String>,
@@ -198,21 +198,21 @@ impl ResponseVariation {
 }
 
 /// A button of a response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Button {
     pub title: String,
     pub payload: String,
 }
 
 /// A variation is used only when the slot has this value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseCondition {
     pub slot: String,
     pub value: serde_json::Value,
 }
 
 /// A custom action named in the domain.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActionName {
     pub name: String,
     pub send_domain: bool,
@@ -220,7 +220,7 @@ pub struct ActionName {
 }
 
 /// A form: a loop that asks for its required slots.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Form {
     pub name: String,
     pub required_slots: Vec<(String, Pos)>,
@@ -229,7 +229,7 @@ pub struct Form {
 }
 
 /// When conversations start a new session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionConfig {
     /// Minutes; 0 means sessions never expire.
     pub session_expiration_time: f64,

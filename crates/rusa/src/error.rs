@@ -31,6 +31,11 @@ impl UserError {
         }
     }
 
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// A command that a later piece of work builds: exits 1 with one line, never pretends.
     pub fn not_implemented(command: &str) -> Self {
         Self::new(format!(

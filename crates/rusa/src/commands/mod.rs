@@ -2,7 +2,9 @@
 
 mod completions;
 mod data;
+mod shell;
 mod telemetry;
+mod train;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Outcome, UserError};
@@ -11,9 +13,9 @@ use crate::error::{Outcome, UserError};
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Init(_) => Err(UserError::not_implemented("rusa init").into()),
-        Command::Train(_) => Err(UserError::not_implemented("rusa train").into()),
+        Command::Train(args) => train::run(args, cli.log),
         Command::Test(_) => Err(UserError::not_implemented("rusa test").into()),
-        Command::Shell(_) => Err(UserError::not_implemented("rusa shell").into()),
+        Command::Shell(args) => shell::run(args),
         Command::Run(_) => Err(UserError::not_implemented("rusa run").into()),
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(_) => Err(UserError::not_implemented("rusa export").into()),

@@ -1,0 +1,194 @@
+//! `rusa shell` (talk to the assistant) and `rusa shell nlu` (see how messages are parsed).
+//!
+//! Reads one message per line from stdin, a terminal or a pipe. In a terminal it shows a
+//! prompt; buttons are numbered and typing the number sends the button's payload. `/stop`
+//! or end of input (Ctrl-D) ends the session.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use rusa_core::actions::NoActionServer;
+use rusa_core::agent::Agent;
+use rusa_core::processor::{TurnEnv, UserMessage, parse_message, system_now};
+use rusa_core::responses::BotMessage;
+use serde_json::Value;
+
+use crate::cli::{ShellArgs, ShellCommon, ShellPart};
+use crate::error::{Outcome, UserError};
+
+pub fn run(args: ShellArgs) -> anyhow::Result<Outcome> {
+    match args.part {
+        None => talk(&args.common),
+        Some(ShellPart::Nlu(common)) => parse_lines(&common),
+    }
+}
+
+fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
+    Agent::load(&common.model).map_err(|e| {
+        UserError::new(
+            format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )
+            .trim_end_matches(": ")
+            .to_owned(),
+        )
+        .with_hint("train a model with `rusa train`, or name one with --model")
+        .into()
+    })
+}
+
+/// `rusa shell nlu`: prints each parse in the `/model/parse` JSON shape.
+fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
+    let agent = load(common)?;
+    if agent.nlu.is_none() {
+        return Err(UserError::new(
+            "the model has no NLU pipeline (it was trained with `rusa train core`)",
+        )
+        .into());
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!(
+            "NLU model loaded. Type a message and press enter to parse it (/stop or Ctrl-D to exit)."
+        );
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    prompt(&mut out, interactive)?;
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let text = line.trim();
+        if text == "/stop" {
+            break;
+        }
+        if !text.is_empty() {
+            let message = UserMessage {
+                text: text.to_owned(),
+                ..UserMessage::default()
+            };
+            let parse = parse_message(&agent, &message);
+            writeln!(out, "{}", serde_json::to_string_pretty(&parse)?)?;
+        }
+        prompt(&mut out, interactive)?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `rusa shell`: a conversation with the assistant.
+fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
+    let agent = load(common)?;
+    if !agent.has_policies {
+        return Err(UserError::new(
+            "the model has no dialogue policies (it was trained with `rusa train nlu`)",
+        )
+        .with_hint("use `rusa shell nlu` to see how it parses messages")
+        .into());
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!("Assistant loaded. Type a message and press enter (/stop or Ctrl-D to exit).");
+    }
+    let sender = common
+        .sender_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let mut tracker = agent.dialogue.new_tracker(&sender);
+    let mut last_buttons: Vec<Value> = Vec::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    let now = system_now;
+    let mut choose = variation_chooser();
+    prompt(&mut out, interactive)?;
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let mut text = line.trim().to_owned();
+        if text == "/stop" {
+            break;
+        }
+        if text.is_empty() {
+            prompt(&mut out, interactive)?;
+            continue;
+        }
+        // A number picks a button of the last message.
+        if let Some(payload) = text
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| last_buttons.get(n.wrapping_sub(1)))
+            .and_then(|b| b.get("payload"))
+            .and_then(Value::as_str)
+        {
+            text = payload.to_owned();
+        }
+        let message = UserMessage {
+            text,
+            input_channel: Some("cmdline".into()),
+            ..UserMessage::default()
+        };
+        let mut env = TurnEnv {
+            now: &now,
+            choose: &mut choose,
+        };
+        let output = rusa_core::block_on(agent.dialogue.handle_message(
+            &mut tracker,
+            &agent,
+            &NoActionServer,
+            &message,
+            &mut env,
+        ));
+        last_buttons.clear();
+        for m in &output.messages {
+            print_message(&mut out, m, &mut last_buttons)?;
+        }
+        prompt(&mut out, interactive)?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_message(
+    out: &mut impl Write,
+    m: &BotMessage,
+    buttons: &mut Vec<Value>,
+) -> std::io::Result<()> {
+    if let Some(text) = &m.text {
+        writeln!(out, "{text}")?;
+    }
+    if let Some(image) = &m.image {
+        writeln!(out, "Image: {image}")?;
+    }
+    for (i, b) in m.buttons.iter().enumerate() {
+        let title = b.get("title").and_then(Value::as_str).unwrap_or_default();
+        let payload = b.get("payload").and_then(Value::as_str).unwrap_or_default();
+        writeln!(out, "{}: {title} ({payload})", i + 1)?;
+        buttons.push(b.clone());
+    }
+    if let Some(custom) = &m.custom {
+        writeln!(out, "{custom}")?;
+    }
+    Ok(())
+}
+
+fn prompt(out: &mut impl Write, interactive: bool) -> std::io::Result<()> {
+    if interactive {
+        write!(out, "Your input -> ")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Picks response variations at random, as Rasa does.
+fn variation_chooser() -> impl FnMut(usize) -> usize {
+    let mut state = u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .unwrap_or([7; 8]),
+    ) | 1;
+    move |n| {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
+    }
+}

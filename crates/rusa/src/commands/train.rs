@@ -1,0 +1,233 @@
+//! `rusa train [nlu|core]`: trains a model and writes its archive to `models/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use rusa_core::archive::{ModelArchive, ModelMetadata, newest_model};
+use rusa_core::graph::{
+    GraphTrainer, TrainingPlan, TrainingType, cache_dir_for, project_fingerprint,
+};
+use rusa_core::policies::policy_specs;
+use rusa_nlu::{DEFAULT_RANDOM_SEED, NluComponent, Pipeline};
+use rusa_project::{Project, ProjectPaths};
+
+use crate::cli::{LogArgs, TrainArgs, TrainCommon, TrainPart};
+use crate::error::{Outcome, UserError};
+
+/// The archive being written, so that Ctrl-C can remove it.
+static PARTIAL_ARCHIVE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+pub fn run(args: TrainArgs, log: LogArgs) -> anyhow::Result<Outcome> {
+    let (training_type, common) = match args.part {
+        None => (TrainingType::Both, args.common),
+        Some(TrainPart::Nlu(c)) => (TrainingType::Nlu, c),
+        Some(TrainPart::Core(c)) => (TrainingType::Core, c),
+    };
+    train(training_type, &common, log)?;
+    Ok(Outcome::Success)
+}
+
+/// Trains the project of `common` and writes the archive; returns its path, or `None` when
+/// the newest model already matches the project (unless `--force`).
+pub fn train(
+    training_type: TrainingType,
+    common: &TrainCommon,
+    log: LogArgs,
+) -> anyhow::Result<Option<PathBuf>> {
+    install_interrupt_handler();
+    if common.finetune.is_some() {
+        return Err(UserError::new(
+            "--finetune is not supported: rusa trains its learned components (LogisticRegressionClassifier, CRFEntityExtractor, ResponseSelector, LogisticRegressionPolicy) from scratch, in well under a second for most projects",
+        )
+        .into());
+    }
+    let started = Instant::now();
+    let paths = ProjectPaths {
+        domain: common.project.domain.clone(),
+        data: common.project.data.clone(),
+        config: common.project.config.clone(),
+    };
+    let project = Project::load(&paths)?;
+    for warning in &project.warnings {
+        eprintln!("warning: {}: {}", warning.pos, warning.message);
+    }
+    let pipeline =
+        Pipeline::from_config(project.config.pipeline.as_deref(), common.strict_components)
+            .map_err(|e| UserError::new(e.to_string()))?;
+    let (policies, policy_substitutions) =
+        policy_specs(project.config.policies.as_deref(), common.strict_components)
+            .map_err(|e| UserError::new(e.to_string()))?;
+    for s in &pipeline.substitutions {
+        eprintln!(
+            "warning: {}: rusa has no {}; it uses {} instead ({})",
+            project.config.pos.path.display(),
+            s.rasa,
+            s.rusa_display(),
+            s.reason
+        );
+    }
+    for s in &policy_substitutions {
+        let with = s.rusa.as_deref().unwrap_or("nothing (it is left out)");
+        eprintln!(
+            "warning: {}: rusa has no {}; it uses {with} instead ({})",
+            project.config.pos.path.display(),
+            s.rasa,
+            s.reason
+        );
+    }
+    check_training_data(&project, training_type)?;
+
+    let archive_name = match &common.fixed_model_name {
+        Some(name) => format!("{}.tar.gz", name.trim_end_matches(".tar.gz")),
+        None => format!("{}-{}.tar.gz", timestamp_for_name(), model_nickname()),
+    };
+    let plan = TrainingPlan {
+        training_type,
+        pipeline,
+        policies,
+        random_seed: DEFAULT_RANDOM_SEED,
+        output_filename: archive_name.clone(),
+        is_finetuning: false,
+    };
+    let fingerprint = project_fingerprint(&project, &plan);
+    if !common.force {
+        if let Some(existing) = newest_model(&common.out) {
+            if let Ok(metadata) = ModelArchive::read_metadata(&existing) {
+                if metadata.project_fingerprint == fingerprint {
+                    if !log.quiet {
+                        crate::output::print(&format!(
+                            "Nothing changed. You can use the model stored at '{}' (train again with --force)\n",
+                            existing.display()
+                        ))?;
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    let trainer = GraphTrainer::new(Some(cache_dir_for(Path::new("."))));
+    let graph = trainer
+        .train(&project, &plan)
+        .map_err(|e| UserError::new(e.to_string()))?;
+    let metadata = ModelMetadata {
+        format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
+        model_id: uuid::Uuid::new_v4().simple().to_string(),
+        assistant_id: project.config.assistant_id.clone(),
+        trained_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        rusa_version: crate::build_info::VERSION.to_owned(),
+        training_type,
+        project_fingerprint: fingerprint,
+        language: project.config.language.clone(),
+        pipeline: graph
+            .nlu
+            .as_ref()
+            .map(|n| n.components.iter().map(|c| c.name().to_owned()).collect())
+            .unwrap_or_default(),
+        policies: graph
+            .policies
+            .as_ref()
+            .map(|p| p.policies.iter().map(|x| x.name().to_owned()).collect())
+            .unwrap_or_default(),
+        nodes: graph.nodes.clone(),
+    };
+    let trained_nodes = graph.trained_nodes();
+    let total_nodes = graph.nodes.len();
+    let archive = ModelArchive {
+        metadata,
+        domain: project.domain.clone(),
+        nlu: graph.nlu,
+        policies: graph.policies,
+    };
+    let path = common.out.join(&archive_name);
+    archive
+        .write(&path, &|tmp| {
+            if let Ok(mut guard) = PARTIAL_ARCHIVE.lock() {
+                *guard = tmp.map(Path::to_path_buf);
+            }
+        })
+        .with_context(|| "training finished, but the model could not be saved")?;
+    if !log.quiet {
+        let what = match training_type {
+            TrainingType::Nlu => "the NLU pipeline",
+            TrainingType::Core => "the dialogue policies",
+            TrainingType::Both => "the NLU pipeline and the dialogue policies",
+        };
+        let restored = total_nodes - trained_nodes;
+        let cache_note = if restored == 0 {
+            String::new()
+        } else {
+            format!(", {restored} of {total_nodes} graph nodes restored from .rusa/cache")
+        };
+        crate::output::print(&format!(
+            "Trained {what} in {:.2} s{cache_note}.\nYour model is saved at '{}'.\n",
+            started.elapsed().as_secs_f64(),
+            path.display()
+        ))?;
+    }
+    Ok(Some(path))
+}
+
+/// Refuses to train what has no data: an NLU model without examples, dialogue without
+/// stories or rules.
+fn check_training_data(project: &Project, training_type: TrainingType) -> Result<(), UserError> {
+    if training_type.has_nlu() && project.nlu.examples.is_empty() {
+        if training_type == TrainingType::Nlu {
+            return Err(UserError::new("no NLU training examples were found")
+                .with_hint("pass the NLU data with --data"));
+        }
+        tracing::warn!(
+            "no NLU training examples were found; the model understands only /intent messages"
+        );
+    }
+    if training_type == TrainingType::Core && project.stories.is_empty() && project.rules.is_empty()
+    {
+        return Err(UserError::new("no stories or rules were found")
+            .with_hint("pass the stories and rules with --data"));
+    }
+    Ok(())
+}
+
+/// `20261121-103000`, the prefix of archive names as Rasa writes it (in UTC here, so that
+/// names sort the same on every machine).
+fn timestamp_for_name() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    now.format(&format).unwrap_or_else(|_| "model".to_owned())
+}
+
+/// A short memorable suffix, so that two models of the same second differ.
+fn model_nickname() -> String {
+    const ADJECTIVES: &[&str] = &[
+        "amber", "brisk", "calm", "deft", "eager", "fair", "gentle", "hardy", "keen", "lucid",
+        "merry", "nimble", "plucky", "quiet", "rapid", "steady", "tidy", "vivid", "witty", "zesty",
+    ];
+    const NOUNS: &[&str] = &[
+        "otter", "heron", "lynx", "marten", "puffin", "badger", "falcon", "gecko", "ibis", "koala",
+        "lemur", "newt", "osprey", "panda", "quail", "raven", "stoat", "tapir", "walrus", "yak",
+    ];
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    format!(
+        "{}-{}",
+        ADJECTIVES[bytes[0] as usize % ADJECTIVES.len()],
+        NOUNS[bytes[1] as usize % NOUNS.len()]
+    )
+}
+
+/// On Ctrl-C, removes the archive being written and exits with 130: no partial archive is
+/// left in `models/`.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(guard) = PARTIAL_ARCHIVE.lock() {
+            if let Some(path) = guard.as_ref() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        eprintln!("\ninterrupted: no model was saved");
+        std::process::exit(130);
+    });
+}
