@@ -316,20 +316,21 @@ impl Pipeline {
     ///
     /// 1. `WhitespaceTokenizer`
     /// 2. `RegexFeaturizer`
-    /// 3. `LexicalSyntacticFeaturizer`
-    /// 4. `CountVectorsFeaturizer` (word, `min_ngram` 1, `max_ngram` 2)
-    /// 5. `CountVectorsFeaturizer` (`char_wb`, `min_ngram` 1, `max_ngram` 5)
-    /// 6. `LogisticRegressionClassifier`
-    /// 7. `CRFEntityExtractor`
-    /// 8. `EntitySynonymMapper`
-    /// 9. `ResponseSelector`
-    /// 10. `FallbackClassifier` (`threshold` 0.3, `ambiguity_threshold` 0.1)
+    /// 3. `CountVectorsFeaturizer` (word, `min_ngram` 1, `max_ngram` 2)
+    /// 4. `CountVectorsFeaturizer` (`char_wb`, `min_ngram` 1, `max_ngram` 5)
+    /// 5. `LogisticRegressionClassifier`
+    /// 6. `CRFEntityExtractor` (its own lexical window features, as in Rasa)
+    /// 7. `EntitySynonymMapper`
+    /// 8. `ResponseSelector`
+    /// 9. `FallbackClassifier` (`threshold` 0.3, `ambiguity_threshold` 0.1)
+    ///
+    /// `LexicalSyntacticFeaturizer` is left out: it makes only token features, which the
+    /// CRF computes itself.
     pub fn default_pipeline() -> Self {
         Self {
             components: vec![
                 default_component("WhitespaceTokenizer", json!({})),
                 default_component("RegexFeaturizer", json!({})),
-                default_component("LexicalSyntacticFeaturizer", json!({})),
                 default_component(
                     "CountVectorsFeaturizer",
                     json!({"analyzer": "word", "min_ngram": 1, "max_ngram": 2}),
@@ -406,7 +407,9 @@ impl Pipeline {
                     reason: substitution.reason,
                 });
             }
-            tracing::warn!(
+            // The caller reports substitutions to the user (with the file position); this is
+            // only a trace for debugging.
+            tracing::debug!(
                 rasa = %substitution.rasa,
                 rusa = %substitution.rusa_display(),
                 reason = %substitution.reason,

@@ -146,8 +146,8 @@ pub struct TrainCommon {
     pub force: bool,
 
     /// Continue training the learned parts of a model (default: the newest in --out)
-    #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "")]
-    pub finetune: Option<PathBuf>,
+    #[arg(long, value_name = "MODEL", num_args = 0..=1)]
+    pub finetune: Option<Option<PathBuf>>,
 
     /// Refuse Rasa components that rusa replaces with its own, instead of warning
     #[arg(long)]

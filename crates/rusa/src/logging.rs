@@ -1,5 +1,7 @@
 //! Installs the `tracing` subscriber: logs to stderr, filter from the flags or `RUST_LOG`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogArgs;
@@ -19,6 +21,7 @@ pub fn init(args: LogArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(args.debug)
         .without_time()
         .try_init();

@@ -221,11 +221,11 @@ fn a_domain_directory_is_merged() {
 #[test]
 fn unbuilt_commands_say_so_and_exit_1() {
     for args in [
-        vec!["train"],
         vec!["run"],
-        vec!["shell", "nlu"],
         vec!["export"],
         vec!["data", "split", "nlu"],
+        vec!["visualize"],
+        vec!["interactive"],
     ] {
         let r = run(&projects().join("base"), &args);
         assert_eq!(r.code, 1, "{args:?}");

@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use rusa_core::actions::NoActionServer;
 use rusa_core::agent::Agent;
-use rusa_core::processor::{TurnEnv, UserMessage, parse_message, system_now};
+use rusa_core::processor::{TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
 use serde_json::Value;
 
@@ -64,11 +64,12 @@ fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
             break;
         }
         if !text.is_empty() {
-            let message = UserMessage {
-                text: text.to_owned(),
-                ..UserMessage::default()
-            };
-            let parse = parse_message(&agent, &message);
+            // The `/model/parse` shape: the parse and the text, without message id or metadata.
+            let mut parse =
+                rusa_core::processor::shortcut_parse(text).unwrap_or_else(|| agent.parse(text));
+            if let Some(obj) = parse.as_object_mut() {
+                obj.insert("text".into(), Value::String(text.to_owned()));
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&parse)?)?;
         }
         prompt(&mut out, interactive)?;

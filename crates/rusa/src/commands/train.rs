@@ -59,23 +59,38 @@ pub fn train(
     let (policies, policy_substitutions) =
         policy_specs(project.config.policies.as_deref(), common.strict_components)
             .map_err(|e| UserError::new(e.to_string()))?;
+    let place = |name: &str, list: Option<&[rusa_project::Component]>| {
+        list.and_then(|l| l.iter().find(|c| c.name == name))
+            .map_or_else(|| project.config.pos.to_string(), |c| c.pos.to_string())
+    };
     for s in &pipeline.substitutions {
-        eprintln!(
-            "warning: {}: rusa has no {}; it uses {} instead ({})",
-            project.config.pos.path.display(),
-            s.rasa,
-            s.rusa_display(),
-            s.reason
-        );
+        let at = place(&s.rasa, project.config.pipeline.as_deref());
+        if s.rusa.is_empty() {
+            eprintln!(
+                "warning: {at}: rusa has no {}; it is left out ({})",
+                s.rasa, s.reason
+            );
+        } else {
+            eprintln!(
+                "warning: {at}: rusa has no {}; it uses {} instead ({})",
+                s.rasa,
+                s.rusa_display(),
+                s.reason
+            );
+        }
     }
     for s in &policy_substitutions {
-        let with = s.rusa.as_deref().unwrap_or("nothing (it is left out)");
-        eprintln!(
-            "warning: {}: rusa has no {}; it uses {with} instead ({})",
-            project.config.pos.path.display(),
-            s.rasa,
-            s.reason
-        );
+        let at = place(&s.rasa, project.config.policies.as_deref());
+        match &s.rusa {
+            Some(with) => eprintln!(
+                "warning: {at}: rusa has no {}; it uses {with} instead ({})",
+                s.rasa, s.reason
+            ),
+            None => eprintln!(
+                "warning: {at}: rusa has no {}; it is left out ({})",
+                s.rasa, s.reason
+            ),
+        }
     }
     check_training_data(&project, training_type)?;
 

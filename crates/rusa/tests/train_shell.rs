@@ -1,0 +1,238 @@
+//! `rusa train` and `rusa shell` on real projects: the moodbot fixture trains unchanged,
+//! talks as Rasa 3.6 did, and retrains only what changed.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+/// A writable copy of a fixture project.
+fn copy_project(rel: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join(rel), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::write(&target, std::fs::read(entry.path()).unwrap()).unwrap();
+        }
+    }
+}
+
+fn rusa(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("rusa").unwrap();
+    let home = dir.join(".home");
+    cmd.current_dir(dir)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("RUSA_TELEMETRY_ENABLED", "false")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let out = rusa(dir)
+        .args(args)
+        .write_stdin(stdin.to_owned())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn models(dir: &Path) -> Vec<PathBuf> {
+    let mut list: Vec<PathBuf> = std::fs::read_dir(dir.join("models"))
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    list.sort();
+    list
+}
+
+#[test]
+fn moodbot_trains_unchanged_and_talks_as_rasa_did() {
+    let dir = copy_project("moodbot");
+    let (code, out, err) = run(dir.path(), &["train"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Your model is saved at 'models/"), "{out}");
+    assert_eq!(models(dir.path()).len(), 1);
+    assert!(models(dir.path())[0].to_string_lossy().ends_with(".tar.gz"));
+
+    // The conversation Rasa 3.6 had (samples/rest_conversation_demo_sad_path.jsonl), piped in.
+    let recorded = std::fs::read_to_string(
+        fixtures().join("moodbot/samples/rest_conversation_demo_sad_path.jsonl"),
+    )
+    .unwrap();
+    let mut input = String::new();
+    let mut expected = String::new();
+    for line in recorded.lines().filter(|l| !l.trim().is_empty()) {
+        let exchange: Value = serde_json::from_str(line).unwrap();
+        input.push_str(exchange["request"]["message"].as_str().unwrap());
+        input.push('\n');
+        for reply in exchange["response"].as_array().unwrap() {
+            if let Some(text) = reply.get("text").and_then(Value::as_str) {
+                expected.push_str(text);
+                expected.push('\n');
+            }
+            if let Some(image) = reply.get("image").and_then(Value::as_str) {
+                expected.push_str(&format!("Image: {image}\n"));
+            }
+        }
+    }
+    let (code, out, err) = run(dir.path(), &["shell"], &input);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn shell_nlu_prints_the_model_parse_shape() {
+    let dir = copy_project("moodbot");
+    assert_eq!(run(dir.path(), &["train"], "").0, 0);
+    let (code, out, err) = run(dir.path(), &["shell", "nlu"], "hello\n");
+    assert_eq!(code, 0, "{err}");
+    let ours: Value = serde_json::from_str(&out).unwrap();
+    let rasa: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("moodbot/samples/model_parse_hello.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&ours), keys(&rasa));
+    assert_eq!(ours["intent"]["name"], "greet");
+    assert_eq!(
+        ours["intent_ranking"].as_array().unwrap().len(),
+        rasa["intent_ranking"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        keys(&ours["response_selector"]),
+        keys(&rasa["response_selector"])
+    );
+}
+
+#[test]
+fn an_unchanged_project_is_not_trained_again() {
+    let dir = copy_project("moodbot");
+    assert_eq!(run(dir.path(), &["train"], "").0, 0);
+    let (code, out, _) = run(dir.path(), &["train"], "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Nothing changed."), "{out}");
+    assert_eq!(models(dir.path()).len(), 1);
+    // --force trains anyway, restoring every node from the cache.
+    let (code, out, _) = run(
+        dir.path(),
+        &["train", "--force", "--fixed-model-name", "again"],
+        "",
+    );
+    assert_eq!(code, 0);
+    let restored = out.split(", ").nth(1).unwrap_or_default();
+    let counts: Vec<&str> = restored.split_whitespace().collect();
+    assert_eq!(counts.get(1), Some(&"of"), "{out}");
+    assert_eq!(counts[0], counts[2], "every node restored: {out}");
+    assert!(
+        out.contains("graph nodes restored from .rusa/cache"),
+        "{out}"
+    );
+    assert!(dir.path().join("models/again.tar.gz").is_file());
+}
+
+#[test]
+fn a_changed_example_retrains_only_the_nlu_nodes() {
+    let dir = copy_project("moodbot");
+    assert_eq!(run(dir.path(), &["train"], "").0, 0);
+    let nlu = dir.path().join("data/nlu.yml");
+    let text = std::fs::read_to_string(&nlu)
+        .unwrap()
+        .replace("    - hey dude\n", "    - hey buddy\n");
+    std::fs::write(&nlu, text).unwrap();
+    let (code, out, err) = run(dir.path(), &["train", "--fixed-model-name", "changed"], "");
+    assert_eq!(code, 0, "{err}");
+    let archive =
+        rusa_core::archive::ModelArchive::read_metadata(&dir.path().join("models/changed.tar.gz"))
+            .unwrap();
+    for node in &archive.nodes {
+        let is_policy = node.component_class.ends_with("Policy");
+        // The tokenizer has no trained state worth recomputing but sits on the data too.
+        assert_eq!(node.from_cache, is_policy, "{} ({out})", node.node_name);
+    }
+}
+
+#[test]
+fn strict_components_refuses_substitutions() {
+    let dir = copy_project("helpdesk-assistant");
+    let (code, _, err) = run(dir.path(), &["train", "--strict-components"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("DIETClassifier"), "{err}");
+    let (code, out, err) = run(dir.path(), &["train"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("rusa has no DIETClassifier; it uses LogisticRegressionClassifier + CRFEntityExtractor instead"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: config.yml:11:5:") && l.contains("DIETClassifier")),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("DIETClassifier").count(),
+        1,
+        "one warning per substitution: {err}"
+    );
+    assert!(out.contains("Your model is saved"), "{out}");
+}
+
+#[test]
+fn models_of_another_format_are_refused() {
+    let dir = copy_project("moodbot");
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    // A gzipped tar whose metadata says format 99.
+    let path = dir.path().join("models/old.tar.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    let body = br#"{"format_version": 99, "rusa_version": "9.9.9"}"#;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(body.len() as u64);
+    header.set_cksum();
+    tar.append_data(&mut header, "metadata.json", &body[..])
+        .unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let (code, _, err) = run(
+        dir.path(),
+        &["shell", "--model", "models/old.tar.gz"],
+        "hi\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("archive format 99 (by rusa 9.9.9)") && err.contains("train the model again"),
+        "{err}"
+    );
+}
+
+#[test]
+fn finetune_says_it_is_not_supported() {
+    let dir = copy_project("moodbot");
+    let (code, _, err) = run(dir.path(), &["train", "--finetune"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("--finetune is not supported"), "{err}");
+}
