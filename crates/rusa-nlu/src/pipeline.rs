@@ -619,7 +619,7 @@ mod tests {
         assert!(err.contains("threshold"), "{err}");
         assert_eq!(
             Pipeline::from_config(None, true).unwrap().components.len(),
-            10
+            9
         );
     }
 

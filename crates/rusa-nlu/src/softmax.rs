@@ -93,9 +93,11 @@ impl SentenceEncoder {
 /// How to train a [`Softmax`] model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {
-    /// Passes over the data; 0 picks enough for about 3,000 updates (10 to 300 epochs).
+    /// Passes over the data; 0 picks `20,000 / examples`, at least 10 and at most 30.
     pub epochs: usize,
     pub batch_size: usize,
+    /// Adam's step size, decaying linearly to a tenth; 0 picks `25 / updates` within
+    /// 0.01..=0.1, so small data sets learn confidently and large ones do not overfit.
     pub learning_rate: f32,
     /// L2 penalty on the weights.
     pub l2: f32,
@@ -106,7 +108,7 @@ impl Default for OptimizerConfig {
         Self {
             epochs: 0,
             batch_size: 32,
-            learning_rate: 0.02,
+            learning_rate: 0.0,
             l2: 1e-5,
         }
     }
@@ -176,9 +178,14 @@ impl Softmax {
         let epochs = if opt.epochs > 0 {
             opt.epochs
         } else {
-            3000usize.div_ceil(batches).clamp(10, 300)
+            20_000usize.div_ceil(xs.len()).clamp(10, 30)
         };
         let total_steps = (epochs * batches) as f32;
+        let learning_rate = if opt.learning_rate > 0.0 {
+            opt.learning_rate
+        } else {
+            (25.0 / total_steps).clamp(0.01, 0.1)
+        };
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let mut m = vec![0.0f32; features * c];
         let mut v = vec![0.0f32; features * c];
@@ -217,7 +224,7 @@ impl Softmax {
                 }
                 // Linear decay to a tenth of the learning rate.
                 let progress = step as f32 / total_steps;
-                let lr = opt.learning_rate * (1.0 - 0.9 * progress);
+                let lr = learning_rate * (1.0 - 0.9 * progress);
                 let t = step as i32;
                 let corr = (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
                 let scale = 1.0 / chunk.len() as f32;
@@ -267,7 +274,7 @@ mod tests {
         for k in 0..3u32 {
             let p = model.predict(&[(k, 1.0), (3, 0.5)]);
             assert_eq!(ranked(&p)[0], k as usize);
-            assert!(p[k as usize] > 0.9, "{p:?}");
+            assert!(p[k as usize] > 0.8, "{p:?}");
             assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         }
     }

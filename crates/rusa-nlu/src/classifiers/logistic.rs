@@ -16,8 +16,8 @@ pub const DEFAULT_RANKING_LENGTH: usize = 10;
 /// softmax (multinomial logistic) regression trained by mini-batch Adam with L2.
 /// Retrieval intents are learned as their base intent (`faq/ask_x` → `faq`).
 ///
-/// Parameters: `epochs` (0 = automatic, about 3,000 updates), `batch_size` (32),
-/// `learning_rate` (0.02), `l2` (1e-5), `ranking_length` (10), `random_seed`.
+/// Parameters: `epochs` (0 = automatic: 20,000 / examples, within 10..=30), `batch_size`
+/// (32), `learning_rate` (0 = automatic: 25 / updates, within 0.01..=0.1), `l2` (1e-5), `ranking_length` (10), `random_seed`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogisticRegressionClassifier {
     pub optimizer: OptimizerConfig,

@@ -1,6 +1,6 @@
 //! `CountVectorsFeaturizer`: bag of word or character n-grams with a learned vocabulary.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +215,7 @@ impl NluComponent for CountVectorsFeaturizer {
 
     fn train(&mut self, data: &TrainingView, _seed: u64) -> Result<()> {
         // term -> (document frequency, total count, last example seen)
-        let mut stats: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+        let mut stats: HashMap<String, (usize, usize, usize)> = HashMap::new();
         for (i, ex) in data.examples.iter().enumerate() {
             self.for_each_ngram(&ex.message.tokens, true, |g| {
                 if let Some(s) = stats.get_mut(g) {
