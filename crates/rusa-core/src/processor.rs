@@ -288,6 +288,12 @@ impl DialogueModel {
                 None => self.policies.predict(&self.domain, tracker),
             };
             let name = prediction.action.clone();
+            tracing::debug!(
+                action = name.as_str(),
+                policy = prediction.policy.as_str(),
+                confidence = prediction.confidence,
+                "predicted the next action"
+            );
             if name == ACTION_LISTEN {
                 tracker.update(self.action_event(ACTION_LISTEN, Some(&prediction), (env.now)()));
                 return;

@@ -38,3 +38,10 @@ pub fn start(command: &Command) -> Session {
 pub fn validated(success: bool) {
     rusa_telemetry::track_validate_files(success);
 }
+
+/// `rusa init` wrote a project into `dir`: records Project Created (with a keyed hash of the
+/// path, never the path).
+pub fn project_created(dir: &std::path::Path) {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    rusa_telemetry::track_project_init(&absolute);
+}

@@ -236,3 +236,41 @@ fn finetune_says_it_is_not_supported() {
     assert_eq!(code, 1);
     assert!(err.contains("--finetune is not supported"), "{err}");
 }
+
+#[test]
+fn init_writes_the_starter_project_trains_it_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), &["init", "bot", "--no-prompt"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Your model is saved"), "{out}");
+    let bot = dir.path().join("bot");
+    for file in [
+        "config.yml",
+        "domain.yml",
+        "endpoints.yml",
+        "credentials.yml",
+        "data/nlu.yml",
+        "data/rules.yml",
+        "data/stories.yml",
+        "tests/test_stories.yml",
+    ] {
+        assert!(bot.join(file).is_file(), "{file}");
+    }
+    assert!(
+        std::fs::read_to_string(bot.join("endpoints.yml"))
+            .unwrap()
+            .contains("#  dialect: sqlite")
+    );
+    assert_eq!(models(&bot).len(), 1);
+    // The starter assistant runs its form.
+    let (code, out, _) = run(&bot, &["shell"], "what's the weather\nin Quito\nthanks\n");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "For which city would you like the forecast?\nHere is the forecast for Quito: mild, with a chance of sun.\nGlad to help.\n"
+    );
+    // A second init into the same directory changes nothing.
+    let (code, _, err) = run(dir.path(), &["init", "bot", "--no-prompt"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+}

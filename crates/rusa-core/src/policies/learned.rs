@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use rusa_project::dialogue::{DialogueState, story_turns, unfold_stories};
+use rusa_project::dialogue::{ACTION_LISTEN, DialogueState, story_turns, unfold_stories};
 use rusa_project::{Domain, Story};
 use serde::{Deserialize, Serialize};
 
@@ -165,6 +165,15 @@ impl LogisticRegressionPolicy {
         let x = self.encode(&featurize(states, self.config.max_history));
         let mut probs = vec![0.0f32; self.actions.len()];
         self.scores(&x, &mut probs);
+        // Right after the user spoke, listening again would leave them unanswered: stories
+        // never do that, so it is not a candidate (the others are renormalised).
+        let user_just_spoke =
+            states.last().and_then(|s| s.prev_action.as_deref()) == Some(ACTION_LISTEN);
+        if user_just_spoke {
+            if let Some(i) = self.actions.iter().position(|a| a == ACTION_LISTEN) {
+                probs[i] = f32::NEG_INFINITY;
+            }
+        }
         softmax(&mut probs);
         let (best, p) = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
         Some(PolicyPrediction::new(

@@ -2,6 +2,7 @@
 
 mod completions;
 mod data;
+mod init;
 mod shell;
 mod telemetry;
 mod train;
@@ -12,7 +13,7 @@ use crate::error::{Outcome, UserError};
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Init(_) => Err(UserError::not_implemented("rusa init").into()),
+        Command::Init(args) => init::run(&args, cli.log),
         Command::Train(args) => train::run(args, cli.log),
         Command::Test(_) => Err(UserError::not_implemented("rusa test").into()),
         Command::Shell(args) => shell::run(args),
