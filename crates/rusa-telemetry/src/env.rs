@@ -70,6 +70,9 @@ pub const CI_VARIABLES: &[&str] = &[
 
 /// How long a CLI command waits for delivery at exit before spooling the rest.
 pub const CLI_EXIT_BUDGET: Duration = Duration::from_millis(50);
+/// Part of the exit budget kept for writing the spool: delivery is waited for at most
+/// `CLI_EXIT_BUDGET - SPOOL_RESERVE`, so waiting plus spooling stays within the budget.
+pub const SPOOL_RESERVE: Duration = Duration::from_millis(5);
 /// How long `rusa telemetry disable` gives Telemetry Disabled to go out.
 pub const DISABLE_BUDGET: Duration = Duration::from_millis(500);
 /// The long-running server flushes on this interval.

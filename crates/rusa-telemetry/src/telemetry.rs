@@ -238,7 +238,11 @@ impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Some(queue) = &self.inner.queue {
             let budget = match self.inner.config.mode {
-                DeliveryMode::Cli => self.inner.config.exit_budget,
+                DeliveryMode::Cli => self
+                    .inner
+                    .config
+                    .exit_budget
+                    .saturating_sub(env::SPOOL_RESERVE),
                 DeliveryMode::Server { .. } => env::SERVER_SHUTDOWN_BUDGET,
             };
             let dropped = queue.dropped();
