@@ -16,6 +16,28 @@
 //! linear-chain CRF over BILOU tags (forward-backward, Viterbi). The same data and
 //! `random_seed` give bit-identical models and predictions.
 //!
+//! # Use
+//! ```
+//! use rusa_nlu::{NluModel, TrainOptions};
+//! # let data = rusa_project::NluData::default();
+//! // `pipeline` is `project.config.pipeline.as_deref()`; `None` → the default pipeline.
+//! let model = NluModel::train(None, &data, &TrainOptions::default())?;
+//! for s in &model.substitutions {
+//!     eprintln!("warning: {s}");
+//! }
+//! let parsed = model.parse("hello there");
+//! let json = serde_json::to_string(&parsed).expect("a parse serialises");
+//! let saved = model.to_json()?; // versioned; NluModel::from_json reads it back
+//! # let _ = (json, saved);
+//! # Ok::<(), rusa_nlu::NluError>(())
+//! ```
+//! A training graph drives the components one by one instead: build them with
+//! [`Pipeline::from_config`], wrap the data in a [`TrainingView`], and for each component
+//! call [`NluComponent::train`], then — if [`NluComponent::annotates_training_data`] —
+//! [`NluComponent::process`] on every training message, so the next component sees its
+//! tokens or features. [`AnyComponent::to_saved`] / [`AnyComponent::from_saved`] give a
+//! component's versioned state for caching.
+//!
 //! # Default pipeline
 //! When config.yml has no pipeline, [`Pipeline::default_pipeline`] is used:
 //! `WhitespaceTokenizer`, `RegexFeaturizer`, `CountVectorsFeaturizer` (word 1–2-grams),

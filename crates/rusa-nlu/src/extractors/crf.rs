@@ -638,6 +638,32 @@ mod tests {
     }
 
     #[test]
+    fn training_is_deterministic_and_seeded() {
+        let data = TrainingView {
+            examples: vec![
+                example("fly to [Berlin](city)"),
+                example("fly to [Paris](city) from [Rome](city)"),
+                example("hello"),
+                example("[two](count) tickets to [Rome](city)"),
+            ],
+            ..TrainingView::default()
+        };
+        let train = |seed| {
+            let mut crf = CrfEntityExtractor::default();
+            crf.train(&data, seed).unwrap();
+            serde_json::to_string(&crf).unwrap()
+        };
+        assert_eq!(train(1), train(1));
+        assert_ne!(train(1), train(2));
+        let restored: CrfEntityExtractor = serde_json::from_str(&train(1)).unwrap();
+        let mut m = Message::new("fly to Paris");
+        WhitespaceTokenizer::default().process(&mut m);
+        restored.process(&mut m);
+        assert_eq!(m.entities.len(), 1);
+        assert_eq!(m.entities[0].value, "Paris");
+    }
+
+    #[test]
     fn bilou_labels_and_decoding() {
         let ex = example("go to [New York City](city) now");
         let crf = CrfEntityExtractor {
