@@ -9,6 +9,7 @@ pub mod actions;
 pub mod agent;
 pub mod archive;
 mod block_on;
+pub mod evaluate;
 pub mod events;
 pub mod graph;
 pub mod policies;

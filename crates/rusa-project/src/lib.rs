@@ -31,6 +31,6 @@ pub use error::{Diagnostic, Pos, ProjectError, Severity, did_you_mean};
 pub use nlu::{EntitySpan, Example, LookupTable, NluData, RegexPattern, Synonym, parse_annotated};
 pub use project::{
     Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints,
-    load_endpoints_with, load_test_stories, read_document, yaml_files,
+    load_endpoints_with, load_nlu_data, load_test_stories, read_document, yaml_files,
 };
 pub use stories::{Rule, Step, StepEntity, StepKind, Story};

@@ -254,6 +254,31 @@ pub fn load_test_stories(
     Ok(stories)
 }
 
+/// Loads only the NLU data (`nlu:` sections) of files or directories, e.g. NLU test data.
+pub fn load_nlu_data(
+    paths: &[PathBuf],
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<NluData, ProjectError> {
+    let mut data = NluData::default();
+    for path in paths {
+        if !path.exists() {
+            return Err(ProjectError::Missing {
+                what: "NLU data path",
+                path: path.clone(),
+                flag: Some("--nlu"),
+            });
+        }
+        for file in yaml_files(path)? {
+            let doc = read_document(&file)?;
+            let Some(nlu) = doc.root.as_ref().and_then(|r| r.get("nlu")) else {
+                continue;
+            };
+            data.merge(read_nlu(&doc, nlu, warnings)?);
+        }
+    }
+    Ok(data)
+}
+
 /// Reads and parses one YAML file.
 pub fn read_document(path: &Path) -> Result<Document, ProjectError> {
     let bytes = std::fs::read(path).map_err(|source| ProjectError::Read {

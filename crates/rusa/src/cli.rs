@@ -213,6 +213,10 @@ pub struct TestCommon {
     /// Endpoints file (action server for custom actions in test stories)
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
+
+    /// Exit with 1 when a test story fails or an NLU example is misclassified
+    #[arg(long)]
+    pub fail_on_prediction_errors: bool,
 }
 
 #[derive(Debug, Args)]

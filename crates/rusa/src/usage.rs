@@ -45,3 +45,21 @@ pub fn project_created(dir: &std::path::Path) {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     rusa_telemetry::track_project_init(&absolute);
 }
+
+/// `rusa test core` ran: records Model Core Tested. The model's project fingerprint is a
+/// plain hash of the project's content, so it is only sent through the install's keyed
+/// hash (see `rusa_telemetry`); until that is wired, `project` is left null.
+pub fn core_model_tested(num_story_steps: usize, end_to_end: bool, _project_fingerprint: &str) {
+    rusa_telemetry::track_core_model_test(num_story_steps as u64, end_to_end, None);
+}
+
+/// `rusa test nlu` ran: records Model NLU Tested with counts of the test data.
+pub fn nlu_model_tested(data: &rusa_project::NluData) {
+    rusa_telemetry::track_nlu_model_test(rusa_telemetry::NluTestStats {
+        num_intent_examples: data.examples.len() as u64,
+        num_entity_examples: data.entity_examples().count() as u64,
+        num_lookup_tables: data.lookups.len() as u64,
+        num_synonyms: data.synonyms.len() as u64,
+        num_regexes: data.regexes.len() as u64,
+    });
+}

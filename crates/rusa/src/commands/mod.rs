@@ -5,6 +5,7 @@ mod data;
 mod init;
 mod shell;
 mod telemetry;
+mod test;
 mod train;
 
 use crate::cli::{Cli, Command};
@@ -15,7 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Init(args) => init::run(&args, cli.log),
         Command::Train(args) => train::run(args, cli.log),
-        Command::Test(_) => Err(UserError::not_implemented("rusa test").into()),
+        Command::Test(args) => test::run(args),
         Command::Shell(args) => shell::run(args),
         Command::Run(_) => Err(UserError::not_implemented("rusa run").into()),
         Command::Data(args) => data::run(args, cli.log),

@@ -1,5 +1,6 @@
-//! `rusa train` and `rusa shell` on real projects: the moodbot fixture trains unchanged,
-//! talks as Rasa 3.6 did, and retrains only what changed.
+//! The engine commands on real projects (`train`, `shell`, `init`, `test`): the moodbot
+//! fixture trains unchanged, talks as Rasa 3.6 did, passes its test stories, and retrains
+//! only what changed.
 
 use std::path::{Path, PathBuf};
 
@@ -273,4 +274,73 @@ fn init_writes_the_starter_project_trains_it_and_refuses_to_overwrite() {
     let (code, _, err) = run(dir.path(), &["init", "bot", "--no-prompt"], "");
     assert_eq!(code, 1);
     assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn moodbot_test_stories_pass_and_a_wrong_one_is_reported() {
+    let dir = copy_project("moodbot");
+    assert_eq!(run(dir.path(), &["train"], "").0, 0);
+    let (code, out, err) = run(dir.path(), &["test"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Test stories: 7 of 7 passed"), "{out}");
+    assert!(out.contains("Intents on 68 examples"), "{out}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/intent_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(report["greet"]["f1-score"].as_f64().unwrap() > 0.9);
+    assert!(report.get("macro avg").is_some());
+
+    // A test story that expects the wrong answer fails, and says what was predicted.
+    std::fs::write(
+        dir.path().join("tests/test_wrong.yml"),
+        "stories:\n- story: wrong answer\n  steps:\n  - user: |\n      hello\n    intent: greet\n  - action: utter_goodbye\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(dir.path(), &["test", "core"], "");
+    assert_eq!(
+        code, 0,
+        "without --fail-on-prediction-errors a failed story is a report, not an error"
+    );
+    assert!(
+        out.contains("7 of 8 passed") && out.contains("failed: wrong answer"),
+        "{out}"
+    );
+    let failed =
+        std::fs::read_to_string(dir.path().join("results/failed_test_stories.yml")).unwrap();
+    assert!(
+        failed.contains("- action: utter_goodbye  # predicted: utter_greet"),
+        "{failed}"
+    );
+    let (code, _, _) = run(
+        dir.path(),
+        &["test", "core", "--fail-on-prediction-errors"],
+        "",
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn nlu_cross_validation_writes_per_fold_scores() {
+    let dir = copy_project("moodbot");
+    let (code, out, err) = run(
+        dir.path(),
+        &["test", "nlu", "--cross-validation", "--folds", "3"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Cross-validation over 3 folds of 68 examples"),
+        "{out}"
+    );
+    let cv: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/cross_validation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cv["folds"].as_array().unwrap().len(), 3);
+    let mean = cv["accuracy"]["mean"].as_f64().unwrap();
+    assert!(
+        mean > 1.0 / 7.0,
+        "better than chance over 7 intents: {mean}"
+    );
 }

@@ -1,0 +1,428 @@
+//! Evaluating a model: test stories (does the assistant do what the story says?) and NLU
+//! test data (precision, recall and F1 of intents and entities).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rusa_project::dialogue::unfold_stories;
+use rusa_project::{Example, StepKind, Story};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+use crate::events::{ActionExecuted, Event, EventKind, UserUttered};
+use crate::tracker::{ACTION_LISTEN, DialogueStateTracker, SlotSpec};
+
+/// Precision, recall, F1 and support of one label.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelScores {
+    pub precision: f64,
+    #[serde(rename = "recall")]
+    pub recall: f64,
+    #[serde(rename = "f1-score")]
+    pub f1: f64,
+    pub support: usize,
+    /// For intents: the labels this one was mistaken for, with counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub confused_with: BTreeMap<String, usize>,
+}
+
+/// A classification report as Rasa writes it (`intent_report.json`): per label, then
+/// `accuracy`, `macro avg`, `weighted avg`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub labels: BTreeMap<String, LabelScores>,
+    pub accuracy: f64,
+    pub macro_avg: LabelScores,
+    pub weighted_avg: LabelScores,
+}
+
+impl Report {
+    /// Scores `(gold, predicted)` pairs.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut tp: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut gold_n: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut pred_n: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut confusions: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut total = 0;
+        let mut correct = 0;
+        for (gold, pred) in pairs {
+            total += 1;
+            *gold_n.entry(gold).or_default() += 1;
+            *pred_n.entry(pred).or_default() += 1;
+            if gold == pred {
+                correct += 1;
+                *tp.entry(gold).or_default() += 1;
+            } else {
+                *confusions
+                    .entry(gold)
+                    .or_default()
+                    .entry(pred.to_owned())
+                    .or_default() += 1;
+            }
+        }
+        let labels: BTreeSet<&str> = gold_n.keys().chain(pred_n.keys()).copied().collect();
+        let mut report = Report {
+            accuracy: ratio(correct, total),
+            ..Report::default()
+        };
+        for label in labels {
+            let t = tp.get(label).copied().unwrap_or(0);
+            let precision = ratio(t, pred_n.get(label).copied().unwrap_or(0));
+            let recall = ratio(t, gold_n.get(label).copied().unwrap_or(0));
+            report.labels.insert(
+                label.to_owned(),
+                LabelScores {
+                    precision,
+                    recall,
+                    f1: f1(precision, recall),
+                    support: gold_n.get(label).copied().unwrap_or(0),
+                    confused_with: confusions.remove(label).unwrap_or_default(),
+                },
+            );
+        }
+        report.finish_averages();
+        report
+    }
+
+    fn finish_averages(&mut self) {
+        let n = self.labels.len().max(1) as f64;
+        let support: usize = self.labels.values().map(|s| s.support).sum();
+        let w = |f: fn(&LabelScores) -> f64| -> f64 {
+            if support == 0 {
+                0.0
+            } else {
+                self.labels
+                    .values()
+                    .map(|s| f(s) * s.support as f64)
+                    .sum::<f64>()
+                    / support as f64
+            }
+        };
+        self.macro_avg = LabelScores {
+            precision: self.labels.values().map(|s| s.precision).sum::<f64>() / n,
+            recall: self.labels.values().map(|s| s.recall).sum::<f64>() / n,
+            f1: self.labels.values().map(|s| s.f1).sum::<f64>() / n,
+            support,
+            confused_with: BTreeMap::new(),
+        };
+        self.weighted_avg = LabelScores {
+            precision: w(|s| s.precision),
+            recall: w(|s| s.recall),
+            f1: w(|s| s.f1),
+            support,
+            confused_with: BTreeMap::new(),
+        };
+    }
+
+    /// Rasa's JSON layout.
+    pub fn to_json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for (label, scores) in &self.labels {
+            map.insert(
+                label.clone(),
+                serde_json::to_value(scores).unwrap_or(Value::Null),
+            );
+        }
+        map.insert("accuracy".into(), json!(self.accuracy));
+        map.insert(
+            "macro avg".into(),
+            serde_json::to_value(&self.macro_avg).unwrap_or(Value::Null),
+        );
+        map.insert(
+            "weighted avg".into(),
+            serde_json::to_value(&self.weighted_avg).unwrap_or(Value::Null),
+        );
+        Value::Object(map)
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+/// The outcome of NLU evaluation.
+#[derive(Debug, Clone)]
+pub struct NluEvaluation {
+    pub intents: Report,
+    /// Entities scored per token-span: exact (start, end, entity) matches.
+    pub entities: Report,
+    /// Misclassified examples: text, gold intent, predicted intent and confidence.
+    pub errors: Vec<Value>,
+    /// Confidence of each prediction and whether it was right (for a histogram).
+    pub confidences: Vec<(f64, bool)>,
+    /// Labels and matrix (rows gold, columns predicted).
+    pub confusion: (Vec<String>, Vec<Vec<usize>>),
+}
+
+/// Parses each example with the agent and scores intents and entities.
+pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(examples.len());
+    let mut entity_pairs: Vec<(String, String)> = Vec::new();
+    let mut errors = Vec::new();
+    let mut confidences = Vec::new();
+    for example in examples {
+        let parse = agent.parse(&example.text);
+        let predicted = parse["intent"]["name"]
+            .as_str()
+            .unwrap_or("None")
+            .to_owned();
+        let confidence = parse["intent"]["confidence"].as_f64().unwrap_or(0.0);
+        // Retrieval intents are scored by their base intent, as Rasa does.
+        let gold = example.base_intent().to_owned();
+        confidences.push((confidence, predicted == gold));
+        if predicted != gold {
+            errors.push(json!({"text": example.text, "intent": gold, "intent_prediction": {"name": predicted, "confidence": confidence}}));
+        }
+        pairs.push((gold, predicted));
+        entity_pairs.extend(entity_matches(example, &parse));
+    }
+    let intents = Report::from_pairs(pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
+    let entities = Report::from_pairs(entity_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
+    let labels: Vec<String> = intents.labels.keys().cloned().collect();
+    let index: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let mut matrix = vec![vec![0; labels.len()]; labels.len()];
+    for (g, p) in &pairs {
+        matrix[index[g.as_str()]][index[p.as_str()]] += 1;
+    }
+    NluEvaluation {
+        intents,
+        entities,
+        errors,
+        confidences,
+        confusion: (labels, matrix),
+    }
+}
+
+/// Gold and predicted entity labels per span: a gold span predicted exactly is a match, a
+/// missed span counts as "no_entity" predicted, a spurious one as "no_entity" gold.
+fn entity_matches(example: &Example, parse: &Value) -> Vec<(String, String)> {
+    let predicted: Vec<(usize, usize, String)> = parse["entities"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("start")?.as_u64()? as usize,
+                        e.get("end")?.as_u64()? as usize,
+                        e.get("entity")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut used = vec![false; predicted.len()];
+    for gold in &example.entities {
+        match predicted
+            .iter()
+            .position(|(s, e, _)| *s == gold.start && *e == gold.end)
+        {
+            Some(i) => {
+                used[i] = true;
+                out.push((gold.entity.clone(), predicted[i].2.clone()));
+            }
+            None => out.push((gold.entity.clone(), "no_entity".into())),
+        }
+    }
+    for (i, (_, _, entity)) in predicted.iter().enumerate() {
+        if !used[i] {
+            out.push(("no_entity".into(), entity.clone()));
+        }
+    }
+    out
+}
+
+/// The outcome of one test story.
+#[derive(Debug, Clone)]
+pub struct StoryResult {
+    pub name: String,
+    pub passed: bool,
+    /// The story as YAML steps, with `# predicted: x` comments where the model differed.
+    pub annotated_steps: Vec<String>,
+}
+
+/// The outcome of dialogue evaluation.
+#[derive(Debug, Clone)]
+pub struct CoreEvaluation {
+    pub stories: Vec<StoryResult>,
+    pub actions: Report,
+    pub intents: Report,
+    pub end_to_end: bool,
+}
+
+/// Replays each test story: before every action of the story the model predicts the next
+/// action; for user steps with text, the NLU predicts the intent. The story's own events
+/// are applied after each prediction, so one mistake does not cascade.
+pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
+    let domain = agent.dialogue.domain.clone();
+    let specs: Arc<[SlotSpec]> = agent.dialogue.slot_specs.clone();
+    let mut action_pairs: Vec<(String, String)> = Vec::new();
+    let mut intent_pairs: Vec<(String, String)> = Vec::new();
+    let mut results = Vec::new();
+    let mut end_to_end = false;
+    for (story, steps) in unfold_stories(stories) {
+        let mut tracker = DialogueStateTracker::new("test", specs.clone());
+        tracker.update(action_event(ACTION_LISTEN));
+        let mut passed = true;
+        let mut annotated = Vec::new();
+        let mut pending_listen = false;
+        for step in steps {
+            match &step.kind {
+                StepKind::User {
+                    intent,
+                    entities,
+                    text,
+                } => {
+                    if pending_listen {
+                        let predicted = agent.dialogue.policies.predict(&domain, &tracker).action;
+                        action_pairs.push((ACTION_LISTEN.to_owned(), predicted.clone()));
+                        if predicted != ACTION_LISTEN {
+                            passed = false;
+                            annotated.push(format!(
+                                "  - action: {ACTION_LISTEN}  # predicted: {predicted}"
+                            ));
+                        }
+                        tracker.update(action_event(ACTION_LISTEN));
+                    }
+                    pending_listen = false;
+                    let mut line = String::new();
+                    if let Some(text) = text {
+                        end_to_end = true;
+                        let parse = agent.parse(text);
+                        let predicted = parse["intent"]["name"]
+                            .as_str()
+                            .unwrap_or("None")
+                            .to_owned();
+                        line.push_str(&format!("  - user: |-\n      {text}\n"));
+                        if let Some(gold) = intent {
+                            intent_pairs.push((gold.clone(), predicted.clone()));
+                            if &predicted != gold {
+                                passed = false;
+                                line.push_str(&format!(
+                                    "    intent: {gold}  # predicted: {predicted}"
+                                ));
+                            } else {
+                                line.push_str(&format!("    intent: {gold}"));
+                            }
+                        }
+                    } else if let Some(gold) = intent {
+                        line.push_str(&format!("  - intent: {gold}"));
+                    }
+                    annotated.push(line.trim_end().to_owned());
+                    let entity_values: Vec<Value> = entities
+                        .iter()
+                        .map(|e| json!({"entity": e.entity, "value": e.value.clone().unwrap_or(Value::Null), "role": e.role, "group": e.group}))
+                        .collect();
+                    tracker.update(Event::new(
+                        EventKind::User(UserUttered {
+                            text: text.clone(),
+                            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entity_values, "text": text}),
+                            input_channel: None,
+                            message_id: None,
+                        }),
+                        0.0,
+                    ));
+                    for (slot, value) in crate::slot_filling::extract_slots(&domain, &tracker) {
+                        tracker.update(Event::new(EventKind::Slot { name: slot, value }, 0.0));
+                    }
+                }
+                StepKind::Action(gold) | StepKind::Bot(gold) => {
+                    let predicted = agent.dialogue.policies.predict(&domain, &tracker).action;
+                    action_pairs.push((gold.clone(), predicted.clone()));
+                    if &predicted != gold {
+                        passed = false;
+                        annotated.push(format!("  - action: {gold}  # predicted: {predicted}"));
+                    } else {
+                        annotated.push(format!("  - action: {gold}"));
+                    }
+                    tracker.update(action_event(gold));
+                    pending_listen = true;
+                }
+                StepKind::SlotWasSet(slots) => {
+                    for (slot, value) in slots {
+                        tracker.update(Event::new(
+                            EventKind::Slot {
+                                name: slot.clone(),
+                                value: value.clone().unwrap_or(Value::Bool(true)),
+                            },
+                            0.0,
+                        ));
+                        annotated.push(format!(
+                            "  - slot_was_set:\n    - {slot}: {}",
+                            value.clone().unwrap_or(Value::Bool(true))
+                        ));
+                    }
+                }
+                StepKind::ActiveLoop(name) => {
+                    tracker.update(Event::new(
+                        EventKind::ActiveLoop { name: name.clone() },
+                        0.0,
+                    ));
+                    annotated.push(format!(
+                        "  - active_loop: {}",
+                        name.as_deref().unwrap_or("null")
+                    ));
+                }
+                StepKind::Checkpoint(_) | StepKind::Or(_) => {}
+            }
+        }
+        results.push(StoryResult {
+            name: story.name.clone(),
+            passed,
+            annotated_steps: annotated,
+        });
+    }
+    CoreEvaluation {
+        stories: results,
+        actions: Report::from_pairs(action_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str()))),
+        intents: Report::from_pairs(intent_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str()))),
+        end_to_end,
+    }
+}
+
+fn action_event(name: &str) -> Event {
+    Event::new(
+        EventKind::Action(ActionExecuted {
+            name: Some(name.to_owned()),
+            policy: None,
+            confidence: None,
+            action_text: None,
+            hide_rule_turn: false,
+        }),
+        0.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_score_like_sklearn() {
+        let pairs = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b"), ("c", "a")];
+        let r = Report::from_pairs(pairs);
+        assert!((r.accuracy - 0.6).abs() < 1e-9);
+        let a = &r.labels["a"];
+        assert!((a.precision - 0.5).abs() < 1e-9 && (a.recall - 0.5).abs() < 1e-9);
+        assert_eq!(a.confused_with["b"], 1);
+        let b = &r.labels["b"];
+        assert!((b.precision - 2.0 / 3.0).abs() < 1e-9 && (b.recall - 1.0).abs() < 1e-9);
+        assert_eq!(r.labels["c"].f1, 0.0);
+        assert_eq!(r.macro_avg.support, 5);
+        let json = r.to_json();
+        assert!(json.get("macro avg").is_some() && json.get("weighted avg").is_some());
+    }
+}
