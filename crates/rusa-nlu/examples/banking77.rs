@@ -190,6 +190,53 @@ fn main() {
             t.elapsed().as_secs_f64() * 1e3
         );
     }
+    // Training time at 1×, 10× and 100× moodbot's data (copies with a numbered word, so
+    // the vocabulary grows too).
+    for factor in [1usize, 10, 100] {
+        let mut data = NluData::default();
+        for k in 0..factor {
+            for e in &moodbot.examples {
+                let mut e = e.clone();
+                if k > 0 {
+                    e.text = format!("{} w{k}", e.text);
+                }
+                data.examples.push(e);
+            }
+        }
+        let t = Instant::now();
+        NluModel::train(pipeline.as_deref(), &data, &TrainOptions::default()).expect("trains");
+        println!(
+            "moodbot ×{factor}: {} examples; training {:.1} ms",
+            data.examples.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    // Other fixture projects with their own config.yml (substitutions included).
+    for name in [
+        "helpdesk-assistant",
+        "rasa-examples/concertbot",
+        "rasa-examples/responseselectorbot",
+    ] {
+        let project = Project::load(&ProjectPaths::in_dir(&fixtures().join(name))).expect("loads");
+        let t = Instant::now();
+        let model = NluModel::train(
+            project.config.pipeline.as_deref(),
+            &project.nlu,
+            &TrainOptions::default(),
+        )
+        .expect("trains");
+        println!(
+            "{name}: {} examples; training {:.1} ms; substitutions: {}",
+            project.nlu.examples.len(),
+            t.elapsed().as_secs_f64() * 1e3,
+            model
+                .substitutions
+                .iter()
+                .map(|s| format!("{} → {}", s.rasa, s.rusa_display()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     if args.iter().any(|a| a == "--moodbot") {
         return;
     }

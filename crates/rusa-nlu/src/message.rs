@@ -182,6 +182,18 @@ pub struct ParseResult {
     pub response_selector: ResponseSelectorOutput,
 }
 
+impl ParseResult {
+    /// Fills each selected response's `responses` from the domain: `lookup` gets the
+    /// `utter_action` (e.g. `utter_faq/ask_name`) and returns its response variations.
+    pub fn fill_responses(&mut self, lookup: impl Fn(&str) -> Option<serde_json::Value>) {
+        for selector in self.response_selector.selectors.values_mut() {
+            if selector.response.intent_response_key.is_some() {
+                selector.response.responses = lookup(&selector.response.utter_action);
+            }
+        }
+    }
+}
+
 /// The characters `start..end` of `text` (character offsets).
 pub(crate) fn char_slice(text: &str, start: usize, end: usize) -> String {
     text.chars()

@@ -159,4 +159,25 @@ fn response_selector_on_retrieval_intents() {
     assert!(default.ranking.len() >= 2);
     let json = serde_json::to_value(&parsed).unwrap();
     assert!(json["response_selector"]["default"]["ranking"][0]["id"].is_i64());
+    assert!(json["response_selector"]["default"]["response"]["responses"].is_null());
+
+    let mut parsed = parsed;
+    parsed.fill_responses(|action| {
+        project
+            .domain
+            .responses
+            .contains_key(action)
+            .then(|| serde_json::json!([{"text": action}]))
+    });
+    let filled = &parsed.response_selector.selectors["default"]
+        .response
+        .responses;
+    assert_eq!(
+        filled,
+        &Some(serde_json::json!([{"text": "utter_chitchat/ask_name"}]))
+    );
+
+    // The model is shared between server threads.
+    fn shareable<T: Send + Sync>(_: &T) {}
+    shareable(&model);
 }
