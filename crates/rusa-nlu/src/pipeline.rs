@@ -624,6 +624,32 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_single_intent_data() {
+        let model = Pipeline::default_pipeline()
+            .train(&rusa_project::NluData::default(), 1)
+            .unwrap();
+        let parsed = model.parse("anything at all");
+        assert_eq!(parsed.intent.name, None);
+        assert!(parsed.intent_ranking.is_empty());
+
+        let (text, entities) = rusa_project::parse_annotated("hi [there](who)").unwrap();
+        let data = rusa_project::NluData {
+            examples: vec![rusa_project::Example {
+                intent: "greet".into(),
+                text,
+                entities,
+                metadata: None,
+                pos: Pos::new(std::sync::Arc::from(std::path::Path::new("nlu.yml")), 1, 1),
+            }],
+            ..Default::default()
+        };
+        let model = Pipeline::default_pipeline().train(&data, 1).unwrap();
+        let parsed = model.parse("hi there");
+        assert_eq!(parsed.intent.name.as_deref(), Some("greet"));
+        assert_eq!(parsed.intent.confidence, 1.0);
+    }
+
+    #[test]
     fn saved_state_is_versioned() {
         let c = AnyComponent::FallbackClassifier(FallbackClassifier::default());
         let mut saved = c.to_saved().unwrap();

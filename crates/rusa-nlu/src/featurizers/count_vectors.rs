@@ -106,8 +106,9 @@ impl CountVectorsConfig {
 }
 
 /// Counts word or character n-grams of a message against a vocabulary learned in
-/// training. Adds one [`FeatureBlock`] with sentence features (counts); it adds no
-/// per-token features, because no rusa component consumes them.
+/// training. Adds one [`FeatureBlock`]: sentence features (counts of all n-grams) and
+/// token features (counts of the n-grams inside each token: its word for `word`, its
+/// character n-grams for `char_wb` and `char`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CountVectorsFeaturizer {
     pub config: CountVectorsConfig,
@@ -151,15 +152,22 @@ impl CountVectorsFeaturizer {
             .collect()
     }
 
-    /// Calls `f` with each n-gram of the message (repeats included).
-    fn for_each_ngram(&self, tokens: &[Token], training: bool, mut f: impl FnMut(&str)) {
+    /// Calls `f` with each n-gram of the message (repeats included) and, when the n-gram
+    /// lies inside one token, that token's index.
+    fn for_each_ngram(
+        &self,
+        tokens: &[Token],
+        training: bool,
+        mut f: impl FnMut(&str, Option<usize>),
+    ) {
         let words = self.words(tokens, training);
         let (lo, hi) = (self.config.min_ngram, self.config.max_ngram);
         let mut buf = String::new();
+        let mut chars: Vec<char> = Vec::new();
         match self.config.analyzer {
             Analyzer::Word => {
                 for n in lo..=hi {
-                    for window in words.windows(n) {
+                    for (start, window) in words.windows(n).enumerate() {
                         buf.clear();
                         for (i, w) in window.iter().enumerate() {
                             if i > 0 {
@@ -167,13 +175,12 @@ impl CountVectorsFeaturizer {
                             }
                             buf.push_str(w);
                         }
-                        f(&buf);
+                        f(&buf, (n == 1).then_some(start));
                     }
                 }
             }
             Analyzer::CharWb => {
-                let mut chars: Vec<char> = Vec::new();
-                for w in &words {
+                for (t, w) in words.iter().enumerate() {
                     chars.clear();
                     chars.push(' ');
                     chars.extend(w.chars());
@@ -183,24 +190,38 @@ impl CountVectorsFeaturizer {
                         if chars.len() < n {
                             buf.clear();
                             buf.extend(chars.iter());
-                            f(&buf);
+                            f(&buf, Some(t));
                             continue;
                         }
                         for window in chars.windows(n) {
                             buf.clear();
                             buf.extend(window.iter());
-                            f(&buf);
+                            f(&buf, Some(t));
                         }
                     }
                 }
             }
             Analyzer::Char => {
-                let chars: Vec<char> = words.join(" ").chars().collect();
+                // Character n-grams of the joined text; those inside a token are also
+                // that token's features.
+                let mut owner: Vec<Option<usize>> = Vec::new();
+                for (t, w) in words.iter().enumerate() {
+                    if t > 0 {
+                        chars.push(' ');
+                        owner.push(None);
+                    }
+                    for c in w.chars() {
+                        chars.push(c);
+                        owner.push(Some(t));
+                    }
+                }
                 for n in lo..=hi {
-                    for window in chars.windows(n) {
+                    for (start, window) in chars.windows(n).enumerate() {
                         buf.clear();
                         buf.extend(window.iter());
-                        f(&buf);
+                        let first = owner[start];
+                        let same = first.is_some() && owner[start + n - 1] == first;
+                        f(&buf, if same { first } else { None });
                     }
                 }
             }
@@ -217,7 +238,7 @@ impl NluComponent for CountVectorsFeaturizer {
         // term -> (document frequency, total count, last example seen)
         let mut stats: HashMap<String, (usize, usize, usize)> = HashMap::new();
         for (i, ex) in data.examples.iter().enumerate() {
-            self.for_each_ngram(&ex.message.tokens, true, |g| {
+            self.for_each_ngram(&ex.message.tokens, true, |g, _| {
                 if let Some(s) = stats.get_mut(g) {
                     s.1 += 1;
                     if s.2 != i {
@@ -259,16 +280,20 @@ impl NluComponent for CountVectorsFeaturizer {
 
     fn process(&self, message: &mut Message) {
         let mut pairs = Vec::new();
-        self.for_each_ngram(&message.tokens, false, |g| {
+        let mut per_token: Vec<Vec<(u32, f32)>> = vec![Vec::new(); message.tokens.len()];
+        self.for_each_ngram(&message.tokens, false, |g, token| {
             if let Some(i) = self.vocab.get(g) {
                 pairs.push((i, 1.0));
+                if let Some(t) = token {
+                    per_token[t].push((i, 1.0));
+                }
             }
         });
         message.features.push(FeatureBlock {
             origin: "CountVectorsFeaturizer",
             dim: self.vocab.len() as u32,
             sentence: super::to_sparse(pairs),
-            tokens: Vec::new(),
+            tokens: per_token.into_iter().map(super::to_sparse).collect(),
         });
     }
 
@@ -317,6 +342,10 @@ mod tests {
         f.process(&mut m);
         assert_eq!(m.features[0].sentence, vec![(0, 2.0), (1, 1.0), (3, 1.0)]);
         assert_eq!(m.features[0].dim, 5);
+        assert_eq!(
+            m.features[0].tokens,
+            vec![vec![(0, 1.0)], vec![(0, 1.0)], vec![(3, 1.0)]]
+        );
     }
 
     #[test]
@@ -329,6 +358,11 @@ mod tests {
         });
         f.train(&view(&["ab"]), 0).unwrap();
         assert_eq!(f.vocabulary(), [" a", " ab", "ab", "ab ", "b "]);
+        let mut m = Message::new("ab x");
+        m.tokens = tokenize(&m.text);
+        f.process(&mut m);
+        assert_eq!(m.features[0].tokens[0].len(), 5);
+        assert!(m.features[0].tokens[1].is_empty());
         let mut f = CountVectorsFeaturizer::new(CountVectorsConfig {
             analyzer: Analyzer::CharWb,
             min_ngram: 4,
