@@ -49,6 +49,21 @@
 //! macro-F1 0.919, training in about 4 s and parsing in about 25 µs (release build, see
 //! `examples/banking77.rs`).
 //!
+//! # Saved form
+//! [`NluModel::to_json`] writes `{"format_version": 1, "components": [...],
+//! "substitutions": [...]}`; each component is an object with `"component"` (its Rasa
+//! name), its parameters, and its learned state: vocabularies as lists of strings (a
+//! term's position is its feature index), regexes as their source text, weight matrices
+//! as base64 of little-endian `f32`s (feature-major). [`AnyComponent::to_saved`] writes one
+//! component as `{"format_version": 1, "state": {...}}`. Readers refuse any other
+//! `format_version` ([`NluError::FormatVersion`]).
+//!
+//! # What is not implemented
+//! `WhitespaceTokenizer`'s `intent_tokenization_flag`/`intent_split_symbol` (accepted,
+//! ignored: intents are whole labels here), `CountVectorsFeaturizer`'s `use_shared_vocab`
+//! and fractional `min_df`, `CRFEntityExtractor`'s `L1_c` and spaCy features, response
+//! texts in the response selector's output (see [`ParseResult::fill_responses`]).
+//!
 //! # Rasa components rusa does not implement
 //! They never stop training; each is replaced or dropped with one warning and listed in
 //! [`Pipeline::substitutions`] (`strict` makes it an error naming both):

@@ -90,7 +90,7 @@ impl SentenceEncoder {
     }
 }
 
-/// How to train a [`Softmax`] model.
+/// How the softmax regression of the intent classifier and the response selector is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {
     /// Passes over the data; 0 picks `20,000 / examples`, at least 10 and at most 30.

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::component::NluComponent;
 use crate::error::Result;
@@ -51,11 +52,22 @@ pub fn default_crf_features() -> Vec<Vec<String>> {
 /// minimising the negative log-likelihood (forward-backward) plus `L2_c`·‖w‖² with
 /// mini-batch Adam for `max_iterations` epochs; decoded with Viterbi. `confidence_entity`
 /// is the mean marginal probability of the entity's token labels.
+///
+/// Parameters: `features` (Rasa's default), `BILOU_flag` (true), `max_iterations` (50
+/// epochs), `L2_c` (0.1), `split_entities_by_comma` (true, or a map per entity),
+/// `learning_rate` (0.05, rusa's own), `random_seed`. `L1_c` is accepted and ignored (no
+/// L1 penalty); spaCy's `pos`/`pos2` and `text_dense_features` are skipped with a warning.
+/// With no annotated entity in the data it learns nothing and extracts nothing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrfEntityExtractor {
     pub features: Vec<Vec<String>>,
     pub bilou_flag: bool,
     pub max_iterations: usize,
+    /// `split_entities_by_comma` (default true): an entity whose tokens are separated by
+    /// a comma in the text is split in two. Per-entity settings are given by
+    /// `split_entities_by_comma_for`, which overrides it.
+    pub split_entities_by_comma: bool,
+    pub split_entities_by_comma_for: std::collections::BTreeMap<String, bool>,
     pub l2_c: f32,
     pub learning_rate: f32,
     pub random_seed: Option<u64>,
@@ -72,6 +84,8 @@ impl Default for CrfEntityExtractor {
             features: default_crf_features(),
             bilou_flag: true,
             max_iterations: 50,
+            split_entities_by_comma: true,
+            split_entities_by_comma_for: Default::default(),
             l2_c: 0.1,
             learning_rate: 0.05,
             random_seed: None,
@@ -125,8 +139,27 @@ impl CrfEntityExtractor {
                     .collect()
             }
         };
+        // Rasa accepts a bool or a map `{entity: bool}`.
+        let (split, split_for) = match p.map.get("split_entities_by_comma") {
+            Some(Value::Object(map)) => {
+                let mut per = std::collections::BTreeMap::new();
+                for (k, v) in map {
+                    let b = v.as_bool().ok_or_else(|| {
+                        p.invalid(
+                            "split_entities_by_comma",
+                            "must be true, false or a map of entity to true/false",
+                        )
+                    })?;
+                    per.insert(k.clone(), b);
+                }
+                (true, per)
+            }
+            _ => (p.bool("split_entities_by_comma", true)?, Default::default()),
+        };
         Ok(Self {
             features,
+            split_entities_by_comma: split,
+            split_entities_by_comma_for: split_for,
             bilou_flag: p.bool("BILOU_flag", d.bilou_flag)?,
             max_iterations: p.usize("max_iterations", d.max_iterations)?,
             l2_c: p.f64("L2_c", d.l2_c as f64)? as f32,
@@ -358,6 +391,28 @@ impl CrfEntityExtractor {
         (labels, conf)
     }
 
+    /// Whether the entity `tag` is split at a comma between tokens `t - 1` and `t`.
+    fn comma_between(&self, message: &Message, t: usize, tag: usize) -> bool {
+        let entity = &self.tags[tag].entity;
+        let split = self
+            .split_entities_by_comma_for
+            .get(entity)
+            .copied()
+            .unwrap_or(self.split_entities_by_comma);
+        split
+            && t > 0
+            && message
+                .text
+                .chars()
+                .skip(message.tokens[t - 1].end)
+                .take(
+                    message.tokens[t]
+                        .start
+                        .saturating_sub(message.tokens[t - 1].end),
+                )
+                .any(|c| c == ',')
+    }
+
     /// The gold label of each token of a training example.
     fn gold_labels(&self, message: &Message, spans: &[rusa_project::EntitySpan]) -> Vec<usize> {
         let mut labels = vec![0usize; message.tokens.len()];
@@ -510,7 +565,8 @@ impl NluComponent for CrfEntityExtractor {
                 continue;
             };
             let continues = matches!(&open, Some((otag, _, _, _)) if *otag == tag)
-                && matches!(prefix, 'I' | 'L');
+                && matches!(prefix, 'I' | 'L')
+                && !self.comma_between(message, t, tag);
             if continues {
                 let o = open.as_mut().expect("checked above");
                 o.2 = t;
@@ -661,6 +717,44 @@ mod tests {
         restored.process(&mut m);
         assert_eq!(m.entities.len(), 1);
         assert_eq!(m.entities[0].value, "Paris");
+    }
+
+    #[test]
+    fn entities_are_split_at_commas() {
+        let mut examples = Vec::new();
+        for (a, b) in [
+            ("cheese", "ham"),
+            ("onions", "olives"),
+            ("tuna", "corn"),
+            ("egg", "kale"),
+        ] {
+            examples.push(example(&format!(
+                "a pizza with [{a}](topping) and [{b}](topping)"
+            )));
+            examples.push(example(&format!("pizza with [{a} {b}](topping) please")));
+            examples.push(example("hello"));
+        }
+        let data = TrainingView {
+            examples,
+            ..TrainingView::default()
+        };
+        let mut crf = CrfEntityExtractor::default();
+        crf.train(&data, 1).unwrap();
+        let mut m = Message::new("pizza with cheese, ham please");
+        WhitespaceTokenizer::default().process(&mut m);
+        let mut unsplit = crf.clone();
+        unsplit.split_entities_by_comma = false;
+        let mut m2 = m.clone();
+        crf.process(&mut m);
+        unsplit.process(&mut m2);
+        let values = |m: &Message| -> Vec<String> {
+            m.entities
+                .iter()
+                .map(|e| e.value.as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(values(&m), ["cheese", "ham"]);
+        assert_eq!(values(&m2), ["cheese, ham"]);
     }
 
     #[test]
