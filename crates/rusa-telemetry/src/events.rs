@@ -44,7 +44,7 @@ pub struct PropertyDecl {
 pub enum Emission {
     /// Emitted by these commands (a test of each command must see it).
     EmittedBy(&'static [&'static str]),
-    /// Its command is not implemented yet; emitted when it lands.
+    /// Its command is not implemented yet or does not emit it yet; emitted once wired.
     Pending(&'static [&'static str]),
     /// Never emitted by rusa, for the reason given.
     NotEmitted(&'static str),
@@ -629,7 +629,7 @@ pub const PROJECT_CREATED: EventDecl = EventDecl {
         PropType::Hash,
         "Keyed hash (HMAC-SHA256 with the install's hash key) of the project directory."
     )],
-    emission: Emission::Pending(&["rusa init"]),
+    emission: Emission::EmittedBy(&["rusa init"]),
 };
 
 /// Rasa X Local Started (listed in the seeds; never emitted by rusa).
@@ -1173,7 +1173,7 @@ fn status_text(emission: Emission) -> String {
     };
     match emission {
         Emission::EmittedBy(c) => format!("emitted by {}", commands(c)),
-        Emission::Pending(c) => format!("pending: emitted once {} is implemented", commands(c)),
+        Emission::Pending(c) => format!("pending: not emitted yet by {}", commands(c)),
         Emission::NotEmitted(reason) => format!("not emitted: {reason}"),
     }
 }

@@ -16,7 +16,10 @@ const HOW: &str = "regenerate with `RUSA_UPDATE_DOCS=1 cargo test -p rusa-teleme
 fn check(path: PathBuf, expected: &str) {
     if updating() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, expected).unwrap();
+        // Atomic, so a test reading the file meanwhile never sees half of it.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, expected).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
         return;
     }
     let actual = std::fs::read_to_string(&path).unwrap_or_default();

@@ -293,15 +293,20 @@ fn debug_mode_prints_the_payload_and_opens_no_socket() {
     );
 }
 
-/// A command that starts telemetry; `rusa init` is not implemented yet (exit 1) but starts
-/// telemetry like every command does.
-const ANY_COMMAND: &[&str] = &["init", "--no-prompt"];
+/// A command that starts telemetry like every command does and behaves the same on every
+/// run: `data validate` in an empty directory (exit 1: no project there).
+const ANY_COMMAND: &[&str] = &["data", "validate"];
 
 #[test]
 fn the_first_run_shows_the_notice_once_on_stderr_and_sends_nothing() {
     let server = TestServer::start(vec![]);
     let sb = Sandbox::new(&server.url());
     let first = sb.run(ANY_COMMAND);
+    assert_eq!(
+        connections_before_probe(&server),
+        0,
+        "the first run sent something"
+    );
     let notice_line = rusa_telemetry::FIRST_RUN_NOTICE.lines().next().unwrap();
     assert!(stderr(&first).contains(notice_line), "{}", stderr(&first));
     assert!(!stdout(&first).contains(notice_line));
@@ -314,11 +319,7 @@ fn the_first_run_shows_the_notice_once_on_stderr_and_sends_nothing() {
         "telemetry changed the exit code"
     );
     assert_eq!(first.stdout, second.stdout, "telemetry changed stdout");
-    assert_eq!(
-        connections_before_probe(&server),
-        0,
-        "nothing is sent: no command emitted an event yet"
-    );
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
 }
 
 #[test]
@@ -445,6 +446,16 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
             .unwrap(),
     );
     record(sb.run(&["telemetry", "enable"]));
+    // A real project in the canary directory: validate it, and create one more with init.
+    copy_dir(&moodbot(), &sb.cwd);
+    record(sb.run(&["data", "validate"]));
+    record(
+        sb.cmd(&["init", "--no-prompt", "CanaryBotZq"])
+            .env("RUSA_TELEMETRY_DEBUG", "true")
+            .output()
+            .unwrap(),
+    );
+    record(sb.run(&["init", "--no-prompt", "CanaryBot2Zq"])); // sends Project Created
     record(sb.run(&["telemetry", "disable"])); // sends Telemetry Disabled
     record(sb.run(&["telemetry", "show", "--json"]));
     let messages = segment_messages(&server);
@@ -469,12 +480,32 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
             assert!(!hay.contains(canary), "canary {canary} leaked in:\n{hay}");
         }
     }
+    let names: Vec<&str> = messages
+        .iter()
+        .map(|m| m["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Project Created") && names.contains(&"Telemetry Disabled"),
+        "{names:?}"
+    );
     // The context still identified the project, as a keyed hash.
     assert!(messages.iter().all(|m| {
         m["context"]["project"]
             .as_str()
             .is_some_and(|p| p.len() == 64)
     }));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -505,6 +536,10 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
     match command {
         "rusa telemetry disable" => {
             sb.run(&["telemetry", "disable"]);
+        }
+        "rusa init" => {
+            let target = sb.cwd.join("newbot");
+            sb.run(&["init", "--no-prompt", &target.to_string_lossy()]);
         }
         "rusa data validate" => {
             let mut sb = sb;
