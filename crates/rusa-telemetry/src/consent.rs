@@ -562,6 +562,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_global(&text);
+        }
+
+        #[test]
+        fn parsing_yaml_like_text_never_panics(text in "(metrics:|  enabled: |true|yes|\\[|\"|\n| |rusa_user_id: |[0-9a-f]{0,40}){0,30}") {
+            let _ = parse_global(&text);
+        }
+    }
+
     #[test]
     fn lock_path_is_next_to_file() {
         assert_eq!(

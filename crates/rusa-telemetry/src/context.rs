@@ -197,6 +197,13 @@ mod tests {
         assert_eq!(parse_remote_url("[core]\nurl = nope\n"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_git_config_never_panics(text in "\\PC{0,300}") {
+            let _ = parse_remote_url(&text);
+        }
+    }
+
     #[test]
     fn keyed_hash_depends_on_the_key() {
         let a = keyed_hash("k1", "https://github.com/rasahq/rasa");

@@ -86,7 +86,7 @@ pub fn crate_relative_path(path: &str) -> String {
     if let Some(i) = path.find("/library/") {
         return path[i + 1..].to_owned();
     }
-    let parts: Vec<&str> = path.rsplit('/').take(2).collect();
+    let parts: Vec<&str> = path.rsplit('/').filter(|p| !p.is_empty()).take(2).collect();
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
@@ -225,6 +225,14 @@ mod tests {
             home: Some("/home/canaryuser".into()),
             cwd: Some("/home/canaryuser/proj".into()),
             user: Some("canaryuser".into()),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn relative_paths_never_panic_and_never_start_with_a_slash(path in "/?([a-z.]{0,6}/){0,8}[a-z.]{0,6}") {
+            let out = crate_relative_path(&path);
+            proptest::prop_assert!(!out.starts_with('/') || !path.starts_with('/'), "{out}");
         }
     }
 

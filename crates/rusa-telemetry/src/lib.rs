@@ -54,9 +54,9 @@ pub use sentry::ClientInitGuard as ErrorReportingGuard;
 pub use state::{Backoff, load_backoff};
 pub use telemetry::{
     DEBUG_MARKER, Mode, Telemetry, TelemetryHandle, TrainingGuard, consent, get_telemetry_id,
-    initialize_telemetry, is_telemetry_enabled, print_telemetry_event, sentry_dsn,
-    telemetry_write_key, track, track_core_model_test, track_data_convert, track_data_split,
-    track_interactive_learning_start, track_model_training, track_nlu_model_test,
+    initialize_server_telemetry, initialize_telemetry, is_telemetry_enabled, print_telemetry_event,
+    sentry_dsn, telemetry_write_key, track, track_core_model_test, track_data_convert,
+    track_data_split, track_interactive_learning_start, track_model_training, track_nlu_model_test,
     track_project_init, track_server_start, track_shell_started, track_telemetry_disabled,
     track_tracker_export, track_validate_files, track_visualization,
 };

@@ -63,6 +63,19 @@ pub fn initialize_telemetry() -> Telemetry {
     telemetry
 }
 
+/// [`initialize_telemetry`] for a long-running server: events are sent every minute
+/// ([`env::SERVER_FLUSH_INTERVAL`]) and dropping the handle at graceful shutdown waits at
+/// most 2 s ([`env::SERVER_SHUTDOWN_BUDGET`]).
+pub fn initialize_server_telemetry() -> Telemetry {
+    let mut config = TelemetryConfig::from_env();
+    config.mode = DeliveryMode::Server {
+        flush_interval: env::SERVER_FLUSH_INTERVAL,
+    };
+    let telemetry = Telemetry::start(config);
+    let _ = GLOBAL.set(Arc::clone(&telemetry.inner));
+    telemetry
+}
+
 impl Telemetry {
     /// Starts telemetry with an explicit configuration (not registered for the `track_*`
     /// functions; tests and embedders use this).
