@@ -615,3 +615,73 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
         "NO_PROXY was not honoured"
     );
 }
+
+/// Puts one valid message in the spool, so that the next run has something to deliver.
+fn seed_spool(sb: &Sandbox) {
+    let spool = sb.state_dir().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let context =
+        rusa_telemetry::build_context(&rusa_telemetry::TelemetryConfig::from_lookup(|_| None), "k");
+    let event = rusa_telemetry::Event::training_data_validated(true);
+    let message = rusa_telemetry::segment_request_payload(
+        &sb.user_id(),
+        event.name(),
+        event.properties(),
+        &context,
+        "6f1c1c3e-1d2b-4c3a-9e8f-0a1b2c3d4e5f",
+        "2026-11-21T10:00:00Z",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    std::fs::write(
+        spool.join(format!("{now}-0000000000-seed.json")),
+        serde_json::to_vec(&[message]).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_unreachable_endpoint_changes_neither_exit_code_nor_stdout() {
+    let off = {
+        let mut sb = Sandbox::new("http://127.0.0.1:9").env("RUSA_TELEMETRY_ENABLED", "false");
+        sb.cwd = moodbot();
+        sb.run(&["data", "validate"])
+    };
+    // "An address that does not route" is left to the benchmark: some networks answer any
+    // address through a transparent proxy, which makes such a test depend on the machine.
+    let silent = TestServer::never_answering();
+    for endpoint in [
+        silent.url(),
+        "http://telemetry.invalid".to_owned(),
+        rusa_telemetry::testing::closed_port_url(),
+    ] {
+        let mut sb = Sandbox::new(&endpoint);
+        sb.run(&["telemetry", "enable"]);
+        seed_spool(&sb);
+        sb.cwd = moodbot();
+        let on = sb.run(&["data", "validate"]);
+        assert_eq!(
+            on.status.code(),
+            off.status.code(),
+            "{endpoint}: {}",
+            stderr(&on)
+        );
+        assert_eq!(stdout(&on), stdout(&off), "{endpoint}");
+        let shown: Value =
+            serde_json::from_slice(&sb.run(&["telemetry", "show", "--pending", "--json"]).stdout)
+                .unwrap();
+        let pending = shown["pending"].as_array().unwrap();
+        assert!(
+            !pending.is_empty(),
+            "{endpoint}: the undelivered event was lost"
+        );
+        assert!(
+            pending
+                .iter()
+                .any(|m| m["messageId"] == "6f1c1c3e-1d2b-4c3a-9e8f-0a1b2c3d4e5f"),
+            "{endpoint}"
+        );
+    }
+}
