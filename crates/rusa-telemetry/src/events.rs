@@ -377,8 +377,8 @@ pub const MODEL_CORE_TESTED: EventDecl = EventDecl {
     properties: &[
         prop!(
             "project",
-            PropType::NullableString,
-            "Fingerprint hash of the tested model."
+            PropType::NullableHash,
+            "Keyed hash (HMAC-SHA256 with the install's hash key) of the tested model's project fingerprint, or null."
         ),
         prop!(
             "num_story_steps",
@@ -391,7 +391,7 @@ pub const MODEL_CORE_TESTED: EventDecl = EventDecl {
             "Whether the test runs end to end."
         ),
     ],
-    emission: Emission::Pending(&["rusa test core"]),
+    emission: Emission::EmittedBy(&["rusa test core"]),
 };
 
 /// Model NLU Tested.
@@ -422,7 +422,7 @@ pub const MODEL_NLU_TESTED: EventDecl = EventDecl {
         ),
         prop!("num_regexes", PropType::Count, "Total number of regexes."),
     ],
-    emission: Emission::Pending(&["rusa test nlu"]),
+    emission: Emission::EmittedBy(&["rusa test nlu"]),
 };
 
 /// Interactive Learning Started.
@@ -503,8 +503,8 @@ pub const SERVER_STARTED: EventDecl = EventDecl {
         ),
         prop!(
             "project",
-            PropType::NullableString,
-            "Fingerprint hash of the served model, or null."
+            PropType::NullableHash,
+            "Keyed hash of the served model's project fingerprint, or null."
         ),
     ],
     emission: Emission::Pending(&["rusa run", "rusa shell"]),
@@ -896,7 +896,7 @@ impl Event {
             .with("error_code", json!(error_code))
     }
 
-    /// Model Core Tested.
+    /// Model Core Tested; `project` is already a keyed hash (see `track_core_model_test`).
     pub fn model_core_tested(
         project: Option<&str>,
         num_story_steps: u64,

@@ -240,6 +240,11 @@ impl Inner {
             .map(|g| g.rusa_user_id.as_str())
     }
 
+    /// The install's hash key (empty when telemetry is off: nothing is recorded then).
+    fn hash_key(&self) -> &str {
+        self.global.as_ref().map_or("", |g| g.hash_key.as_str())
+    }
+
     fn active_global(&self) -> Option<&GlobalConfig> {
         self.global
             .as_ref()
@@ -369,9 +374,14 @@ pub fn track(event: Event) {
     }
 }
 
+/// The process's telemetry when it records events (debug or send mode).
+fn active() -> Option<&'static Arc<Inner>> {
+    global().filter(|inner| matches!(inner.mode, Mode::Debug | Mode::Send))
+}
+
 /// Builds the event only when telemetry is on: with telemetry off, a call costs one check.
 fn track_lazy(make: impl FnOnce() -> Event) {
-    if let Some(inner) = global().filter(|inner| matches!(inner.mode, Mode::Debug | Mode::Send)) {
+    if let Some(inner) = active() {
         inner.track(make());
     }
 }
@@ -467,9 +477,14 @@ pub fn track_interactive_learning_start(skip_visualization: bool, save_in_e2e: b
     track_lazy(|| Event::interactive_learning_started(skip_visualization, save_in_e2e));
 }
 
-/// Records Server Started (seed: `track_server_start`).
+/// Records Server Started (seed: `track_server_start`). `start.project` is the served
+/// model's project fingerprint; it is sent only as a keyed hash.
 pub fn track_server_start(start: &ServerStart) {
-    track_lazy(|| Event::server_started(start));
+    if let Some(inner) = active() {
+        let mut start = start.clone();
+        start.project = start.project.map(|f| keyed_hash(inner.hash_key(), &f));
+        inner.track(Event::server_started(&start));
+    }
 }
 
 /// Records Project Created with the keyed hash of `path` (seed: `track_project_init`).
@@ -492,9 +507,18 @@ pub fn track_visualization() {
     track_lazy(Event::story_visualization_started);
 }
 
-/// Records Model Core Tested; `project` is the model's fingerprint hash (seed: `track_core_model_test`).
-pub fn track_core_model_test(num_story_steps: u64, e2e: bool, project: Option<&str>) {
-    track_lazy(|| Event::model_core_tested(project, num_story_steps, e2e));
+/// Records Model Core Tested (seed: `track_core_model_test`). `model_fingerprint` is the
+/// model's project fingerprint as stored in the model; it is sent only as a keyed hash
+/// (HMAC-SHA256 with the install's hash key), never as it is.
+pub fn track_core_model_test(num_story_steps: u64, e2e: bool, model_fingerprint: Option<&str>) {
+    if let Some(inner) = active() {
+        let project = model_fingerprint.map(|f| keyed_hash(inner.hash_key(), f));
+        inner.track(Event::model_core_tested(
+            project.as_deref(),
+            num_story_steps,
+            e2e,
+        ));
+    }
 }
 
 /// Records Model NLU Tested (seed: `track_nlu_model_test`).

@@ -541,6 +541,17 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let target = sb.cwd.join("newbot");
             sb.run(&["init", "--no-prompt", &target.to_string_lossy()]);
         }
+        "rusa test core" | "rusa test nlu" => {
+            let mut sb = sb;
+            let project = sb.dir.path().join("moodbot");
+            copy_dir(&moodbot(), &project);
+            sb.cwd = project;
+            let trained = sb.run(&["train"]);
+            assert!(trained.status.success(), "{}", stderr(&trained));
+            let part = command.rsplit(' ').next().unwrap();
+            let tested = sb.run(&["test", part]);
+            assert!(tested.status.code().is_some(), "{}", stderr(&tested));
+        }
         "rusa data validate" => {
             let mut sb = sb;
             sb.cwd = moodbot();
