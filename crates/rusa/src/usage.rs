@@ -39,6 +39,102 @@ pub fn validated(success: bool) {
     rusa_telemetry::track_validate_files(success);
 }
 
+/// Starts tracking one training of `project`: records Training Started now; the returned
+/// guard records Training Completed (`.completed()`) or Training Failed (`.failed(code)`, a
+/// stable code such as `"invalid_config"`; dropping it unfinished records `"aborted"`).
+/// `None` when telemetry is not running. Exactly one Started and one end per call.
+#[allow(dead_code)] // called from commands/train.rs once training is wired
+pub fn training_started(
+    project: &rusa_project::Project,
+    model_type: rusa_telemetry::ModelType,
+) -> Option<rusa_telemetry::TrainingGuard> {
+    rusa_telemetry::track_model_training(&training_stats(project), model_type, false)
+}
+
+/// The counts and names Training Started reports for `project`. Component and policy names
+/// given as module paths (custom code) are reported as `custom`; a language that is not a
+/// plain language code as `other`, so no text a user typed is sent.
+pub fn training_stats(project: &rusa_project::Project) -> rusa_telemetry::TrainingStats {
+    let domain = &project.domain;
+    let names = |list: &Option<Vec<rusa_project::Component>>| {
+        list.as_ref().map(|l| {
+            l.iter()
+                .map(|c| {
+                    if c.name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    {
+                        c.name.clone()
+                    } else {
+                        "custom".to_owned()
+                    }
+                })
+                .collect()
+        })
+    };
+    let mappings = || domain.slots.iter().flat_map(|s| &s.mappings);
+    let language = &project.config.language;
+    let plain_code = (2..=8).contains(&language.len())
+        && language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_');
+    let count = |n: usize| n as u64;
+    rusa_telemetry::TrainingStats {
+        language: if plain_code {
+            language.clone()
+        } else {
+            "other".to_owned()
+        },
+        pipeline: names(&project.config.pipeline),
+        policies: names(&project.config.policies),
+        recipe: if project
+            .config
+            .recipe
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
+            project.config.recipe.clone()
+        } else {
+            "custom".to_owned()
+        },
+        num_intent_examples: count(project.nlu.examples.len()),
+        num_entity_examples: count(project.nlu.entity_examples().count()),
+        num_actions: count(domain.actions.len()),
+        num_templates: count(domain.responses.len()),
+        num_conditional_response_variations: count(
+            domain
+                .responses
+                .values()
+                .flat_map(|r| &r.variations)
+                .filter(|v| !v.conditions.is_empty())
+                .count(),
+        ),
+        num_slot_mappings: count(mappings().count()),
+        num_custom_slot_mappings: count(
+            mappings()
+                .filter(|m| m.mapping_type == rusa_project::MappingType::Custom)
+                .count(),
+        ),
+        num_conditional_slot_mappings: count(
+            mappings().filter(|m| !m.conditions.is_empty()).count(),
+        ),
+        num_slots: count(domain.slots.len()),
+        num_forms: count(domain.forms.len()),
+        num_intents: count(domain.intents.len()),
+        num_entities: count(domain.entities.len()),
+        num_story_steps: count(project.stories.len() + project.rules.len()),
+        num_lookup_tables: count(project.nlu.lookups.len()),
+        num_synonyms: count(project.nlu.synonyms.len()),
+        num_regexes: count(project.nlu.regexes.len()),
+    }
+}
+
+/// `rusa shell` (or `shell nlu`) started: records Shell Started.
+#[allow(dead_code)] // called from commands/shell.rs once wired
+pub fn shell_started(model_type: rusa_telemetry::ModelType) {
+    rusa_telemetry::track_shell_started(model_type);
+}
+
 /// `rusa init` wrote a project into `dir`: records Project Created (with a keyed hash of the
 /// path, never the path).
 pub fn project_created(dir: &std::path::Path) {
@@ -62,4 +158,37 @@ pub fn nlu_model_tested(data: &rusa_project::NluData) {
         num_synonyms: data.synonyms.len() as u64,
         num_regexes: data.regexes.len() as u64,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moodbot_training_stats_are_counts_and_builtin_names() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/moodbot");
+        let paths = rusa_project::ProjectPaths {
+            domain: root.join("domain.yml"),
+            data: vec![root.join("data")],
+            config: root.join("config.yml"),
+        };
+        let project = rusa_project::Project::load(&paths).expect("moodbot loads");
+        let stats = training_stats(&project);
+        assert_eq!(stats.language, "en");
+        assert_eq!(
+            stats.num_intent_examples, 68,
+            "as Rasa reported for moodbot"
+        );
+        assert_eq!(stats.num_templates, 6, "as Rasa reported for moodbot");
+        assert_eq!(stats.num_entity_examples, 0);
+        assert!(stats.num_intents > 0 && stats.num_story_steps > 0);
+        let event = rusa_telemetry::Event::training_started(
+            &stats,
+            "0123456789abcdef0123456789abcdef",
+            rusa_telemetry::ModelType::Rasa,
+            false,
+        );
+        assert_eq!(event.properties()["num_intent_examples"], 68);
+    }
 }
