@@ -209,6 +209,7 @@ impl DialogueModel {
             ),
             &mut output,
         );
+        self.run_slot_actions(tracker, actions, &mut output).await;
         tracker.update(self.stamp(Event::new(
             EventKind::UserFeaturization {
                 use_text_for_featurization: false,
@@ -219,6 +220,53 @@ impl DialogueModel {
             .await;
         output.new_events = tracker.events().len() - before;
         output
+    }
+
+    /// The custom actions that fill and validate slots after a user message, as Rasa's
+    /// `action_extract_slots` runs them on the action server: the actions of custom slot
+    /// mappings, `action_validate_slot_mappings`, and `validate_<form>` of the active form.
+    /// Their slot events are applied; a failure is logged and the turn goes on.
+    async fn run_slot_actions(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
+        output: &mut TurnOutput,
+    ) {
+        let domain = &self.domain;
+        let mut names: Vec<String> = Vec::new();
+        for slot in &domain.slots {
+            for m in &slot.mappings {
+                if let Some(action) = &m.action {
+                    if domain.has_action(action) && !names.contains(action) {
+                        names.push(action.clone());
+                    }
+                }
+            }
+        }
+        if domain.has_action("action_validate_slot_mappings") {
+            names.push("action_validate_slot_mappings".into());
+        }
+        if let Some(form) = tracker.active_loop_name() {
+            let validate = format!("validate_{form}");
+            if domain.has_action(&validate) {
+                names.push(validate);
+            }
+        }
+        for name in names {
+            match actions.run(&name, tracker, domain).await {
+                Ok(outcome) => {
+                    for event in outcome.events {
+                        if matches!(event.kind, EventKind::Slot { .. } | EventKind::Bot(_)) {
+                            tracker.update(self.stamp(event));
+                        }
+                    }
+                    output.messages.extend(outcome.messages);
+                }
+                Err(err) => {
+                    tracing::error!(action = name.as_str(), error = %err, "the slot action failed; its slots are not set")
+                }
+            }
+        }
     }
 
     fn run_session_start(

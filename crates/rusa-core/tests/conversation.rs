@@ -192,3 +192,99 @@ fn the_weatherbot_form_asks_rejects_and_finishes() {
     );
     assert_eq!(tracker.active_loop_name(), None);
 }
+
+/// An action server in the test: `validate_weather_form` refuses cities it does not know by
+/// clearing the slot, as a rasa-sdk FormValidationAction does.
+struct Validator;
+
+impl rusa_core::actions::CustomActionExecutor for Validator {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        tracker: &'a DialogueStateTracker,
+        _domain: &'a rusa_project::Domain,
+    ) -> rusa_core::actions::BoxFuture<
+        'a,
+        Result<rusa_core::actions::ActionOutcome, rusa_core::actions::ActionError>,
+    > {
+        Box::pin(async move {
+            assert_eq!(action, "validate_weather_form");
+            let city = tracker
+                .slot("city")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let mut outcome = rusa_core::actions::ActionOutcome::default();
+            if city == "Atlantis" {
+                outcome.events.push(rusa_core::Event::new(
+                    EventKind::Slot {
+                        name: "city".into(),
+                        value: Value::Null,
+                    },
+                    0.0,
+                ));
+            }
+            Ok(outcome)
+        })
+    }
+}
+
+#[test]
+fn the_form_is_validated_by_the_action_server() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/weatherbot");
+    let mut project = Project::load(&ProjectPaths::in_dir(&root)).unwrap();
+    project.domain.actions.push(rusa_project::ActionName {
+        name: "validate_weather_form".into(),
+        send_domain: false,
+        pos: project.domain.intents[0].pos.clone(),
+    });
+    let model = model(&project);
+    let nlu = TableNlu(HashMap::from([
+        ("weather".to_owned(), ("ask_weather".to_owned(), json!([]))),
+        (
+            "Atlantis".to_owned(),
+            (
+                "inform_city".to_owned(),
+                json!([{"entity": "city", "value": "Atlantis"}]),
+            ),
+        ),
+        (
+            "Oslo".to_owned(),
+            (
+                "inform_city".to_owned(),
+                json!([{"entity": "city", "value": "Oslo"}]),
+            ),
+        ),
+    ]));
+    let mut tracker = model.new_tracker("v");
+    let mut clock = 0.0;
+    let mut turn = |text: &str, tracker: &mut DialogueStateTracker| -> Vec<Value> {
+        clock += 1.0;
+        let t = clock;
+        let now = move || t;
+        let mut first = |_: usize| 0;
+        let mut env = TurnEnv {
+            now: &now,
+            choose: &mut first,
+        };
+        let message = UserMessage {
+            text: text.into(),
+            ..UserMessage::default()
+        };
+        let out = block_on(model.handle_message(tracker, &nlu, &Validator, &message, &mut env));
+        out.messages
+            .iter()
+            .flat_map(|m| m.rest_payloads("v"))
+            .collect()
+    };
+    let ask = json!({"recipient_id": "v", "text": "For which city would you like the forecast?"});
+    assert_eq!(turn("weather", &mut tracker), vec![ask.clone()]);
+    // The validator clears the unknown city: the form asks again.
+    assert_eq!(turn("Atlantis", &mut tracker), vec![ask]);
+    assert_eq!(tracker.slot("city"), Some(&Value::Null));
+    let done = turn("Oslo", &mut tracker);
+    assert_eq!(
+        done[0]["text"],
+        "Here is the forecast for Oslo: mild, with a chance of sun."
+    );
+}

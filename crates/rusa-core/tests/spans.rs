@@ -1,0 +1,110 @@
+//! Training produces the spans of the tracing spec: `GraphTrainer.train` with its
+//! attributes, and one `GraphNode.<ComponentClass>` child per node.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusa_core::graph::{GraphTrainer, TrainingPlan, TrainingType};
+use rusa_core::policies::default_policies;
+use rusa_nlu::Pipeline;
+use rusa_project::{Project, ProjectPaths};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Captured {
+    name: String,
+    parent: Option<String>,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Default, Clone)]
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> Layer<S>
+    for Capture
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let parent = ctx
+            .span(id)
+            .and_then(|s| s.parent())
+            .map(|p| p.name().to_owned());
+        self.0.lock().unwrap().push(Captured {
+            name: attrs.metadata().name().to_owned(),
+            parent,
+            fields,
+        });
+    }
+}
+
+#[test]
+fn training_spans_name_every_node_with_its_attributes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot");
+    let project = Project::load(&ProjectPaths::in_dir(&root)).unwrap();
+    let plan = TrainingPlan {
+        training_type: TrainingType::Both,
+        pipeline: Pipeline::from_config(None, false).unwrap(),
+        policies: default_policies(),
+        random_seed: 42,
+        output_filename: "20261121-000000-test.tar.gz".into(),
+        is_finetuning: false,
+    };
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let graph = tracing::subscriber::with_default(subscriber, || {
+        GraphTrainer::new(None).train(&project, &plan)
+    })
+    .unwrap();
+    let spans = capture.0.lock().unwrap().clone();
+
+    let root_span = spans
+        .iter()
+        .find(|s| s.name == "GraphTrainer.train")
+        .expect("GraphTrainer.train span");
+    assert_eq!(root_span.fields["training_type"], "BOTH");
+    assert_eq!(root_span.fields["language"], "en");
+    assert_eq!(root_span.fields["recipe_name"], "default.v1");
+    assert_eq!(
+        root_span.fields["output_filename"],
+        "20261121-000000-test.tar.gz"
+    );
+    assert_eq!(root_span.fields["is_finetuning"], "false");
+
+    let nodes: Vec<&Captured> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("GraphNode."))
+        .collect();
+    assert_eq!(nodes.len(), graph.nodes.len());
+    for (span, node) in nodes.iter().zip(&graph.nodes) {
+        assert_eq!(span.name, format!("GraphNode.{}", node.component_class));
+        assert_eq!(span.parent.as_deref(), Some("GraphTrainer.train"));
+        assert_eq!(span.fields["node_name"], node.node_name);
+        assert_eq!(span.fields["component_class"], node.component_class);
+        assert_eq!(span.fields["fn_name"], "train");
+    }
+    assert!(
+        nodes
+            .iter()
+            .any(|s| s.name == "GraphNode.CountVectorsFeaturizer")
+    );
+    assert!(nodes.iter().any(|s| s.name == "GraphNode.RulePolicy"));
+}
