@@ -284,7 +284,7 @@ pub const TRAINING_STARTED: EventDecl = EventDecl {
             "True if the model is trained by finetuning an existing model."
         ),
     ],
-    emission: Emission::Pending(&[
+    emission: Emission::EmittedBy(&[
         "rusa train",
         "rusa train nlu",
         "rusa train core",
@@ -321,7 +321,7 @@ pub const TRAINING_COMPLETED: EventDecl = EventDecl {
     description: "The training of a model finished successfully.",
     when: "once per training, when it succeeds",
     properties: TRAINING_RUNTIME,
-    emission: Emission::Pending(&[
+    emission: Emission::EmittedBy(&[
         "rusa train",
         "rusa train nlu",
         "rusa train core",
@@ -361,12 +361,7 @@ pub const TRAINING_FAILED: EventDecl = EventDecl {
             "Stable code of the failure (never the message text)."
         ),
     ],
-    emission: Emission::Pending(&[
-        "rusa train",
-        "rusa train nlu",
-        "rusa train core",
-        "rusa init",
-    ]),
+    emission: Emission::EmittedBy(&["rusa train"]),
 };
 
 /// Model Core Tested.
@@ -520,7 +515,7 @@ pub const SHELL_STARTED: EventDecl = EventDecl {
         PropType::OneOf(MODEL_TYPES),
         "Type of the model: 'nlu', 'core' or 'rasa'."
     )],
-    emission: Emission::Pending(&["rusa shell", "rusa shell nlu"]),
+    emission: Emission::EmittedBy(&["rusa shell", "rusa shell nlu"]),
 };
 
 /// Training Data Split.
@@ -553,7 +548,7 @@ pub const TRAINING_DATA_VALIDATED: EventDecl = EventDecl {
         PropType::Boolean,
         "Whether the validation was successful."
     )],
-    emission: Emission::Pending(&["rusa data validate"]),
+    emission: Emission::EmittedBy(&["rusa data validate"]),
 };
 
 /// Training Data Converted.

@@ -34,7 +34,6 @@ pub fn start(command: &Command) -> Session {
 }
 
 /// `rusa data validate` reached its verdict: records Training Data Validated.
-#[allow(dead_code)] // called from commands/data.rs once `data validate` is wired
 pub fn validated(success: bool) {
     rusa_telemetry::track_validate_files(success);
 }
@@ -43,7 +42,6 @@ pub fn validated(success: bool) {
 /// guard records Training Completed (`.completed()`) or Training Failed (`.failed(code)`, a
 /// stable code such as `"invalid_config"`; dropping it unfinished records `"aborted"`).
 /// `None` when telemetry is not running. Exactly one Started and one end per call.
-#[allow(dead_code)] // called from commands/train.rs once training is wired
 pub fn training_started(
     project: &rusa_project::Project,
     model_type: rusa_telemetry::ModelType,
@@ -130,7 +128,6 @@ pub fn training_stats(project: &rusa_project::Project) -> rusa_telemetry::Traini
 }
 
 /// `rusa shell` (or `shell nlu`) started: records Shell Started.
-#[allow(dead_code)] // called from commands/shell.rs once wired
 pub fn shell_started(model_type: rusa_telemetry::ModelType) {
     rusa_telemetry::track_shell_started(model_type);
 }
@@ -142,11 +139,11 @@ pub fn project_created(dir: &std::path::Path) {
     rusa_telemetry::track_project_init(&absolute);
 }
 
-/// `rusa test core` ran: records Model Core Tested. The model's project fingerprint is a
-/// plain hash of the project's content, so it is only sent through the install's keyed
-/// hash (see `rusa_telemetry`); until that is wired, `project` is left null.
-pub fn core_model_tested(num_story_steps: usize, end_to_end: bool, _project_fingerprint: &str) {
-    rusa_telemetry::track_core_model_test(num_story_steps as u64, end_to_end, None);
+/// `rusa test core` ran: records Model Core Tested (rusa-telemetry sends the model's
+/// project fingerprint only as a keyed hash).
+pub fn core_model_tested(num_story_steps: usize, end_to_end: bool, project_fingerprint: &str) {
+    let fingerprint = (!project_fingerprint.is_empty()).then_some(project_fingerprint);
+    rusa_telemetry::track_core_model_test(num_story_steps as u64, end_to_end, fingerprint);
 }
 
 /// `rusa test nlu` ran: records Model NLU Tested with counts of the test data.

@@ -410,6 +410,8 @@ const CANARIES: &[&str] = &[
     "CanaryHomeZq",
     "CanaryCwdZq",
     "CanaryRemoteZq",
+    "CanaryExampleZq",
+    "CanaryMessageZq",
 ];
 
 #[test]
@@ -456,6 +458,32 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
             .unwrap(),
     );
     record(sb.run(&["init", "--no-prompt", "CanaryBot2Zq"])); // sends Project Created
+    // Training data and messages carry canaries too: train, talk, test.
+    let nlu = sb.cwd.join("data/nlu.yml");
+    let text = std::fs::read_to_string(&nlu)
+        .unwrap()
+        .replace("    - hey dude\n", "    - hey CanaryExampleZq\n");
+    std::fs::write(&nlu, text).unwrap();
+    record(sb.run(&["train"])); // sends Training Started and Completed
+    let mut shell = sb
+        .cmd(&["shell"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        shell
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello CanaryMessageZq\nI am CanaryMessageZq sad\n")
+            .unwrap();
+    }
+    record(shell.wait_with_output().unwrap()); // sends Shell Started
+    record(sb.run(&["test"])); // sends Model Core Tested and Model NLU Tested
+
     record(sb.run(&["telemetry", "disable"])); // sends Telemetry Disabled
     record(sb.run(&["telemetry", "show", "--json"]));
     let messages = segment_messages(&server);
@@ -484,10 +512,18 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
         .iter()
         .map(|m| m["event"].as_str().unwrap())
         .collect();
-    assert!(
-        names.contains(&"Project Created") && names.contains(&"Telemetry Disabled"),
-        "{names:?}"
-    );
+    for expected in [
+        "Project Created",
+        "Telemetry Disabled",
+        "Training Started",
+        "Training Completed",
+        "Shell Started",
+        "Model Core Tested",
+        "Model NLU Tested",
+        "Training Data Validated",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
     // The context still identified the project, as a keyed hash.
     assert!(messages.iter().all(|m| {
         m["context"]["project"]
@@ -556,6 +592,45 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let mut sb = sb;
             sb.cwd = moodbot();
             sb.run(&["data", "validate"]);
+        }
+        "rusa train" | "rusa train nlu" | "rusa train core" => {
+            let mut sb = sb;
+            let project = sb.dir.path().join("moodbot");
+            copy_dir(&moodbot(), &project);
+            sb.cwd = project.clone();
+            let mut args = vec!["train"];
+            args.extend(command.split(' ').skip(2));
+            let trained = sb.run(&args);
+            assert!(trained.status.success(), "{}", stderr(&trained));
+            if command == "rusa train" {
+                // A story that contradicts a rule makes training fail: Training Failed.
+                let contradiction = "version: \"3.1\"\nstories:\n- story: answers a bot challenge differently\n  steps:\n  - intent: bot_challenge\n  - action: utter_greet\n";
+                std::fs::write(project.join("data/contradiction.yml"), contradiction).unwrap();
+                let failed = sb.run(&["train"]);
+                assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+            }
+        }
+        "rusa shell" | "rusa shell nlu" => {
+            let mut sb = sb;
+            let project = sb.dir.path().join("moodbot");
+            copy_dir(&moodbot(), &project);
+            sb.cwd = project;
+            let trained = sb.run(&["train"]);
+            assert!(trained.status.success(), "{}", stderr(&trained));
+            let mut args = vec!["shell"];
+            args.extend(command.split(' ').skip(2));
+            let mut child = sb
+                .cmd(&args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+            }
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
         }
         _ => return None,
     }

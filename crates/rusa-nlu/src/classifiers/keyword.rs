@@ -64,7 +64,9 @@ impl NluComponent for KeywordIntentClassifier {
             let key = self.norm(ex.message.text.trim());
             match map.get(&key) {
                 Some(Some(intent)) if intent != &ex.intent => {
-                    tracing::warn!(keyword = %key, first = %intent, second = %ex.intent, "KeywordIntentClassifier: keyword is an example of two intents; it is dropped");
+                    // The keyword is training text: it is logged at debug level only.
+                    tracing::debug!(keyword = %key, "the keyword claimed by two intents");
+                    tracing::warn!(first = %intent, second = %ex.intent, "KeywordIntentClassifier: an example is listed under two intents; it is dropped as a keyword");
                     map.insert(key, None);
                 }
                 Some(_) => {}

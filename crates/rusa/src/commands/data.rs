@@ -30,6 +30,7 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
         },
     );
     let failed = report.errors() > 0 || (args.fail_on_warnings && report.warnings() > 0);
+    crate::usage::validated(!failed);
 
     let mut text = String::new();
     if !report.diagnostics.is_empty() {

@@ -48,6 +48,7 @@ fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
         )
         .into());
     }
+    crate::usage::shell_started(rusa_telemetry::ModelType::Nlu);
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!(
@@ -87,6 +88,12 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .with_hint("use `rusa shell nlu` to see how it parses messages")
         .into());
     }
+    let model_type = if agent.nlu.is_some() {
+        rusa_telemetry::ModelType::Rasa
+    } else {
+        rusa_telemetry::ModelType::Core
+    };
+    crate::usage::shell_started(model_type);
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!("Assistant loaded. Type a message and press enter (/stop or Ctrl-D to exit).");

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use rusa_core::archive::{ModelArchive, ModelMetadata, newest_model};
 use rusa_core::graph::{
     GraphTrainer, TrainingPlan, TrainingType, cache_dir_for, project_fingerprint,
@@ -123,10 +122,26 @@ pub fn train(
         }
     }
 
+    let model_type = match training_type {
+        TrainingType::Nlu => rusa_telemetry::ModelType::Nlu,
+        TrainingType::Core => rusa_telemetry::ModelType::Core,
+        TrainingType::Both => rusa_telemetry::ModelType::Rasa,
+    };
+    // Training Started now; Completed or Failed (with a stable code) when it ends.
+    let telemetry = crate::usage::training_started(&project, model_type);
     let trainer = GraphTrainer::new(Some(cache_dir_for(Path::new("."))));
-    let graph = trainer
-        .train(&project, &plan)
-        .map_err(|e| UserError::new(e.to_string()))?;
+    let graph = match trainer.train(&project, &plan) {
+        Ok(graph) => graph,
+        Err(e) => {
+            if let Some(t) = telemetry {
+                t.failed(match e {
+                    rusa_core::graph::TrainError::Rules(_) => "rules_invalid",
+                    rusa_core::graph::TrainError::Node { .. } => "component_failed",
+                });
+            }
+            return Err(UserError::new(e.to_string()).into());
+        }
+    };
     let metadata = ModelMetadata {
         format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
         model_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -159,13 +174,22 @@ pub fn train(
         policies: graph.policies,
     };
     let path = common.out.join(&archive_name);
-    archive
-        .write(&path, &|tmp| {
-            if let Ok(mut guard) = PARTIAL_ARCHIVE.lock() {
-                *guard = tmp.map(Path::to_path_buf);
-            }
-        })
-        .with_context(|| "training finished, but the model could not be saved")?;
+    let written = archive.write(&path, &|tmp| {
+        if let Ok(mut guard) = PARTIAL_ARCHIVE.lock() {
+            *guard = tmp.map(Path::to_path_buf);
+        }
+    });
+    if let Err(e) = written {
+        if let Some(t) = telemetry {
+            t.failed("save_failed");
+        }
+        return Err(
+            anyhow::Error::new(e).context("training finished, but the model could not be saved")
+        );
+    }
+    if let Some(t) = telemetry {
+        t.completed();
+    }
     if !log.quiet {
         let what = match training_type {
             TrainingType::Nlu => "the NLU pipeline",
