@@ -221,11 +221,12 @@ impl GraphTrainer {
                     }
                 }
             }
-            if component.annotates_training_data() && last_to_train.is_some_and(|last| i < last) {
-                if let Some(view) = view.as_mut() {
-                    for ex in &mut view.examples {
-                        component.process(&mut ex.message);
-                    }
+            if component.annotates_training_data()
+                && last_to_train.is_some_and(|last| i < last)
+                && let Some(view) = view.as_mut()
+            {
+                for ex in &mut view.examples {
+                    component.process(&mut ex.message);
                 }
             }
             nodes.push(GraphNode {

@@ -236,10 +236,11 @@ impl DialogueModel {
         let mut names: Vec<String> = Vec::new();
         for slot in &domain.slots {
             for m in &slot.mappings {
-                if let Some(action) = &m.action {
-                    if domain.has_action(action) && !names.contains(action) {
-                        names.push(action.clone());
-                    }
+                if let Some(action) = &m.action
+                    && domain.has_action(action)
+                    && !names.contains(action)
+                {
+                    names.push(action.clone());
                 }
             }
         }

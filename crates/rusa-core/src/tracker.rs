@@ -329,11 +329,11 @@ impl DialogueStateTracker {
                     (None, None) => json!({}),
                 });
                 self.followup_action = None;
-                if let (Some(active), Some(name)) = (self.active_loop.as_mut(), a.name.as_deref()) {
-                    if active.name == name {
-                        active.validate = true;
-                        active.rejected = false;
-                    }
+                if let (Some(active), Some(name)) = (self.active_loop.as_mut(), a.name.as_deref())
+                    && active.name == name
+                {
+                    active.validate = true;
+                    active.rejected = false;
                 }
             }
             EventKind::Bot(b) => self.latest_bot_utterance = Some(b.clone()),
@@ -378,14 +378,13 @@ impl DialogueStateTracker {
                 }
             }
             EventKind::EntitiesAdded { entities } => {
-                if let Some(message) = self.latest_message.as_mut() {
-                    if let Some(list) = message
+                if let Some(message) = self.latest_message.as_mut()
+                    && let Some(list) = message
                         .parse_data
                         .get_mut("entities")
                         .and_then(Value::as_array_mut)
-                    {
-                        list.extend(entities.iter().cloned());
-                    }
+                {
+                    list.extend(entities.iter().cloned());
                 }
             }
             // Handled by `update` through a replay.

@@ -168,10 +168,10 @@ pub fn entity_features<'a>(
             if i.ignore_entities.iter().any(|e| e == name) {
                 continue;
             }
-            if let Some(used) = &i.use_entities {
-                if !used.iter().any(|e| e == name) {
-                    continue;
-                }
+            if let Some(used) = &i.use_entities
+                && !used.iter().any(|e| e == name)
+            {
+                continue;
             }
         }
         out.push(name.to_owned());

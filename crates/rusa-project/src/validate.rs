@@ -267,15 +267,17 @@ impl Validator<'_> {
                         }
                     }
                     Some(def) => {
-                        if let Some(role) = &span.role {
-                            if !def.roles.contains(role) && reported.insert(role.as_str()) {
-                                self.warning(&e.pos, format!("role '{role}' of entity '{}' is not listed under the entity's roles in the domain", span.entity));
-                            }
+                        if let Some(role) = &span.role
+                            && !def.roles.contains(role)
+                            && reported.insert(role.as_str())
+                        {
+                            self.warning(&e.pos, format!("role '{role}' of entity '{}' is not listed under the entity's roles in the domain", span.entity));
                         }
-                        if let Some(group) = &span.group {
-                            if !def.groups.contains(group) && reported.insert(group.as_str()) {
-                                self.warning(&e.pos, format!("group '{group}' of entity '{}' is not listed under the entity's groups in the domain", span.entity));
-                            }
+                        if let Some(group) = &span.group
+                            && !def.groups.contains(group)
+                            && reported.insert(group.as_str())
+                        {
+                            self.warning(&e.pos, format!("group '{group}' of entity '{}' is not listed under the entity's groups in the domain", span.entity));
                         }
                     }
                 }
@@ -538,10 +540,11 @@ impl Validator<'_> {
         for slot in &d.slots {
             for m in &slot.mappings {
                 for c in &m.conditions {
-                    if let Some(form) = &c.active_loop {
-                        if d.form(form).is_none() && !d.has_action(form) {
-                            self.error(&m.pos, format!("a mapping of slot '{}' is conditioned on loop '{form}', which the domain does not define", slot.name));
-                        }
+                    if let Some(form) = &c.active_loop
+                        && d.form(form).is_none()
+                        && !d.has_action(form)
+                    {
+                        self.error(&m.pos, format!("a mapping of slot '{}' is conditioned on loop '{form}', which the domain does not define", slot.name));
                     }
                     if let Some(requested) = &c.requested_slot {
                         used_slots.insert(requested);

@@ -116,10 +116,10 @@ impl TelemetryConfig {
 
     /// `path` with the home directory shown as `~`, for messages to the user.
     pub fn display_path(&self, path: &Path) -> String {
-        if let Some(home) = &self.home {
-            if let Ok(rest) = path.strip_prefix(home) {
-                return format!("~/{}", rest.display());
-            }
+        if let Some(home) = &self.home
+            && let Ok(rest) = path.strip_prefix(home)
+        {
+            return format!("~/{}", rest.display());
         }
         path.display().to_string()
     }

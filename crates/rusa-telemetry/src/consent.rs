@@ -189,15 +189,15 @@ pub fn decide_from_environment(config: &TelemetryConfig) -> Option<Consent> {
             },
         });
     }
-    if let Some(value) = &config.rasa_telemetry_enabled {
-        if !is_true(value) {
-            return Some(Consent {
-                enabled: false,
-                rule: Rule::RasaTelemetryEnabled {
-                    value: value.clone(),
-                },
-            });
-        }
+    if let Some(value) = &config.rasa_telemetry_enabled
+        && !is_true(value)
+    {
+        return Some(Consent {
+            enabled: false,
+            rule: Rule::RasaTelemetryEnabled {
+                value: value.clone(),
+            },
+        });
     }
     None
 }

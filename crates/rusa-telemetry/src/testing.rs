@@ -338,17 +338,17 @@ pub fn validate(root: &Value, schema: &Value, instance: &Value, at: &str) -> Vec
                 }
             }
             "pattern" => {
-                if let (Some(s), Some(p)) = (instance.as_str(), value.as_str()) {
-                    if !regex::Regex::new(p).expect("valid pattern").is_match(s) {
-                        errors.push(format!("{at}: {s:?} does not match {p}"));
-                    }
+                if let (Some(s), Some(p)) = (instance.as_str(), value.as_str())
+                    && !regex::Regex::new(p).expect("valid pattern").is_match(s)
+                {
+                    errors.push(format!("{at}: {s:?} does not match {p}"));
                 }
             }
             "minimum" => {
-                if let (Some(n), Some(min)) = (instance.as_f64(), value.as_f64()) {
-                    if n < min {
-                        errors.push(format!("{at}: {n} < {min}"));
-                    }
+                if let (Some(n), Some(min)) = (instance.as_f64(), value.as_f64())
+                    && n < min
+                {
+                    errors.push(format!("{at}: {n} < {min}"));
                 }
             }
             "required" => {

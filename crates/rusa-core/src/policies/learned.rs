@@ -169,10 +169,8 @@ impl LogisticRegressionPolicy {
         // never do that, so it is not a candidate (the others are renormalised).
         let user_just_spoke =
             states.last().and_then(|s| s.prev_action.as_deref()) == Some(ACTION_LISTEN);
-        if user_just_spoke {
-            if let Some(i) = self.actions.iter().position(|a| a == ACTION_LISTEN) {
-                probs[i] = f32::NEG_INFINITY;
-            }
+        if user_just_spoke && let Some(i) = self.actions.iter().position(|a| a == ACTION_LISTEN) {
+            probs[i] = f32::NEG_INFINITY;
         }
         softmax(&mut probs);
         let (best, p) = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;

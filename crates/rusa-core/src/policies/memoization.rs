@@ -108,10 +108,10 @@ impl MemoizationPolicy {
         let n = states.len();
         let earliest = n.saturating_sub(self.max_history);
         for start in earliest + 1..n {
-            if states[start].prev_action.as_deref() == Some(ACTION_LISTEN) {
-                if let Some(action) = self.recall(&states[start..]) {
-                    return Some(PolicyPrediction::new(action, 1.0, self.name()));
-                }
+            if states[start].prev_action.as_deref() == Some(ACTION_LISTEN)
+                && let Some(action) = self.recall(&states[start..])
+            {
+                return Some(PolicyPrediction::new(action, 1.0, self.name()));
             }
         }
         None

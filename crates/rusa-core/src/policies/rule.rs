@@ -100,15 +100,14 @@ impl RulePolicy {
         let mut problems = Vec::new();
         for (story, steps) in unfold_stories(stories) {
             for turn in story_turns(domain, &steps) {
-                if let Some(rule) = self.best_rule(&turn.states) {
-                    if rule.action != turn.action
-                        && !problems.iter().any(|p: &String| p.contains(&rule.rule))
-                    {
-                        problems.push(format!(
-                            "  - story '{}' runs '{}' at line {} where rule '{}' runs '{}'",
-                            story.name, turn.action, turn.pos.line, rule.rule, rule.action
-                        ));
-                    }
+                if let Some(rule) = self.best_rule(&turn.states)
+                    && rule.action != turn.action
+                    && !problems.iter().any(|p: &String| p.contains(&rule.rule))
+                {
+                    problems.push(format!(
+                        "  - story '{}' runs '{}' at line {} where rule '{}' runs '{}'",
+                        story.name, turn.action, turn.pos.line, rule.rule, rule.action
+                    ));
                 }
             }
         }

@@ -45,13 +45,13 @@ pub fn run(args: TelemetryArgs) -> anyhow::Result<Outcome> {
                 ),
                 DisabledEvent::NoWriteKey | DisabledEvent::NotApplicable => {}
             }
-            if outcome.consent_now.enabled {
-                if let Rule::RusaTelemetryEnabled { .. } = outcome.consent_now.rule {
-                    eprintln!(
-                        "note: telemetry stays on because of {}",
-                        outcome.consent_now.rule
-                    );
-                }
+            if outcome.consent_now.enabled
+                && let Rule::RusaTelemetryEnabled { .. } = outcome.consent_now.rule
+            {
+                eprintln!(
+                    "note: telemetry stays on because of {}",
+                    outcome.consent_now.rule
+                );
             }
         }
         TelemetryCommand::Show(show_args) => show(&mut out, &config, &show_args)?,

@@ -106,20 +106,18 @@ pub fn train(
         is_finetuning: false,
     };
     let fingerprint = project_fingerprint(&project, &plan);
-    if !common.force {
-        if let Some(existing) = newest_model(&common.out) {
-            if let Ok(metadata) = ModelArchive::read_metadata(&existing) {
-                if metadata.project_fingerprint == fingerprint {
-                    if !log.quiet {
-                        crate::output::print(&format!(
-                            "Nothing changed. You can use the model stored at '{}' (train again with --force)\n",
-                            existing.display()
-                        ))?;
-                    }
-                    return Ok(None);
-                }
-            }
+    if !common.force
+        && let Some(existing) = newest_model(&common.out)
+        && let Ok(metadata) = ModelArchive::read_metadata(&existing)
+        && metadata.project_fingerprint == fingerprint
+    {
+        if !log.quiet {
+            crate::output::print(&format!(
+                "Nothing changed. You can use the model stored at '{}' (train again with --force)\n",
+                existing.display()
+            ))?;
         }
+        return Ok(None);
     }
 
     let model_type = match training_type {
@@ -261,10 +259,10 @@ fn model_nickname() -> String {
 /// left in `models/`.
 fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
-        if let Ok(guard) = PARTIAL_ARCHIVE.lock() {
-            if let Some(path) = guard.as_ref() {
-                let _ = std::fs::remove_file(path);
-            }
+        if let Ok(guard) = PARTIAL_ARCHIVE.lock()
+            && let Some(path) = guard.as_ref()
+        {
+            let _ = std::fs::remove_file(path);
         }
         eprintln!("\ninterrupted: no model was saved");
         std::process::exit(130);
