@@ -159,25 +159,7 @@ impl ModelArchive {
             entry
                 .read_to_end(&mut bytes)
                 .map_err(|e| invalid(e.to_string()))?;
-            let raw: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|e| invalid(format!("metadata.json: {e}")))?;
-            let found = raw
-                .get("format_version")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0) as u32;
-            if found != ARCHIVE_FORMAT_VERSION {
-                let rusa_version = raw
-                    .get("rusa_version")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_owned();
-                return Err(ArchiveError::Version {
-                    path: path.to_path_buf(),
-                    found,
-                    rusa_version,
-                });
-            }
-            return serde_json::from_value(raw).map_err(|e| invalid(format!("metadata.json: {e}")));
+            return parse_metadata(path, &bytes);
         }
         Err(invalid("it has no metadata.json".into()))
     }
@@ -211,26 +193,7 @@ impl ModelArchive {
         let metadata_bytes = files
             .get("metadata.json")
             .ok_or_else(|| invalid("it has no metadata.json".into()))?;
-        let raw: serde_json::Value = serde_json::from_slice(metadata_bytes)
-            .map_err(|e| invalid(format!("metadata.json: {e}")))?;
-        let found = raw
-            .get("format_version")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0) as u32;
-        if found != ARCHIVE_FORMAT_VERSION {
-            let rusa_version = raw
-                .get("rusa_version")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned();
-            return Err(ArchiveError::Version {
-                path: path.to_path_buf(),
-                found,
-                rusa_version,
-            });
-        }
-        let metadata: ModelMetadata =
-            serde_json::from_value(raw).map_err(|e| invalid(format!("metadata.json: {e}")))?;
+        let metadata = parse_metadata(path, metadata_bytes)?;
         let domain: Domain = serde_json::from_slice(
             files
                 .get("domain.json")
@@ -262,6 +225,33 @@ impl ModelArchive {
             policies,
         })
     }
+}
+
+/// Parses `metadata.json`, refusing archives of another format version.
+fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<ModelMetadata, ArchiveError> {
+    let invalid = |reason: String| ArchiveError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("metadata.json: {e}")))?;
+    let found = raw
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0) as u32;
+    if found != ARCHIVE_FORMAT_VERSION {
+        let rusa_version = raw
+            .get("rusa_version")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        return Err(ArchiveError::Version {
+            path: path.to_path_buf(),
+            found,
+            rusa_version,
+        });
+    }
+    serde_json::from_value(raw).map_err(|e| invalid(format!("metadata.json: {e}")))
 }
 
 /// The newest `*.tar.gz` in `dir` (by file name, which starts with a timestamp, then by

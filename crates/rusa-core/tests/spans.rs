@@ -108,3 +108,32 @@ fn training_spans_name_every_node_with_its_attributes() {
     );
     assert!(nodes.iter().any(|s| s.name == "GraphNode.RulePolicy"));
 }
+
+#[test]
+fn every_implemented_component_has_its_own_span_name() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        for class in rusa_nlu::IMPLEMENTED_COMPONENTS.iter().chain(&[
+            "MemoizationPolicy",
+            "AugmentedMemoizationPolicy",
+            "RulePolicy",
+            "LogisticRegressionPolicy",
+        ]) {
+            let _span = rusa_core::graph::node_span(class, "n", "train");
+        }
+    });
+    let names: Vec<String> = capture
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    for class in rusa_nlu::IMPLEMENTED_COMPONENTS {
+        assert!(
+            names.contains(&format!("GraphNode.{class}")),
+            "no span name for {class}: {names:?}"
+        );
+    }
+}
