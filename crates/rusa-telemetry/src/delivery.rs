@@ -68,6 +68,9 @@ struct QueueState {
     queue: VecDeque<Recorded>,
     /// Messages taken by the sender and not delivered (yet): spooled at exit.
     in_flight: Vec<Value>,
+    /// Spool files whose messages are in flight: deleted once those are delivered or
+    /// spooled again, never before.
+    claimed: Vec<std::path::PathBuf>,
     busy: bool,
     shutdown: bool,
     /// Someone waits in `flush`: a server sends now rather than at its next interval.
@@ -170,21 +173,27 @@ impl Queue {
     /// number of spooled messages.
     pub(crate) fn shutdown(&self, budget: Duration) -> usize {
         self.flush(budget);
-        let (queued, mut leftovers) = {
+        let (queued, mut leftovers, claimed) = {
             let mut st = self.lock();
             st.shutdown = true;
             (
                 std::mem::take(&mut st.queue),
                 std::mem::take(&mut st.in_flight),
+                std::mem::take(&mut st.claimed),
             )
         };
         self.wake.notify_all();
         leftovers.extend(queued.iter().map(|r| self.factory.message(r)));
         if leftovers.is_empty() {
+            state::release_spool(&self.factory.config, &claimed);
             return 0;
         }
         match state::spool(&self.factory.config, &leftovers) {
-            Ok(()) => leftovers.len(),
+            Ok(()) => {
+                // The claimed files' undelivered messages are in the new spool file now.
+                state::release_spool(&self.factory.config, &claimed);
+                leftovers.len()
+            }
             Err(err) => {
                 tracing::debug!(error = %err, "telemetry spool not written");
                 0
@@ -219,9 +228,14 @@ impl Queue {
             tracing::debug!("telemetry delivery paused by back-off; events are spooled");
         } else {
             let spooled = state::claim_spool(config).unwrap_or_default();
-            if !spooled.is_empty() {
-                self.lock().in_flight.extend(spooled);
+            if !spooled.messages.is_empty() || !spooled.files.is_empty() {
+                {
+                    let mut st = self.lock();
+                    st.in_flight.extend(spooled.messages);
+                    st.claimed = spooled.files;
+                }
                 paused = self.deliver_in_flight(&agent);
+                self.release_claimed_if_delivered();
             }
         }
         let mut next_flush = Instant::now();
@@ -280,10 +294,23 @@ impl Queue {
             }
             if !paused {
                 paused = self.deliver_in_flight(&agent);
+                self.release_claimed_if_delivered();
             }
             let st = self.lock();
             self.set_idle(st);
         }
+    }
+
+    /// Deletes the claimed spool files once nothing is in flight any more.
+    fn release_claimed_if_delivered(&self) {
+        let files = {
+            let mut st = self.lock();
+            if !st.in_flight.is_empty() {
+                return;
+            }
+            std::mem::take(&mut st.claimed)
+        };
+        state::release_spool(&self.factory.config, &files);
     }
 
     /// Sends everything in flight, in batches. Returns true when delivery should pause.

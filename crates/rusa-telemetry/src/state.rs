@@ -125,22 +125,48 @@ pub fn spool(config: &TelemetryConfig, messages: &[Value]) -> Result<()> {
     Ok(())
 }
 
-/// Takes every spooled message out of the spool (to send it); expired ones are deleted.
-pub fn claim_spool(config: &TelemetryConfig) -> Result<Vec<Value>> {
+/// Spooled messages taken for sending, and the files they came from.
+#[derive(Debug, Default)]
+pub struct ClaimedSpool {
+    pub messages: Vec<Value>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads every spooled message for sending (expired ones are deleted first). The files stay
+/// until [`release_spool`] deletes them — after their messages were delivered or written to
+/// a new spool file — so a crash in between loses nothing (a message may then be sent
+/// twice; its `messageId` lets the receiver drop the duplicate).
+pub fn claim_spool(config: &TelemetryConfig) -> Result<ClaimedSpool> {
     let (Some(state_dir), Some(dir)) = (&config.state_dir, config.spool_dir()) else {
-        return Ok(Vec::new());
+        return Ok(ClaimedSpool::default());
     };
     if !dir.exists() {
-        return Ok(Vec::new());
+        return Ok(ClaimedSpool::default());
     }
     let _lock = StateLock::acquire(state_dir)?;
     enforce_spool_bounds(&dir);
-    let mut messages = Vec::new();
+    let mut claimed = ClaimedSpool::default();
     for (_, path, _) in spool_files(&dir) {
-        messages.extend(read_array(&path));
-        let _ = fs::remove_file(&path);
+        claimed.messages.extend(read_array(&path));
+        claimed.files.push(path);
     }
-    Ok(messages)
+    Ok(claimed)
+}
+
+/// Deletes claimed spool files whose messages are delivered or spooled again.
+pub fn release_spool(config: &TelemetryConfig, files: &[PathBuf]) {
+    if files.is_empty() {
+        return;
+    }
+    let Some(state_dir) = &config.state_dir else {
+        return;
+    };
+    let Ok(_lock) = StateLock::acquire(state_dir) else {
+        return;
+    };
+    for path in files {
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// The messages waiting in the spool, oldest first, without removing them.
@@ -306,13 +332,17 @@ mod tests {
     }
 
     #[test]
-    fn spool_round_trip_and_claim_empties_it() {
+    fn spool_round_trip_claim_and_release() {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
         spool(&c, &[json!({"a": 1})]).unwrap();
         spool(&c, &[json!({"b": 2})]).unwrap();
         assert_eq!(pending(&c), vec![json!({"a": 1}), json!({"b": 2})]);
-        assert_eq!(claim_spool(&c).unwrap().len(), 2);
+        let claimed = claim_spool(&c).unwrap();
+        assert_eq!(claimed.messages.len(), 2);
+        // Until released (after delivery), the messages survive a crash.
+        assert_eq!(pending(&c).len(), 2);
+        release_spool(&c, &claimed.files);
         assert!(pending(&c).is_empty());
     }
 
