@@ -129,6 +129,16 @@ impl GraphTrainer {
         project: &Project,
         plan: &TrainingPlan,
     ) -> Result<TrainedGraph, TrainError> {
+        self.train_with_progress(project, plan, &|_| {})
+    }
+
+    /// [`GraphTrainer::train`], telling `on_node` about each node as it finishes.
+    pub fn train_with_progress(
+        &self,
+        project: &Project,
+        plan: &TrainingPlan,
+        on_node: &dyn Fn(&GraphNode),
+    ) -> Result<TrainedGraph, TrainError> {
         let span = tracing::info_span!(
             "GraphTrainer.train",
             training_type = plan.training_type.span_value(),
@@ -140,12 +150,12 @@ impl GraphTrainer {
         let _entered = span.enter();
         let mut nodes = Vec::new();
         let nlu = if plan.training_type.has_nlu() {
-            Some(self.train_nlu(project, plan, &mut nodes)?)
+            Some(self.train_nlu(project, plan, &mut nodes, on_node)?)
         } else {
             None
         };
         let policies = if plan.training_type.has_core() {
-            Some(self.train_policies(project, plan, &mut nodes)?)
+            Some(self.train_policies(project, plan, &mut nodes, on_node)?)
         } else {
             None
         };
@@ -161,6 +171,7 @@ impl GraphTrainer {
         project: &Project,
         plan: &TrainingPlan,
         nodes: &mut Vec<GraphNode>,
+        on_node: &dyn Fn(&GraphNode),
     ) -> Result<NluModel, TrainError> {
         let data_fp = nlu_data_fingerprint(project);
         // Fingerprints depend on configuration and inputs only, so all are known up front.
@@ -236,6 +247,7 @@ impl GraphTrainer {
                 fingerprint: fingerprints[i].clone(),
                 from_cache,
             });
+            on_node(nodes.last().expect("just pushed"));
             trained.push(component);
         }
         Ok(NluModel {
@@ -249,6 +261,7 @@ impl GraphTrainer {
         project: &Project,
         plan: &TrainingPlan,
         nodes: &mut Vec<GraphNode>,
+        on_node: &dyn Fn(&GraphNode),
     ) -> Result<PolicyEnsemble, TrainError> {
         let dialogue_fp = dialogue_fingerprint(project);
         let mut policies = Vec::with_capacity(plan.policies.len());
@@ -293,6 +306,7 @@ impl GraphTrainer {
                 fingerprint: fp,
                 from_cache,
             });
+            on_node(nodes.last().expect("just pushed"));
             policies.push(policy);
         }
         let mut ensemble = PolicyEnsemble { policies };

@@ -290,6 +290,13 @@ fn moodbot_test_stories_pass_and_a_wrong_one_is_reported() {
     .unwrap();
     assert!(report["greet"]["f1-score"].as_f64().unwrap() > 0.9);
     assert!(report.get("macro avg").is_some());
+    for plot in ["intent_confusion_matrix.png", "intent_histogram.png"] {
+        let bytes = std::fs::read(dir.path().join("results").join(plot)).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 1000,
+            "{plot} is a PNG image"
+        );
+    }
 
     // A test story that expects the wrong answer fails, and says what was predicted.
     std::fs::write(

@@ -3,6 +3,7 @@
 mod completions;
 mod data;
 mod init;
+mod plots;
 mod shell;
 mod telemetry;
 mod test;

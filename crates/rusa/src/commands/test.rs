@@ -2,8 +2,8 @@
 //! writes reports to `results/`.
 //!
 //! Files written: `story_report.json` (per action), `failed_test_stories.yml`,
-//! `intent_report.json`, `intent_errors.json`, `intent_confusion_matrix.json`,
-//! `entity_report.json`, and with `--cross-validation` the same NLU reports of the
+//! `intent_report.json`, `intent_errors.json`, `intent_confusion_matrix.json` and `.png`,
+//! `intent_histogram.png`, `entity_report.json`, and with `--cross-validation` the same NLU reports of the
 //! out-of-fold predictions plus `cross_validation.json` (per-fold scores).
 
 use std::fmt::Write as _;
@@ -199,6 +199,28 @@ fn write_nlu_reports(evaluation: &NluEvaluation, out: &Path) -> anyhow::Result<(
         &out.join("entity_report.json"),
         &evaluation.entities.to_json(),
     )?;
+    let plots = [
+        (
+            "intent_confusion_matrix.png",
+            super::plots::confusion_matrix(
+                &out.join("intent_confusion_matrix.png"),
+                labels,
+                matrix,
+            ),
+        ),
+        (
+            "intent_histogram.png",
+            super::plots::confidence_histogram(
+                &out.join("intent_histogram.png"),
+                &evaluation.confidences,
+            ),
+        ),
+    ];
+    for (name, result) in plots {
+        if let Err(e) = result {
+            eprintln!("warning: the plot {name} could not be drawn: {e}");
+        }
+    }
     Ok(())
 }
 

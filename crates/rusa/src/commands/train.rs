@@ -128,7 +128,14 @@ pub fn train(
     // Training Started now; Completed or Failed (with a stable code) when it ends.
     let telemetry = crate::usage::training_started(&project, model_type);
     let trainer = GraphTrainer::new(Some(cache_dir_for(Path::new("."))));
-    let graph = match trainer.train(&project, &plan) {
+    let progress = training_progress(&plan, log);
+    let on_node = |node: &rusa_core::graph::GraphNode| {
+        progress.set_message(node.component_class.clone());
+        progress.inc(1);
+    };
+    let result = trainer.train_with_progress(&project, &plan, &on_node);
+    progress.finish_and_clear();
+    let graph = match result {
         Ok(graph) => graph,
         Err(e) => {
             if let Some(t) = telemetry {
@@ -207,6 +214,33 @@ pub fn train(
         ))?;
     }
     Ok(Some(path))
+}
+
+/// A progress bar over the graph's nodes on stderr: only on a terminal, never with
+/// `--quiet`, so no control characters reach a pipe or a log file.
+fn training_progress(plan: &TrainingPlan, log: LogArgs) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let nodes = if plan.training_type.has_nlu() {
+        plan.pipeline.components.len()
+    } else {
+        0
+    } + if plan.training_type.has_core() {
+        plan.policies.len()
+    } else {
+        0
+    };
+    let target = if !log.quiet && std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(nodes as u64), target);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("training {bar:30} {pos}/{len} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Refuses to train what has no data: an NLU model without examples, dialogue without
