@@ -387,6 +387,10 @@ impl DialogueModel {
             }
             tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
             self.log_outcome(tracker, outcome, output);
+            // A new session ends with the assistant listening (as in Rasa).
+            if name == ACTION_SESSION_START {
+                return;
+            }
         }
         tracing::warn!(
             limit = self.max_number_of_predictions,

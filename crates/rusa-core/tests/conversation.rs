@@ -288,3 +288,33 @@ fn the_form_is_validated_by_the_action_server() {
         "Here is the forecast for Oslo: mild, with a chance of sun."
     );
 }
+
+#[test]
+fn restart_starts_a_new_session_and_waits() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let model = model(&project);
+    let nlu = TableNlu(HashMap::from([(
+        "hello".to_owned(),
+        ("greet".to_owned(), json!([])),
+    )]));
+    let mut tracker = model.new_tracker("r");
+    let mut clock = 0.0;
+    assert_eq!(
+        say(&model, &mut tracker, &nlu, "hello", &mut clock).len(),
+        1
+    );
+    // `/restart` restarts and opens a new session; the assistant says nothing and listens.
+    assert_eq!(
+        say(&model, &mut tracker, &nlu, "/restart", &mut clock),
+        Vec::<Value>::new()
+    );
+    assert_eq!(tracker.latest_action_name(), Some("action_listen"));
+    assert!(matches!(
+        tracker.events().last().map(|e| &e.kind),
+        Some(EventKind::Action(_))
+    ));
+    assert_eq!(
+        say(&model, &mut tracker, &nlu, "hello", &mut clock),
+        vec![json!({"recipient_id": "r", "text": "Hey! How are you?"})]
+    );
+}

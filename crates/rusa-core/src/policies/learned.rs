@@ -167,8 +167,10 @@ impl LogisticRegressionPolicy {
         self.scores(&x, &mut probs);
         // Right after the user spoke, listening again would leave them unanswered: stories
         // never do that, so it is not a candidate (the others are renormalised).
-        let user_just_spoke =
-            states.last().and_then(|s| s.prev_action.as_deref()) == Some(ACTION_LISTEN);
+        let user_just_spoke = states.last().is_some_and(|s| {
+            s.prev_action.as_deref() == Some(ACTION_LISTEN)
+                && (s.intent.is_some() || s.text.is_some())
+        });
         if user_just_spoke && let Some(i) = self.actions.iter().position(|a| a == ACTION_LISTEN) {
             probs[i] = f32::NEG_INFINITY;
         }
