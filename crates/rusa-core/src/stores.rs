@@ -1,0 +1,115 @@
+//! The traits of the stores a server keeps conversations in, the locks that serialise one
+//! conversation's messages, and the brokers that publish events. Implementations live in
+//! `rusa-stores`; the message processor only knows these traits.
+//!
+//! All methods are async through [`BoxFuture`] (object-safe, runtime-agnostic).
+
+use std::time::Duration;
+
+use crate::actions::BoxFuture;
+use crate::events::Event;
+
+/// Why a store or broker operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service could not be reached or answered with an error.
+    #[error("{store}: {message}")]
+    Backend {
+        store: &'static str,
+        message: String,
+    },
+    /// Stored data could not be decoded.
+    #[error("{store}: stored data is invalid: {message}")]
+    Corrupt {
+        store: &'static str,
+        message: String,
+    },
+    /// The lock was not granted within the wait limit.
+    #[error("{store}: conversation is locked: waited {waited:?}")]
+    LockTimeout {
+        store: &'static str,
+        waited: Duration,
+    },
+}
+
+/// Keeps the events of conversations. Appending only the new events of a turn keeps a
+/// turn's cost independent of the conversation's length.
+pub trait TrackerStore: Send + Sync {
+    /// The class name Rasa users know (`SQLTrackerStore`, ...), used in span names.
+    fn class_name(&self) -> &'static str;
+
+    /// All events of a conversation in order, or `None` when it has none.
+    fn retrieve<'a>(
+        &'a self,
+        sender_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Event>>, StoreError>>;
+
+    /// Appends events (the new events of one turn) to a conversation.
+    fn append<'a>(
+        &'a self,
+        sender_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Replaces all events of a conversation (`PUT /conversations/{id}/tracker/events`).
+    fn replace<'a>(
+        &'a self,
+        sender_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The ids of all stored conversations.
+    fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+}
+
+/// Proof of holding a conversation's lock; give it back with [`LockStore::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockTicket {
+    pub conversation_id: String,
+    pub ticket: u64,
+}
+
+/// Serialises the messages of one conversation: tickets are served first come, first served
+/// (FIFO), and a lock frees itself after `lifetime` if its holder died.
+pub trait LockStore: Send + Sync {
+    fn class_name(&self) -> &'static str;
+
+    /// Waits for the conversation's lock (at most `wait`); the lock expires after `lifetime`.
+    fn lock<'a>(
+        &'a self,
+        conversation_id: &'a str,
+        lifetime: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<LockTicket, StoreError>>;
+
+    /// Releases a lock taken with [`LockStore::lock`].
+    fn release<'a>(&'a self, ticket: &'a LockTicket) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Publishes conversation events, one message per event: the event JSON plus `sender_id`
+/// (and the message's `metadata`). A broker that is down never fails a turn: it buffers
+/// (bounded), retries, and counts what it had to drop.
+pub trait EventBroker: Send + Sync {
+    fn class_name(&self) -> &'static str;
+
+    /// Hands one message to the broker; returns without waiting for the network.
+    fn publish(&self, message: serde_json::Value);
+
+    /// Waits at most `budget` for buffered messages to go out (at shutdown).
+    fn flush(&self, budget: Duration) -> BoxFuture<'_, ()>;
+
+    /// Messages dropped since start because the buffer was full.
+    fn dropped(&self) -> u64;
+}
+
+/// The broker message of an event: its JSON with `sender_id` added.
+pub fn broker_message(sender_id: &str, event: &Event) -> serde_json::Value {
+    let mut value = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "sender_id".into(),
+            serde_json::Value::String(sender_id.to_owned()),
+        );
+    }
+    value
+}
