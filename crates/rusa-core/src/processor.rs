@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
 
 use rusa_project::Domain;
 
@@ -187,36 +188,40 @@ impl DialogueModel {
         if self.needs_session_start(tracker, now) {
             self.run_session_start(tracker, message, env);
         }
-        let parse_data = parse_message(nlu, message);
-        tracker.update(self.stamp(Event::new(
-            EventKind::User(UserUttered {
-                text: Some(message.text.clone()),
-                parse_data,
-                input_channel: message.input_channel.clone(),
-                message_id: message.message_id.clone(),
-            }),
-            (env.now)(),
-        )));
+        let log_span = tracing::info_span!("MessageProcessor.log_message");
         let mut output = TurnOutput::default();
-        self.log_outcome(
-            tracker,
-            self.run_builtin_action(
+        log_span.in_scope(|| {
+            let parse_data = parse_message(nlu, message);
+            tracker.update(self.stamp(Event::new(
+                EventKind::User(UserUttered {
+                    text: Some(message.text.clone()),
+                    parse_data,
+                    input_channel: message.input_channel.clone(),
+                    message_id: message.message_id.clone(),
+                }),
+                (env.now)(),
+            )));
+            let extracted = self.run_builtin_action(
                 &ActionKind::ExtractSlots,
                 "action_extract_slots",
                 tracker,
                 message,
                 env,
-            ),
-            &mut output,
-        );
-        self.run_slot_actions(tracker, actions, &mut output).await;
+            );
+            self.log_outcome(tracker, extracted, &mut output);
+        });
+        self.run_slot_actions(tracker, actions, &mut output)
+            .instrument(log_span)
+            .await;
         tracker.update(self.stamp(Event::new(
             EventKind::UserFeaturization {
                 use_text_for_featurization: false,
             },
             (env.now)(),
         )));
+        let loop_span = tracing::info_span!("MessageProcessor._run_prediction_loop");
         self.run_prediction_loop(tracker, actions, message, env, &mut output)
+            .instrument(loop_span)
             .await;
         output.new_events = tracker.events().len() - before;
         output
@@ -332,10 +337,24 @@ impl DialogueModel {
             return;
         }
         for _ in 0..self.max_number_of_predictions {
-            let prediction = match tracker.followup_action() {
+            let predict_span = tracing::info_span!(
+                "MessageProcessor._predict_next_with_tracker",
+                intent_name = tracing::field::Empty,
+                requested_slot = tracing::field::Empty,
+            );
+            if let Some(intent) = tracker.latest_message().and_then(|m| m.intent_name()) {
+                predict_span.record("intent_name", intent);
+            }
+            if let Some(slot) = tracker
+                .slot(crate::tracker::REQUESTED_SLOT)
+                .and_then(serde_json::Value::as_str)
+            {
+                predict_span.record("requested_slot", slot);
+            }
+            let prediction = predict_span.in_scope(|| match tracker.followup_action() {
                 Some(followup) => PolicyPrediction::new(followup, 1.0, "none"),
                 None => self.policies.predict(&self.domain, tracker),
-            };
+            });
             let name = prediction.action.clone();
             tracing::debug!(
                 action = name.as_str(),
@@ -348,8 +367,22 @@ impl DialogueModel {
                 return;
             }
             let kind = action_kind(&self.domain, &name);
+            let action_span = tracing::info_span!(
+                "MessageProcessor._run_action",
+                otel.kind = "client",
+                action_name = name.as_str(),
+                sender_id = tracker.sender_id.as_str(),
+                message_id = tracing::field::Empty,
+            );
+            if let Some(id) = &message.message_id {
+                action_span.record("message_id", id.as_str());
+            }
             let outcome = if kind == ActionKind::Custom {
-                match actions.run(&name, tracker, &self.domain).await {
+                match actions
+                    .run(&name, tracker, &self.domain)
+                    .instrument(action_span.clone())
+                    .await
+                {
                     Ok(outcome) => outcome,
                     Err(ActionError::Rejected { .. }) => {
                         tracker.update(self.stamp(Event::new(
@@ -368,7 +401,8 @@ impl DialogueModel {
                     }
                 }
             } else {
-                self.run_builtin_action(&kind, &name, tracker, message, env)
+                action_span
+                    .in_scope(|| self.run_builtin_action(&kind, &name, tracker, message, env))
             };
             let rejected = outcome.events.iter().any(|e| matches!(&e.kind, EventKind::ActionExecutionRejected { name: n, .. } if *n == name));
             if rejected {
