@@ -79,6 +79,18 @@ pub struct UserMessage {
 pub struct TurnEnv<'a> {
     pub now: &'a dyn Fn() -> f64,
     pub choose: &'a mut dyn FnMut(usize) -> usize,
+    /// Told about each message as soon as it is produced (for streaming channels).
+    pub emit: Option<&'a mut (dyn FnMut(&BotMessage) + Send)>,
+}
+
+impl<'a> TurnEnv<'a> {
+    pub fn new(now: &'a dyn Fn() -> f64, choose: &'a mut dyn FnMut(usize) -> usize) -> Self {
+        Self {
+            now,
+            choose,
+            emit: None,
+        }
+    }
 }
 
 /// The system clock.
@@ -208,9 +220,9 @@ impl DialogueModel {
                 message,
                 env,
             );
-            self.log_outcome(tracker, extracted, &mut output);
+            self.log_outcome(tracker, extracted, &mut output, env);
         });
-        self.run_slot_actions(tracker, actions, &mut output)
+        self.run_slot_actions(tracker, actions, &mut output, env)
             .instrument(log_span)
             .await;
         tracker.update(self.stamp(Event::new(
@@ -236,6 +248,7 @@ impl DialogueModel {
         tracker: &mut DialogueStateTracker,
         actions: &dyn CustomActionExecutor,
         output: &mut TurnOutput,
+        env: &mut TurnEnv<'_>,
     ) {
         let domain = &self.domain;
         let mut names: Vec<String> = Vec::new();
@@ -265,6 +278,9 @@ impl DialogueModel {
                         if matches!(event.kind, EventKind::Slot { .. } | EventKind::Bot(_)) {
                             tracker.update(self.stamp(event));
                         }
+                    }
+                    if let Some(emit) = env.emit.as_mut() {
+                        outcome.messages.iter().for_each(|m| emit(m));
                     }
                     output.messages.extend(outcome.messages);
                 }
@@ -316,9 +332,15 @@ impl DialogueModel {
         tracker: &mut DialogueStateTracker,
         outcome: ActionOutcome,
         output: &mut TurnOutput,
+        env: &mut TurnEnv<'_>,
     ) {
         for event in outcome.events {
             tracker.update(self.stamp(event));
+        }
+        if let Some(emit) = env.emit.as_mut() {
+            for m in &outcome.messages {
+                emit(m);
+            }
         }
         output.messages.extend(outcome.messages);
     }
@@ -420,7 +442,7 @@ impl DialogueModel {
                 continue;
             }
             tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
-            self.log_outcome(tracker, outcome, output);
+            self.log_outcome(tracker, outcome, output, env);
             // A new session ends with the assistant listening (as in Rasa).
             if name == ACTION_SESSION_START {
                 return;

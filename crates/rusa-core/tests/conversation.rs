@@ -54,10 +54,7 @@ fn say(
     let t = *clock;
     let now = move || t;
     let mut first = |_: usize| 0;
-    let mut env = TurnEnv {
-        now: &now,
-        choose: &mut first,
-    };
+    let mut env = TurnEnv::new(&now, &mut first);
     let message = UserMessage {
         text: text.into(),
         input_channel: Some("rest".into()),
@@ -263,10 +260,7 @@ fn the_form_is_validated_by_the_action_server() {
         let t = clock;
         let now = move || t;
         let mut first = |_: usize| 0;
-        let mut env = TurnEnv {
-            now: &now,
-            choose: &mut first,
-        };
+        let mut env = TurnEnv::new(&now, &mut first);
         let message = UserMessage {
             text: text.into(),
             ..UserMessage::default()

@@ -134,10 +134,7 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
             input_channel: Some("cmdline".into()),
             ..UserMessage::default()
         };
-        let mut env = TurnEnv {
-            now: &now,
-            choose: &mut choose,
-        };
+        let mut env = TurnEnv::new(&now, &mut choose);
         let output = rusa_core::block_on(agent.dialogue.handle_message(
             &mut tracker,
             &agent,
