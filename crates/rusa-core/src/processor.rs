@@ -280,7 +280,9 @@ impl DialogueModel {
                         }
                     }
                     if let Some(emit) = env.emit.as_mut() {
-                        outcome.messages.iter().for_each(|m| emit(m));
+                        for m in &outcome.messages {
+                            emit(m);
+                        }
                     }
                     output.messages.extend(outcome.messages);
                 }
