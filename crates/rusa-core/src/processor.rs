@@ -77,14 +77,17 @@ pub struct UserMessage {
 
 /// The seconds-since-epoch clock and the variation chooser of a turn (both fixed in tests).
 pub struct TurnEnv<'a> {
-    pub now: &'a dyn Fn() -> f64,
-    pub choose: &'a mut dyn FnMut(usize) -> usize,
+    pub now: &'a (dyn Fn() -> f64 + Sync),
+    pub choose: &'a mut (dyn FnMut(usize) -> usize + Send),
     /// Told about each message as soon as it is produced (for streaming channels).
     pub emit: Option<&'a mut (dyn FnMut(&BotMessage) + Send)>,
 }
 
 impl<'a> TurnEnv<'a> {
-    pub fn new(now: &'a dyn Fn() -> f64, choose: &'a mut dyn FnMut(usize) -> usize) -> Self {
+    pub fn new(
+        now: &'a (dyn Fn() -> f64 + Sync),
+        choose: &'a mut (dyn FnMut(usize) -> usize + Send),
+    ) -> Self {
         Self {
             now,
             choose,
@@ -390,61 +393,12 @@ impl DialogueModel {
                 tracker.update(self.action_event(ACTION_LISTEN, Some(&prediction), (env.now)()));
                 return;
             }
-            let kind = action_kind(&self.domain, &name);
-            let action_span = tracing::info_span!(
-                "MessageProcessor._run_action",
-                otel.kind = "client",
-                action_name = name.as_str(),
-                sender_id = tracker.sender_id.as_str(),
-                message_id = tracing::field::Empty,
-            );
-            if let Some(id) = &message.message_id {
-                action_span.record("message_id", id.as_str());
-            }
-            let outcome = if kind == ActionKind::Custom {
-                match actions
-                    .run(&name, tracker, &self.domain)
-                    .instrument(action_span.clone())
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(ActionError::Rejected { .. }) => {
-                        tracker.update(self.stamp(Event::new(
-                            EventKind::ActionExecutionRejected {
-                                name: name.clone(),
-                                policy: Some(prediction.policy.clone()),
-                                confidence: Some(prediction.confidence),
-                            },
-                            (env.now)(),
-                        )));
-                        continue;
-                    }
-                    Err(err) => {
-                        tracing::error!(action = name.as_str(), error = %err, "the action failed; the turn goes on without its events");
-                        ActionOutcome::default()
-                    }
-                }
-            } else {
-                action_span
-                    .in_scope(|| self.run_builtin_action(&kind, &name, tracker, message, env))
-            };
-            let rejected = outcome.events.iter().any(|e| matches!(&e.kind, EventKind::ActionExecutionRejected { name: n, .. } if *n == name));
-            if rejected {
-                // A form that rejects the message does not count as run.
-                for mut event in outcome.events {
-                    if let EventKind::ActionExecutionRejected {
-                        policy, confidence, ..
-                    } = &mut event.kind
-                    {
-                        *policy = Some(prediction.policy.clone());
-                        *confidence = Some(prediction.confidence);
-                    }
-                    tracker.update(self.stamp(event));
-                }
+            if !self
+                .run_action(tracker, actions, message, env, output, &prediction)
+                .await
+            {
                 continue;
             }
-            tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
-            self.log_outcome(tracker, outcome, output, env);
             // A new session ends with the assistant listening (as in Rasa).
             if name == ACTION_SESSION_START {
                 return;
@@ -454,5 +408,76 @@ impl DialogueModel {
             limit = self.max_number_of_predictions,
             "the assistant ran the most actions one message may trigger; it stops predicting"
         );
+    }
+
+    /// Runs one predicted action and logs it with its events. `false` when the action was
+    /// rejected (nothing ran; the caller predicts again).
+    pub async fn run_action(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+        output: &mut TurnOutput,
+        prediction: &PolicyPrediction,
+    ) -> bool {
+        let name = prediction.action.clone();
+        let kind = action_kind(&self.domain, &name);
+        let action_span = tracing::info_span!(
+            "MessageProcessor._run_action",
+            otel.kind = "client",
+            action_name = name.as_str(),
+            sender_id = tracker.sender_id.as_str(),
+            message_id = tracing::field::Empty,
+        );
+        if let Some(id) = &message.message_id {
+            action_span.record("message_id", id.as_str());
+        }
+        let outcome = if kind == ActionKind::Custom {
+            match actions
+                .run(&name, tracker, &self.domain)
+                .instrument(action_span.clone())
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(ActionError::Rejected { .. }) => {
+                    tracker.update(self.stamp(Event::new(
+                        EventKind::ActionExecutionRejected {
+                            name: name.clone(),
+                            policy: Some(prediction.policy.clone()),
+                            confidence: Some(prediction.confidence),
+                        },
+                        (env.now)(),
+                    )));
+                    return false;
+                }
+                Err(err) => {
+                    tracing::error!(action = name.as_str(), error = %err, "the action failed; the turn goes on without its events");
+                    ActionOutcome::default()
+                }
+            }
+        } else {
+            action_span.in_scope(|| self.run_builtin_action(&kind, &name, tracker, message, env))
+        };
+        let rejected = outcome.events.iter().any(
+            |e| matches!(&e.kind, EventKind::ActionExecutionRejected { name: n, .. } if *n == name),
+        );
+        if rejected {
+            // A form that rejects the message does not count as run.
+            for mut event in outcome.events {
+                if let EventKind::ActionExecutionRejected {
+                    policy, confidence, ..
+                } = &mut event.kind
+                {
+                    *policy = Some(prediction.policy.clone());
+                    *confidence = Some(prediction.confidence);
+                }
+                tracker.update(self.stamp(event));
+            }
+            return false;
+        }
+        tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
+        self.log_outcome(tracker, outcome, output, env);
+        true
     }
 }
