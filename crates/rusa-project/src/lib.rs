@@ -15,6 +15,7 @@ mod envsubst;
 mod error;
 mod nlu;
 mod project;
+mod rasa_json;
 mod reader;
 mod stories;
 pub mod validate;
@@ -33,4 +34,5 @@ pub use project::{
     Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints,
     load_endpoints_with, load_nlu_data, load_test_stories, read_document, yaml_files,
 };
+pub use rasa_json::DOMAIN_FORMAT_VERSION;
 pub use stories::{Rule, Step, StepEntity, StepKind, Story};

@@ -1,0 +1,353 @@
+//! The HTTP client of the action server: one request per custom action, in Rasa's shape.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use tracing::Instrument as _;
+
+use rusa_core::actions::{ActionError, ActionOutcome, BoxFuture, CustomActionExecutor};
+use rusa_core::{DialogueStateTracker, EventVerbosity};
+use rusa_project::{Domain, EndpointConfig};
+
+use crate::answer;
+use crate::error::ConfigError;
+
+/// The Rasa version rusa announces to action servers (`version` of each call).
+///
+/// It is the version whose wire format rusa reproduces (the recorded call in
+/// `shared/fixtures/moodbot/samples/action_server_real_call_from_rasa_3.6.21.json`). The
+/// Python rasa-sdk only compares it with its own version to log a compatibility warning;
+/// it never changes what the server does.
+pub const RASA_VERSION: &str = "3.6.21";
+
+/// The query parameter carrying the endpoint's `token`, unless `token_name` says otherwise.
+const DEFAULT_TOKEN_NAME: &str = "token";
+
+/// Adds headers to one request, called inside that request's `EndpointConfig.request` span
+/// (tracing uses it to inject the W3C `traceparent` of that span into the request's own
+/// headers). Returns `(name, value)` pairs; invalid ones are skipped.
+pub type HeaderInjector = Arc<dyn Fn(&tracing::Span) -> Vec<(String, String)> + Send + Sync>;
+
+/// Runs custom actions on an action server over HTTP, as Rasa's `RemoteAction` does.
+///
+/// Cloning is cheap: clones share the connection pool and the serialized domain.
+#[derive(Clone)]
+pub struct HttpActionExecutor {
+    client: reqwest::Client,
+    /// The `url` with `token` and `params` as query parameters.
+    url: Url,
+    /// The `url` without query string or credentials: what logs and spans show.
+    display_url: Arc<str>,
+    basic_auth: Option<(String, Option<String>)>,
+    /// The domain in Rasa's JSON, serialized once.
+    domain_json: Arc<str>,
+    header_injector: Option<HeaderInjector>,
+}
+
+impl std::fmt::Debug for HttpActionExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpActionExecutor")
+            .field("url", &self.display_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpActionExecutor {
+    /// A client for the `action_endpoint` of the endpoints file: `url`; `token` (sent as
+    /// the query parameter `token_name`, default `token`); `params` (more query
+    /// parameters); `headers`; `basic_auth` (`username`, `password`). `domain` is serialized
+    /// once here and sent with every call; `timeout` bounds each call from connecting to
+    /// the last byte of the answer (`rusa run --response-timeout`).
+    pub fn new(
+        endpoint: &EndpointConfig,
+        domain: &Domain,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let raw_url = endpoint.url.as_deref().ok_or(ConfigError::MissingUrl)?;
+        let mut url = Url::parse(raw_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| ConfigError::InvalidUrl {
+                url: redact(raw_url),
+            })?;
+        let display_url = display_url(&url);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(Value::Object(params)) = endpoint.params.get("params") {
+                for (k, v) in params {
+                    query.append_pair(k, &value_text(v));
+                }
+            }
+            if let Some(token) = endpoint.param_str("token") {
+                let name = endpoint
+                    .param_str("token_name")
+                    .unwrap_or_else(|| DEFAULT_TOKEN_NAME.to_owned());
+                query.append_pair(&name, &token);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(Value::Object(extra)) = endpoint.params.get("headers") {
+            for (name, value) in extra {
+                let invalid = || ConfigError::InvalidHeader { name: name.clone() };
+                let name_h = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+                let value_h = HeaderValue::from_str(&value_text(value)).map_err(|_| invalid())?;
+                headers.insert(name_h, value_h);
+            }
+        }
+        let basic_auth = match endpoint.params.get("basic_auth") {
+            Some(Value::Object(auth)) => auth.get("username").map(|u| {
+                (
+                    value_text(u),
+                    auth.get("password")
+                        .filter(|p| !p.is_null())
+                        .map(value_text),
+                )
+            }),
+            _ => None,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .default_headers(headers)
+            .tls_backend_preconfigured(tls_config()?)
+            .build()
+            .map_err(|e| ConfigError::Client {
+                message: e.to_string(),
+            })?;
+        let domain_json = domain.to_rasa_json().to_string();
+        Ok(Self {
+            client,
+            url,
+            display_url: display_url.into(),
+            basic_auth,
+            domain_json: domain_json.into(),
+            header_injector: None,
+        })
+    }
+
+    /// Adds headers to each request from inside its `EndpointConfig.request` span (the
+    /// hook for W3C trace context propagation).
+    pub fn with_header_injector(mut self, injector: HeaderInjector) -> Self {
+        self.header_injector = Some(injector);
+        self
+    }
+
+    /// The action server's URL without query string and credentials.
+    pub fn url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// The JSON body of the call of `action`, exactly as Rasa 3.6 sends it.
+    pub fn request_body(&self, action: &str, tracker: &DialogueStateTracker) -> String {
+        let tracker_json = tracker.current_state(EventVerbosity::All);
+        let string = |s: &str| Value::String(s.to_owned()).to_string();
+        format!(
+            "{{\"next_action\":{},\"sender_id\":{},\"tracker\":{},\"version\":{},\"domain\":{}}}",
+            string(action),
+            string(&tracker.sender_id),
+            tracker_json,
+            string(RASA_VERSION),
+            self.domain_json,
+        )
+    }
+
+    async fn call(
+        &self,
+        action: &str,
+        tracker: &DialogueStateTracker,
+        domain: &Domain,
+    ) -> Result<ActionOutcome, ActionError> {
+        let body = self.request_body(action, tracker);
+        let span = tracing::info_span!(
+            "EndpointConfig.request",
+            otel.kind = "client",
+            url = &*self.display_url,
+            request_body_size_in_bytes = body.len(),
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let mut request = self.client.post(self.url.clone());
+        if let Some((user, password)) = &self.basic_auth {
+            request = request.basic_auth(user, password.as_deref());
+        }
+        if let Some(inject) = &self.header_injector {
+            for (name, value) in inject(&span) {
+                match (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    (Ok(n), Ok(v)) => request = request.header(n, v),
+                    _ => tracing::debug!(header = name.as_str(), "skipped an invalid header"),
+                }
+            }
+        }
+        let failed = |message: String| ActionError::Failed {
+            action: action.to_owned(),
+            message,
+        };
+        let result = async {
+            let response = request.body(body).send().await.map_err(|e| {
+                tracing::debug!(error = %e, "the request to the action server failed");
+                failed(self.transport_message(&e))
+            })?;
+            let status = response.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            let bytes = response.bytes().await.map_err(|e| {
+                tracing::debug!(error = %e, "reading the action server's answer failed");
+                failed(self.transport_message(&e))
+            })?;
+            self.interpret(action, status, &bytes, tracker, domain)
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(err) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.in_scope(|| {
+                tracing::warn!(
+                    action,
+                    url = &*self.display_url,
+                    error = %err,
+                    "the action server did not run the action"
+                );
+            });
+        }
+        result
+    }
+
+    fn transport_message(&self, err: &reqwest::Error) -> String {
+        if err.is_timeout() {
+            "timed out waiting for the action server".into()
+        } else if err.is_connect() {
+            format!(
+                "could not connect to the action server at {}; is it running?",
+                self.display_url
+            )
+        } else {
+            "the request to the action server failed".into()
+        }
+    }
+
+    fn interpret(
+        &self,
+        action: &str,
+        status: StatusCode,
+        body: &[u8],
+        tracker: &DialogueStateTracker,
+        domain: &Domain,
+    ) -> Result<ActionOutcome, ActionError> {
+        let failed = |message: String| ActionError::Failed {
+            action: action.to_owned(),
+            message,
+        };
+        match status {
+            StatusCode::OK => {
+                let json: Value = serde_json::from_slice(body).map_err(|e| {
+                    tracing::debug!(error = %e, "the action server's answer is not JSON");
+                    failed("the action server's answer is not valid JSON".into())
+                })?;
+                Ok(answer::outcome(&json, tracker, domain))
+            }
+            StatusCode::BAD_REQUEST => {
+                let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                tracing::debug!(answer = %json, "the action server rejected the action");
+                let message = json
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the action server rejected the action")
+                    .to_owned();
+                let action = json
+                    .get("action_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(action)
+                    .to_owned();
+                Err(ActionError::Rejected { action, message })
+            }
+            StatusCode::NOT_FOUND => Err(failed("action not found on the action server".into())),
+            other => {
+                tracing::debug!(
+                    status = other.as_u16(),
+                    body = %String::from_utf8_lossy(body),
+                    "the action server answered with an error"
+                );
+                Err(failed(format!(
+                    "the action server answered with HTTP status {}",
+                    other.as_u16()
+                )))
+            }
+        }
+    }
+}
+
+impl CustomActionExecutor for HttpActionExecutor {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        tracker: &'a DialogueStateTracker,
+        domain: &'a Domain,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        Box::pin(self.call(action, tracker, domain))
+    }
+}
+
+/// TLS with rustls and the ring provider the workspace already builds (no aws-lc), the
+/// system's trust store through the platform verifier. Where the system has no usable
+/// trust store, https endpoints fail per request while http ones still work.
+fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Client {
+            message: e.to_string(),
+        })?;
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    match builder.clone().with_platform_verifier() {
+        Ok(b) => Ok(b.with_no_client_auth()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the system's certificate store could not be loaded; https action servers will fail");
+            Ok(builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth())
+        }
+    }
+}
+
+/// A parameter value as text (strings without quotes).
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The URL without query string, fragment and credentials.
+fn display_url(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+/// An unparseable URL for an error message: everything after `?` removed.
+fn redact(raw: &str) -> String {
+    raw.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_url_drops_query_and_credentials() {
+        let url = Url::parse("https://user:pw@actions.example:5055/webhook?token=secret").unwrap();
+        assert_eq!(display_url(&url), "https://actions.example:5055/webhook");
+        assert_eq!(redact("not a url?token=x"), "not a url");
+    }
+}

@@ -1,0 +1,15 @@
+//! Custom actions over HTTP: rusa calls an action server built for Rasa (the Python
+//! rasa-sdk, or the rusa SDK) exactly as Rasa 3.6 does.
+//!
+//! [`HttpActionExecutor`] implements [`rusa_core::actions::CustomActionExecutor`]: it POSTs
+//! `{next_action, sender_id, tracker, domain, version}` to the `action_endpoint` of the
+//! endpoints file and turns the answer (`{events, responses}`) into events and bot
+//! messages. It does not decide what a failure means for the turn; the message processor
+//! does (a rejection leads to `action_execution_rejected`, any other failure is logged).
+
+mod answer;
+mod error;
+mod executor;
+
+pub use error::ConfigError;
+pub use executor::{HeaderInjector, HttpActionExecutor, RASA_VERSION};
