@@ -296,7 +296,10 @@ async fn a_closed_port_fails_with_a_connection_message() {
 
 /// Records the name and fields of every span.
 #[derive(Clone, Default)]
-struct SpanRecorder(Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+struct SpanRecorder(Arc<Mutex<Vec<RecordedSpan>>>);
+
+/// A span's name and its fields as text.
+type RecordedSpan = (String, Vec<(String, String)>);
 
 struct FieldVisitor<'a>(&'a mut Vec<(String, String)>);
 
