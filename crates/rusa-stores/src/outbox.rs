@@ -1,0 +1,183 @@
+//! The bounded buffer between `EventBroker::publish` and the network: publishing never
+//! waits; a background task sends in order and retries with back-off; when the buffer is
+//! full the oldest message is dropped and counted.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusa_core::actions::BoxFuture;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// How many messages a broker holds while its service is slow or down; when full, the
+/// oldest is dropped.
+pub const BROKER_BUFFER_CAPACITY: usize = 10_000;
+/// At most this many messages go out in one send.
+pub const BROKER_BATCH: usize = 256;
+/// First wait after a failed send; it doubles up to [`BROKER_MAX_BACKOFF`].
+pub const BROKER_MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts to send.
+pub const BROKER_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A send that did not go through: how many of the batch did go out, and why.
+#[derive(Debug)]
+pub(crate) struct SinkError {
+    pub(crate) sent: usize,
+    pub(crate) message: String,
+}
+
+/// Where a broker's messages go.
+pub(crate) trait Sink: Send + 'static {
+    /// Sends the batch in order.
+    fn send<'a>(
+        &'a mut self,
+        batch: &'a [serde_json::Value],
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+}
+
+struct Queue {
+    /// Messages with their sequence numbers; a message stays here until it is sent.
+    items: VecDeque<(u64, serde_json::Value)>,
+    next_seq: u64,
+}
+
+pub(crate) struct Outbox {
+    broker: &'static str,
+    capacity: usize,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    idle: Notify,
+    dropped: AtomicU64,
+}
+
+impl Outbox {
+    /// Starts the sending task (needs a tokio runtime).
+    pub(crate) fn start(
+        broker: &'static str,
+        capacity: usize,
+        sink: impl Sink,
+    ) -> (Arc<Self>, JoinHandle<()>) {
+        let outbox = Arc::new(Self {
+            broker,
+            capacity: capacity.max(1),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                next_seq: 0,
+            }),
+            wake: Notify::new(),
+            idle: Notify::new(),
+            dropped: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(Arc::clone(&outbox).run(sink));
+        (outbox, task)
+    }
+
+    pub(crate) fn push(&self, message: serde_json::Value) {
+        let dropped_now = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            let dropped = if queue.items.len() >= self.capacity {
+                queue.items.pop_front();
+                true
+            } else {
+                false
+            };
+            queue.items.push_back((seq, message));
+            dropped
+        };
+        if dropped_now {
+            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if total == 1 || total.is_multiple_of(1000) {
+                tracing::warn!(
+                    broker = self.broker,
+                    dropped_total = total,
+                    capacity = self.capacity,
+                    "event broker buffer is full; dropped the oldest event"
+                );
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .items
+            .is_empty()
+    }
+
+    /// Waits until everything buffered went out, at most `budget`.
+    pub(crate) async fn flush(&self, budget: Duration) {
+        let _ = tokio::time::timeout(budget, async {
+            loop {
+                let idle = self.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.is_empty() {
+                    return;
+                }
+                idle.await;
+            }
+        })
+        .await;
+    }
+
+    /// Removes the messages up to and including `last_seq` (those still there).
+    fn remove_through(&self, last_seq: u64) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        while queue.items.front().is_some_and(|(seq, _)| *seq <= last_seq) {
+            queue.items.pop_front();
+        }
+        queue.items.is_empty()
+    }
+
+    async fn run(self: Arc<Self>, mut sink: impl Sink) {
+        let mut backoff = BROKER_MIN_BACKOFF;
+        loop {
+            let wake = self.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let batch: Vec<(u64, serde_json::Value)> = {
+                let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                queue.items.iter().take(BROKER_BATCH).cloned().collect()
+            };
+            if batch.is_empty() {
+                self.idle.notify_waiters();
+                wake.await;
+                continue;
+            }
+            let values: Vec<serde_json::Value> = batch.iter().map(|(_, v)| v.clone()).collect();
+            match sink.send(&values).await {
+                Ok(()) => {
+                    backoff = BROKER_MIN_BACKOFF;
+                    if let Some((last, _)) = batch.last()
+                        && self.remove_through(*last)
+                    {
+                        self.idle.notify_waiters();
+                    }
+                }
+                Err(SinkError { sent, message }) => {
+                    if sent > 0 {
+                        self.remove_through(batch[sent.min(batch.len()) - 1].0);
+                    }
+                    tracing::warn!(
+                        broker = self.broker,
+                        error = %message,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "cannot publish events; will retry"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BROKER_MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}

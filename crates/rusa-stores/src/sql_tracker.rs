@@ -1,0 +1,337 @@
+//! `SQLTrackerStore`: one `events` table (Rasa's schema), one row per event, appended per
+//! turn and read back by conversation in insertion order.
+
+use rusa_core::Event;
+use rusa_core::actions::BoxFuture;
+use rusa_core::stores::{StoreError, TrackerStore};
+
+use crate::sql::{SqlConfig, SqlDb, pg_error};
+
+const STORE: &str = "SQLTrackerStore";
+
+/// The SQLite schema: created if missing, missing columns added (older tables).
+fn sqlite_schema(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sender_id VARCHAR(255) NOT NULL,
+            type_name VARCHAR(255) NOT NULL,
+            timestamp FLOAT,
+            intent_name VARCHAR(255),
+            action_name VARCHAR(255),
+            data TEXT
+        );",
+    )?;
+    let existing: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('events')")?;
+        stmt.query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (column, ty) in [
+        ("type_name", "VARCHAR(255) NOT NULL DEFAULT ''"),
+        ("timestamp", "FLOAT"),
+        ("intent_name", "VARCHAR(255)"),
+        ("action_name", "VARCHAR(255)"),
+        ("data", "TEXT"),
+    ] {
+        if !existing.iter().any(|c| c == column) {
+            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id);")
+}
+
+/// The PostgreSQL schema, run under an advisory lock so that servers starting together do
+/// not race. A table made by Rasa (its ids come from the `events_seq` sequence, not a
+/// column default) gets that sequence as the id default.
+const PG_SCHEMA: &str = "
+BEGIN;
+SELECT pg_advisory_xact_lock(727355010);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY,
+    sender_id VARCHAR(255) NOT NULL,
+    type_name VARCHAR(255) NOT NULL,
+    timestamp DOUBLE PRECISION,
+    intent_name VARCHAR(255),
+    action_name VARCHAR(255),
+    data TEXT
+);
+ALTER TABLE events ADD COLUMN IF NOT EXISTS type_name VARCHAR(255) NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN IF NOT EXISTS timestamp DOUBLE PRECISION;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS intent_name VARCHAR(255);
+ALTER TABLE events ADD COLUMN IF NOT EXISTS action_name VARCHAR(255);
+ALTER TABLE events ADD COLUMN IF NOT EXISTS data TEXT;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'events_seq' AND relkind = 'S')
+       AND (SELECT column_default FROM information_schema.columns
+            WHERE table_schema = current_schema() AND table_name = 'events'
+              AND column_name = 'id') IS NULL
+    THEN
+        ALTER TABLE events ALTER COLUMN id SET DEFAULT nextval('events_seq');
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id);
+COMMIT;
+";
+
+/// Appends one turn's events in one statement (one implicit transaction): the rows come
+/// from arrays in their order, so ids follow the events' order.
+const PG_APPEND: &str = "
+INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)
+SELECT $1, u.type_name, u.ts, u.intent_name, u.action_name, u.data
+FROM UNNEST($2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::text[])
+     WITH ORDINALITY AS u(type_name, ts, intent_name, action_name, data, n)
+ORDER BY u.n";
+
+/// Deletes a conversation and inserts its new events in one statement.
+const PG_REPLACE: &str = "
+WITH removed AS (DELETE FROM events WHERE sender_id = $1)
+INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)
+SELECT $1, u.type_name, u.ts, u.intent_name, u.action_name, u.data
+FROM UNNEST($2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::text[])
+     WITH ORDINALITY AS u(type_name, ts, intent_name, action_name, data, n)
+ORDER BY u.n";
+
+const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
+const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";
+
+const SQLITE_INSERT: &str = "INSERT INTO events \
+    (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// One event as a row of the `events` table.
+struct Row {
+    type_name: &'static str,
+    timestamp: f64,
+    intent_name: Option<String>,
+    action_name: Option<String>,
+    data: String,
+}
+
+impl Row {
+    fn of(event: &Event) -> Result<Self, StoreError> {
+        let value = serde_json::to_value(event).map_err(|e| StoreError::Corrupt {
+            store: STORE,
+            message: e.to_string(),
+        })?;
+        // As Rasa: the intent of a user message, and the `name` of any event that has one.
+        let intent_name = value
+            .pointer("/parse_data/intent/name")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let action_name = value
+            .get("name")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Ok(Self {
+            type_name: event.type_name(),
+            timestamp: event.timestamp,
+            intent_name,
+            action_name,
+            data: value.to_string(),
+        })
+    }
+}
+
+/// Keeps conversations in an SQL database (SQLite or PostgreSQL), one row per event, in
+/// Rasa's `events` table; the schema is created or migrated when the store opens.
+pub struct SqlTrackerStore {
+    db: SqlDb,
+}
+
+impl SqlTrackerStore {
+    /// Opens (and creates or migrates) the database.
+    pub async fn open(config: &SqlConfig) -> Result<Self, StoreError> {
+        let db = SqlDb::open(config, STORE, sqlite_schema, PG_SCHEMA).await?;
+        Ok(Self { db })
+    }
+
+    /// The `id` column of a conversation's rows, in order (to check that a turn only adds
+    /// rows).
+    #[doc(hidden)]
+    pub async fn row_ids(&self, sender_id: &str) -> Result<Vec<i64>, StoreError> {
+        match &self.db {
+            SqlDb::Sqlite(conn) => {
+                let sender = sender_id.to_owned();
+                SqlDb::with_sqlite(conn, STORE, move |conn| {
+                    let mut stmt = conn
+                        .prepare_cached("SELECT id FROM events WHERE sender_id = ?1 ORDER BY id")?;
+                    stmt.query_map([&sender], |row| row.get::<_, i64>(0))?
+                        .collect()
+                })
+                .await
+            }
+            SqlDb::Postgres(pg) => {
+                let client = pg.client().await?;
+                let rows = client
+                    .client
+                    .query(
+                        "SELECT id::int8 FROM events WHERE sender_id = $1 ORDER BY id",
+                        &[&sender_id],
+                    )
+                    .await
+                    .map_err(|e| pg_error(STORE, &e))?;
+                Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        sender_id: &str,
+        events: &[Event],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() && !replace {
+            return Ok(());
+        }
+        let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>()?;
+        match &self.db {
+            SqlDb::Sqlite(conn) => {
+                let sender = sender_id.to_owned();
+                SqlDb::with_sqlite(conn, STORE, move |conn| {
+                    let tx = conn.transaction()?;
+                    if replace {
+                        tx.execute("DELETE FROM events WHERE sender_id = ?1", [&sender])?;
+                    }
+                    {
+                        let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
+                        for row in &rows {
+                            insert.execute(rusqlite::params![
+                                sender,
+                                row.type_name,
+                                row.timestamp,
+                                row.intent_name,
+                                row.action_name,
+                                row.data
+                            ])?;
+                        }
+                    }
+                    // Committed before the call returns: an acknowledged turn is on disk.
+                    tx.commit()
+                })
+                .await
+            }
+            SqlDb::Postgres(pg) => {
+                let client = pg.client().await?;
+                let sql = if replace { PG_REPLACE } else { PG_APPEND };
+                let statement = client.statement(sql, STORE).await?;
+                let types: Vec<&str> = rows.iter().map(|r| r.type_name).collect();
+                let timestamps: Vec<f64> = rows.iter().map(|r| r.timestamp).collect();
+                let intents: Vec<Option<&str>> =
+                    rows.iter().map(|r| r.intent_name.as_deref()).collect();
+                let actions: Vec<Option<&str>> =
+                    rows.iter().map(|r| r.action_name.as_deref()).collect();
+                let data: Vec<&str> = rows.iter().map(|r| r.data.as_str()).collect();
+                client
+                    .client
+                    .execute(
+                        &statement,
+                        &[&sender_id, &types, &timestamps, &intents, &actions, &data],
+                    )
+                    .await
+                    .map_err(|e| pg_error(STORE, &e))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn decode(rows: Vec<Option<String>>) -> Result<Option<Vec<Event>>, StoreError> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.into_iter()
+        .map(|data| {
+            let data = data.unwrap_or_default();
+            serde_json::from_str::<Event>(&data).map_err(|e| StoreError::Corrupt {
+                store: STORE,
+                message: format!("an event row: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+impl TrackerStore for SqlTrackerStore {
+    fn class_name(&self) -> &'static str {
+        STORE
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        sender_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Event>>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<Option<String>> = match &self.db {
+                SqlDb::Sqlite(conn) => {
+                    let sender = sender_id.to_owned();
+                    SqlDb::with_sqlite(conn, STORE, move |conn| {
+                        let mut stmt = conn.prepare_cached(
+                            "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id",
+                        )?;
+                        stmt.query_map([&sender], |row| row.get::<_, Option<String>>(0))?
+                            .collect()
+                    })
+                    .await?
+                }
+                SqlDb::Postgres(pg) => {
+                    let client = pg.client().await?;
+                    let statement = client.statement(PG_RETRIEVE, STORE).await?;
+                    client
+                        .client
+                        .query(&statement, &[&sender_id])
+                        .await
+                        .map_err(|e| pg_error(STORE, &e))?
+                        .iter()
+                        .map(|row| row.get::<_, Option<String>>(0))
+                        .collect()
+                }
+            };
+            decode(rows)
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        sender_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.write(sender_id, events, false))
+    }
+
+    fn replace<'a>(
+        &'a self,
+        sender_id: &'a str,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.write(sender_id, events, true))
+    }
+
+    fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            match &self.db {
+                SqlDb::Sqlite(conn) => {
+                    SqlDb::with_sqlite(conn, STORE, |conn| {
+                        let mut stmt =
+                            conn.prepare_cached("SELECT DISTINCT sender_id FROM events")?;
+                        stmt.query_map([], |row| row.get::<_, String>(0))?.collect()
+                    })
+                    .await
+                }
+                SqlDb::Postgres(pg) => {
+                    let client = pg.client().await?;
+                    let statement = client.statement(PG_KEYS, STORE).await?;
+                    Ok(client
+                        .client
+                        .query(&statement, &[])
+                        .await
+                        .map_err(|e| pg_error(STORE, &e))?
+                        .iter()
+                        .map(|row| row.get::<_, String>(0))
+                        .collect())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! One conformance suite, run against every tracker store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusa_core::stores::TrackerStore;
+use rusa_stores::{InMemoryTrackerStore, RedisTrackerStore, SqlConfig, SqlTrackerStore};
+
+use crate::support::{PgDatabase, json, redis_config, sample_events, service, unique};
+
+/// Turns in the long conversation; each adds 4 events (1,200 in all).
+const LONG_TURNS: usize = 300;
+
+/// What every tracker store must do. Returns the sender of the long conversation so
+/// that each store can show, in its own terms, that no turn rewrote earlier events.
+async fn conformance(store: Arc<dyn TrackerStore>) -> String {
+    let run = unique("conv");
+    let a = format!("{run}-a");
+    let b = format!("{run}-b");
+
+    // Unknown conversation.
+    assert!(
+        store.retrieve(&a).await.unwrap().is_none(),
+        "unknown conversation"
+    );
+
+    // Two appends concatenate in order; events round-trip exactly.
+    let first = sample_events(0);
+    let second = sample_events(1);
+    store.append(&a, &first).await.unwrap();
+    store.append(&a, &second).await.unwrap();
+    let mut expected = first.clone();
+    expected.extend(second.iter().cloned());
+    let got = store.retrieve(&a).await.unwrap().expect("stored");
+    assert_eq!(json(&got), json(&expected));
+    assert_eq!(got, expected);
+
+    // An empty append changes nothing.
+    store.append(&a, &[]).await.unwrap();
+    assert_eq!(store.retrieve(&a).await.unwrap().map(|e| e.len()), Some(8));
+
+    // Replace.
+    store.append(&b, &first).await.unwrap();
+    store.replace(&b, &second[..2]).await.unwrap();
+    assert_eq!(
+        json(&store.retrieve(&b).await.unwrap().unwrap()),
+        json(&second[..2])
+    );
+    store.replace(&b, &[]).await.unwrap();
+    assert!(
+        store.retrieve(&b).await.unwrap().is_none(),
+        "replaced by nothing"
+    );
+    store.replace(&b, &first).await.unwrap();
+    assert_eq!(
+        json(&store.retrieve(&b).await.unwrap().unwrap()),
+        json(&first)
+    );
+
+    // Keys.
+    let keys = store.keys().await.unwrap();
+    assert!(keys.contains(&a) && keys.contains(&b), "{keys:?}");
+    assert!(!keys.contains(&format!("{run}-never")));
+
+    // Appends to different conversations at the same time.
+    let mut tasks = Vec::new();
+    for c in 0..12 {
+        let store = Arc::clone(&store);
+        let sender = format!("{run}-c{c}");
+        tasks.push(tokio::spawn(async move {
+            for turn in 0..10 {
+                store
+                    .append(&sender, &sample_events(c * 100 + turn))
+                    .await
+                    .unwrap();
+            }
+            sender
+        }));
+    }
+    for (c, task) in tasks.into_iter().enumerate() {
+        let sender = task.await.unwrap();
+        let got = store.retrieve(&sender).await.unwrap().unwrap();
+        let expected: Vec<_> = (0..10)
+            .flat_map(|turn| sample_events(c * 100 + turn))
+            .collect();
+        assert_eq!(json(&got), json(&expected), "conversation {sender}");
+    }
+
+    // A long conversation: 1,200 events, appended turn by turn.
+    let long = format!("{run}-long");
+    for turn in 0..LONG_TURNS {
+        store.append(&long, &sample_events(turn)).await.unwrap();
+    }
+    let got = store.retrieve(&long).await.unwrap().unwrap();
+    assert_eq!(got.len(), LONG_TURNS * 4);
+    assert_eq!(
+        json(&got[got.len() - 4..]),
+        json(&sample_events(LONG_TURNS - 1))
+    );
+    long
+}
+
+#[tokio::test]
+async fn in_memory_tracker_store() {
+    conformance(Arc::new(InMemoryTrackerStore::new())).await;
+}
+
+/// Rows are never rewritten: the first turn's ids stay and ids are contiguous.
+async fn check_sql_rows_only_appended(store: &SqlTrackerStore) {
+    let sender = unique("rows");
+    store.append(&sender, &sample_events(0)).await.unwrap();
+    let first_ids = store.row_ids(&sender).await.unwrap();
+    for turn in 1..LONG_TURNS {
+        store.append(&sender, &sample_events(turn)).await.unwrap();
+    }
+    let ids = store.row_ids(&sender).await.unwrap();
+    assert_eq!(ids.len(), LONG_TURNS * 4, "one row per event");
+    assert_eq!(
+        ids[..4],
+        first_ids[..],
+        "the first turn's rows were not rewritten"
+    );
+    assert_eq!(
+        ids[ids.len() - 1] - ids[0],
+        (LONG_TURNS * 4 - 1) as i64,
+        "no row was deleted and inserted again"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_tracker_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqlConfig::sqlite(dir.path().join("nested-not-needed.db"));
+    let store = Arc::new(SqlTrackerStore::open(&config).await.unwrap());
+    conformance(Arc::clone(&store) as Arc<dyn TrackerStore>).await;
+    check_sql_rows_only_appended(&store).await;
+
+    // Reopening finds everything (and migrating an existing schema is a no-op).
+    let keys = store.keys().await.unwrap();
+    drop(store);
+    let reopened = SqlTrackerStore::open(&config).await.unwrap();
+    assert_eq!(reopened.keys().await.unwrap().len(), keys.len());
+}
+
+#[tokio::test]
+async fn sqlite_tracker_store_migrates_an_old_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (id INTEGER NOT NULL PRIMARY KEY, sender_id VARCHAR(255) NOT NULL,
+                                 type_name VARCHAR(255) NOT NULL, timestamp FLOAT, data TEXT);
+             INSERT INTO events (sender_id, type_name, timestamp, data)
+             VALUES ('old', 'restart', 1.0, '{\"event\": \"restart\", \"timestamp\": 1.0}');",
+        )
+        .unwrap();
+    }
+    let store = SqlTrackerStore::open(&SqlConfig::sqlite(&path))
+        .await
+        .unwrap();
+    store.append("old", &sample_events(0)).await.unwrap();
+    let events = store.retrieve("old").await.unwrap().unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0].type_name(), "restart");
+}
+
+#[tokio::test]
+async fn postgresql_tracker_store() {
+    let Some(pg) = service("postgresql") else {
+        return;
+    };
+    let db = PgDatabase::new(pg);
+    let store = Arc::new(SqlTrackerStore::open(&db.config).await.unwrap());
+    conformance(Arc::clone(&store) as Arc<dyn TrackerStore>).await;
+    check_sql_rows_only_appended(&store).await;
+
+    // The schema: one events table, indexed by sender_id; opening again migrates nothing.
+    drop(store);
+    let again = SqlTrackerStore::open(&db.config).await.unwrap();
+    let client = db.client().await;
+    let index: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'events' \
+             AND indexdef LIKE '%(sender_id)%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(index, 1);
+    let intent: Option<String> = client
+        .query_one(
+            "SELECT intent_name FROM events WHERE type_name = 'user' LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(intent.as_deref(), Some("greet"));
+    drop(client);
+    drop(again);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn redis_tracker_store() {
+    let Some(redis_service) = service("redis") else {
+        return;
+    };
+    let config = redis_config(redis_service);
+    let store = Arc::new(RedisTrackerStore::open(&config, None).await.unwrap());
+    let long = conformance(Arc::clone(&store) as Arc<dyn TrackerStore>).await;
+
+    // Structure: the conversation is a list with one element per event.
+    let client = redis::Client::open(format!(
+        "redis://{}:{}/",
+        redis_service.host, redis_service.port
+    ))
+    .unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = store.key(&long);
+    let kind: String = redis::cmd("TYPE")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "list");
+    let len: usize = redis::cmd("LLEN")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, LONG_TURNS * 4);
+
+    // A turn does not touch earlier events: mark the first element (same event, other
+    // spacing), append, and find the mark unchanged.
+    let first: String = redis::cmd("LINDEX")
+        .arg(&key)
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let marked = format!(" {first}");
+    redis::cmd("LSET")
+        .arg(&key)
+        .arg(0)
+        .arg(&marked)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    store.append(&long, &sample_events(9999)).await.unwrap();
+    let after: String = redis::cmd("LINDEX")
+        .arg(&key)
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, marked);
+
+    // record_exp sets an expiry on write.
+    let expiring = RedisTrackerStore::open(&config, Some(Duration::from_secs(300)))
+        .await
+        .unwrap();
+    expiring.append("exp", &sample_events(0)).await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(expiring.key("exp"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((1..=300).contains(&ttl), "ttl {ttl}");
+
+    // Clean up this run's keys.
+    for sender in store.keys().await.unwrap() {
+        redis::cmd("DEL")
+            .arg(store.key(&sender))
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+}
