@@ -393,3 +393,72 @@ async fn each_request_has_an_endpoint_config_request_span() {
             .any(|(n, v)| n == "traceparent" && v.starts_with("00-"))
     );
 }
+
+/// One turn of the trip assistant with `executor` as its action server.
+async fn trip_turn(
+    model: &rusa_core::processor::DialogueModel,
+    tracker: &mut rusa_core::DialogueStateTracker,
+    executor: &rusa_actions::HttpActionExecutor,
+    text: &str,
+) -> Vec<rusa_core::responses::BotMessage> {
+    let nlu = TableNlu(std::collections::HashMap::from([(
+        "I feel great",
+        ("mood_great", json!([])),
+    )]));
+    let now = || 10.0;
+    let mut first = |_: usize| 0;
+    let mut env = rusa_core::processor::TurnEnv::new(&now, &mut first);
+    let message = rusa_core::processor::UserMessage {
+        text: text.into(),
+        input_channel: Some("rest".into()),
+        ..Default::default()
+    };
+    model
+        .handle_message(tracker, &nlu, executor, &message, &mut env)
+        .await
+        .messages
+}
+
+#[tokio::test]
+async fn a_rejection_is_logged_as_action_execution_rejected_and_the_turn_goes_on() {
+    let (_dir, model) = trip_model();
+    let (url, _requests) = serve(Reply::Json(
+        400,
+        json!({"action_name": "action_remember_mood", "error": "no"}),
+    ));
+    let executor = executor(&url, "", &model.domain, TIMEOUT);
+    let mut tracker = model.new_tracker("rejected");
+    let messages = trip_turn(&model, &mut tracker, &executor, "I feel great").await;
+    assert!(messages.is_empty());
+    let rejected = tracker.events().iter().any(|e| {
+        matches!(&e.kind, EventKind::ActionExecutionRejected { name, .. } if name == "action_remember_mood")
+    });
+    assert!(rejected, "action_execution_rejected is logged");
+    assert_eq!(tracker.latest_action_name(), Some("action_listen"));
+}
+
+#[tokio::test]
+async fn an_unreachable_action_server_does_not_stop_the_turn() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    let (_dir, model) = trip_model();
+    let executor = executor(
+        &format!("http://127.0.0.1:{port}/webhook"),
+        "",
+        &model.domain,
+        TIMEOUT,
+    );
+    let mut tracker = model.new_tracker("down");
+    let messages = trip_turn(&model, &mut tracker, &executor, "I feel great").await;
+    assert!(messages.is_empty());
+    // As in Rasa: the failed action counts as run (without events), then the assistant listens.
+    let ran = tracker.events().iter().any(|e| {
+        matches!(&e.kind, EventKind::Action(a) if a.name.as_deref() == Some("action_remember_mood"))
+    });
+    assert!(ran);
+    assert_eq!(tracker.latest_action_name(), Some("action_listen"));
+    assert_eq!(tracker.slot("mood"), Some(&Value::Null));
+}

@@ -14,16 +14,15 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use rusa_core::actions::CustomActionExecutor;
-use rusa_core::policies::{PolicyEnsemble, default_policies};
-use rusa_core::processor::{DialogueModel, Nlu, TurnEnv, UserMessage};
+use rusa_core::processor::{TurnEnv, UserMessage};
 use rusa_core::{DialogueStateTracker, Event, EventKind};
-use rusa_project::{Domain, Project, ProjectPaths};
+use rusa_project::Domain;
 
 use common::*;
 
@@ -63,75 +62,6 @@ class ValidateTripForm(FormValidationAction):
             return {"city": None}
         return {"city": str(slot_value).title()}
 "#;
-
-const DOMAIN_YML: &str = r#"version: "3.1"
-intents:
-  - mood_great
-  - mood_unhappy
-  - book_trip
-  - inform_city
-entities:
-  - city
-slots:
-  mood:
-    type: text
-    influence_conversation: false
-    mappings:
-      - type: custom
-  city:
-    type: text
-    influence_conversation: false
-    mappings:
-      - type: from_entity
-        entity: city
-        conditions:
-          - active_loop: trip_form
-            requested_slot: city
-forms:
-  trip_form:
-    required_slots:
-      - city
-responses:
-  utter_remember:
-    - text: "I'll remember that you feel {mood_word}."
-  utter_ask_city:
-    - text: "Which city?"
-  utter_booked:
-    - text: "Booked a trip to {city}."
-actions:
-  - action_remember_mood
-  - validate_trip_form
-session_config:
-  session_expiration_time: 60
-  carry_over_slots_to_new_session: true
-"#;
-
-const RULES_YML: &str = r#"version: "3.1"
-rules:
-- rule: remember a great mood
-  steps:
-  - intent: mood_great
-  - action: action_remember_mood
-- rule: remember an unhappy mood
-  steps:
-  - intent: mood_unhappy
-  - action: action_remember_mood
-- rule: start the trip form
-  steps:
-  - intent: book_trip
-  - action: trip_form
-  - active_loop: trip_form
-- rule: book once the form is done
-  condition:
-  - active_loop: trip_form
-  steps:
-  - action: trip_form
-  - active_loop: null
-  - action: utter_booked
-"#;
-
-const CONFIG_YML: &str =
-    "recipe: default.v1\nlanguage: en\nassistant_id: rasa_sdk_test\npipeline:\npolicies:\n";
 
 fn services_required() -> bool {
     std::env::var("RUSA_TEST_SERVICES").is_ok_and(|v| v == "required")
@@ -287,7 +217,7 @@ fn health_ok(port: u16) -> bool {
 }
 
 fn domain() -> Domain {
-    load_domain_yaml(DOMAIN_YML)
+    load_domain_yaml(TRIP_DOMAIN_YML)
 }
 
 fn slot(name: &str, value: Value) -> Event {
@@ -409,40 +339,13 @@ async fn rasa_sdk_runs_our_custom_action_and_form_validation() {
     );
 }
 
-/// An NLU that knows the intent of each text of the conversation.
-struct TableNlu(HashMap<&'static str, (&'static str, Value)>);
-
-impl Nlu for TableNlu {
-    fn parse(&self, text: &str) -> Value {
-        let (intent, entities) = self
-            .0
-            .get(text)
-            .cloned()
-            .unwrap_or(("nlu_fallback", json!([])));
-        json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entities,
-               "intent_ranking": [{"name": intent, "confidence": 1.0}]})
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_runs_a_custom_action_and_a_validated_form_on_rasa_sdk() {
     let Some(python) = rasa_sdk_python() else {
         return;
     };
     let server = ActionServer::start(&python);
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(dir.path().join("data")).expect("data dir");
-    std::fs::write(dir.path().join("config.yml"), CONFIG_YML).expect("config");
-    std::fs::write(dir.path().join("domain.yml"), DOMAIN_YML).expect("domain");
-    std::fs::write(dir.path().join("data/rules.yml"), RULES_YML).expect("rules");
-    let project = Project::load(&ProjectPaths::in_dir(dir.path())).expect("project loads");
-    let policies = PolicyEnsemble::train(&project, &default_policies()).expect("policies train");
-    let model = DialogueModel::new(
-        Arc::new(project.domain.clone()),
-        policies,
-        "test-model".into(),
-        None,
-    );
+    let (_dir, model) = trip_model();
     let executor = executor(&server.url(), "", &model.domain, CALL_TIMEOUT);
     let nlu = TableNlu(HashMap::from([
         ("I feel great", ("mood_great", json!([]))),

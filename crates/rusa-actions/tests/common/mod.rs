@@ -9,8 +9,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use rusa_actions::HttpActionExecutor;
+use rusa_core::policies::{PolicyEnsemble, default_policies};
+use rusa_core::processor::{DialogueModel, Nlu};
 use rusa_core::{ActionExecuted, DialogueStateTracker, Event, EventKind, SlotSpec, UserUttered};
 use rusa_project::Domain;
+use rusa_project::{Project, ProjectPaths};
+use std::collections::HashMap;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot")
@@ -116,4 +120,108 @@ pub fn tracker_after(
     tracker.update(stamp(action("action_listen", 1.0)));
     tracker.update(stamp(user(text, intent, json!([]), 2.0)));
     tracker
+}
+
+/// The trip assistant of the tests: a custom action `action_remember_mood` run by rules,
+/// and `trip_form` asking for `city`, validated by `validate_trip_form`.
+pub const TRIP_DOMAIN_YML: &str = r#"version: "3.1"
+intents:
+  - mood_great
+  - mood_unhappy
+  - book_trip
+  - inform_city
+entities:
+  - city
+slots:
+  mood:
+    type: text
+    influence_conversation: false
+    mappings:
+      - type: custom
+  city:
+    type: text
+    influence_conversation: false
+    mappings:
+      - type: from_entity
+        entity: city
+        conditions:
+          - active_loop: trip_form
+            requested_slot: city
+forms:
+  trip_form:
+    required_slots:
+      - city
+responses:
+  utter_remember:
+    - text: "I'll remember that you feel {mood_word}."
+  utter_ask_city:
+    - text: "Which city?"
+  utter_booked:
+    - text: "Booked a trip to {city}."
+actions:
+  - action_remember_mood
+  - validate_trip_form
+session_config:
+  session_expiration_time: 60
+  carry_over_slots_to_new_session: true
+"#;
+
+pub const TRIP_RULES_YML: &str = r#"version: "3.1"
+rules:
+- rule: remember a great mood
+  steps:
+  - intent: mood_great
+  - action: action_remember_mood
+- rule: remember an unhappy mood
+  steps:
+  - intent: mood_unhappy
+  - action: action_remember_mood
+- rule: start the trip form
+  steps:
+  - intent: book_trip
+  - action: trip_form
+  - active_loop: trip_form
+- rule: book once the form is done
+  condition:
+  - active_loop: trip_form
+  steps:
+  - action: trip_form
+  - active_loop: null
+  - action: utter_booked
+"#;
+
+pub const TRIP_CONFIG_YML: &str =
+    "recipe: default.v1\nlanguage: en\nassistant_id: rasa_sdk_test\npipeline:\npolicies:\n";
+
+/// The trip assistant, trained (rules and memoization).
+pub fn trip_model() -> (tempfile::TempDir, DialogueModel) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("data")).expect("data dir");
+    std::fs::write(dir.path().join("config.yml"), TRIP_CONFIG_YML).expect("config");
+    std::fs::write(dir.path().join("domain.yml"), TRIP_DOMAIN_YML).expect("domain");
+    std::fs::write(dir.path().join("data/rules.yml"), TRIP_RULES_YML).expect("rules");
+    let project = Project::load(&ProjectPaths::in_dir(dir.path())).expect("project loads");
+    let policies = PolicyEnsemble::train(&project, &default_policies()).expect("policies train");
+    let model = DialogueModel::new(
+        Arc::new(project.domain.clone()),
+        policies,
+        "test-model".into(),
+        None,
+    );
+    (dir, model)
+}
+
+/// An NLU that knows the intent of each text of the conversation.
+pub struct TableNlu(pub HashMap<&'static str, (&'static str, Value)>);
+
+impl Nlu for TableNlu {
+    fn parse(&self, text: &str) -> Value {
+        let (intent, entities) = self
+            .0
+            .get(text)
+            .cloned()
+            .unwrap_or(("nlu_fallback", json!([])));
+        json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entities,
+               "intent_ranking": [{"name": intent, "confidence": 1.0}]})
+    }
 }
