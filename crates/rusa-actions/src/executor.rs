@@ -1,5 +1,6 @@
 //! The HTTP client of the action server: one request per custom action, in Rasa's shape.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ use crate::error::ConfigError;
 /// it never changes what the server does.
 pub const RASA_VERSION: &str = "3.6.21";
 
+/// The endpoint key that limits the domain to the actions declared with `send_domain`.
+const SELECTIVE_DOMAIN: &str = "enable_selective_domain";
+
 /// The query parameter carrying the endpoint's `token`, unless `token_name` says otherwise.
 const DEFAULT_TOKEN_NAME: &str = "token";
 
@@ -44,6 +48,9 @@ pub struct HttpActionExecutor {
     basic_auth: Option<(String, Option<String>)>,
     /// The domain in Rasa's JSON, serialized once.
     domain_json: Arc<str>,
+    /// With `enable_selective_domain`, the only actions that get the domain: those
+    /// declared with `send_domain: true`. `None`: every action gets it.
+    domain_receivers: Option<Arc<HashSet<String>>>,
     header_injector: Option<HeaderInjector>,
 }
 
@@ -58,7 +65,9 @@ impl std::fmt::Debug for HttpActionExecutor {
 impl HttpActionExecutor {
     /// A client for the `action_endpoint` of the endpoints file: `url`; `token` (sent as
     /// the query parameter `token_name`, default `token`); `params` (more query
-    /// parameters); `headers`; `basic_auth` (`username`, `password`). `domain` is serialized
+    /// parameters); `headers`; `basic_auth` (`username`, `password`);
+    /// `enable_selective_domain` (default false: then only actions declared with
+    /// `send_domain: true` receive the domain, as in Rasa). `domain` is serialized
     /// once here and sent with every call; `timeout` bounds each call from connecting to
     /// the last byte of the answer (`rusa run --response-timeout`).
     pub fn new(
@@ -121,12 +130,27 @@ impl HttpActionExecutor {
                 message: e.to_string(),
             })?;
         let domain_json = domain.to_rasa_json().to_string();
+        let selective = endpoint
+            .params
+            .get(SELECTIVE_DOMAIN)
+            .is_some_and(|v| v == &Value::Bool(true) || v.as_str() == Some("true"));
+        let domain_receivers = selective.then(|| {
+            Arc::new(
+                domain
+                    .actions
+                    .iter()
+                    .filter(|a| a.send_domain)
+                    .map(|a| a.name.clone())
+                    .collect(),
+            )
+        });
         Ok(Self {
             client,
             url,
             display_url: display_url.into(),
             basic_auth,
             domain_json: domain_json.into(),
+            domain_receivers,
             header_injector: None,
         })
     }
@@ -147,14 +171,23 @@ impl HttpActionExecutor {
     pub fn request_body(&self, action: &str, tracker: &DialogueStateTracker) -> String {
         let tracker_json = tracker.current_state(EventVerbosity::All);
         let string = |s: &str| Value::String(s.to_owned()).to_string();
-        format!(
-            "{{\"next_action\":{},\"sender_id\":{},\"tracker\":{},\"version\":{},\"domain\":{}}}",
+        let mut body = format!(
+            "{{\"next_action\":{},\"sender_id\":{},\"tracker\":{},\"version\":{}",
             string(action),
             string(&tracker.sender_id),
             tracker_json,
             string(RASA_VERSION),
-            self.domain_json,
-        )
+        );
+        let send_domain = self
+            .domain_receivers
+            .as_ref()
+            .is_none_or(|receivers| receivers.contains(action));
+        if send_domain {
+            body.push_str(",\"domain\":");
+            body.push_str(&self.domain_json);
+        }
+        body.push('}');
+        body
     }
 
     async fn call(

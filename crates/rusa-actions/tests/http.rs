@@ -462,3 +462,27 @@ async fn an_unreachable_action_server_does_not_stop_the_turn() {
     assert_eq!(tracker.latest_action_name(), Some("action_listen"));
     assert_eq!(tracker.slot("mood"), Some(&Value::Null));
 }
+
+#[test]
+fn with_selective_domain_only_actions_declaring_send_domain_get_the_domain() {
+    let domain = load_domain_yaml(
+        "intents: [greet]\nactions:\n  - action_needs_domain:\n      send_domain: true\n  - action_plain\n",
+    );
+    let tracker = tracker_after(&domain, "u1", "hi", "greet");
+    let body = |executor: &rusa_actions::HttpActionExecutor, action: &str| -> Value {
+        serde_json::from_str(&executor.request_body(action, &tracker)).expect("JSON body")
+    };
+    let selective = executor(
+        "http://127.0.0.1:9/webhook",
+        "  enable_selective_domain: true\n",
+        &domain,
+        TIMEOUT,
+    );
+    assert!(body(&selective, "action_plain").get("domain").is_none());
+    assert_eq!(
+        body(&selective, "action_needs_domain")["domain"]["actions"],
+        json!([{"action_needs_domain": {"send_domain": true}}, "action_plain"])
+    );
+    let everyone = executor("http://127.0.0.1:9/webhook", "", &domain, TIMEOUT);
+    assert!(body(&everyone, "action_plain").get("domain").is_some());
+}
