@@ -121,7 +121,10 @@ impl HttpActionExecutor {
             }),
             _ => None,
         };
+        // No proxies from the environment: Rasa's aiohttp session ignores them too, and an
+        // action server usually runs next to the assistant.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .timeout(timeout)
             .default_headers(headers)
             .tls_backend_preconfigured(tls_config()?)
