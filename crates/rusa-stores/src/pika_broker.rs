@@ -9,14 +9,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
+use amqprs::callbacks::ChannelCallback;
 use amqprs::channel::{
-    BasicPublishArguments, Channel, ExchangeDeclareArguments, QueueBindArguments,
-    QueueDeclareArguments,
+    BasicPublishArguments, Channel, ConfirmSelectArguments, ExchangeDeclareArguments,
+    QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{BasicProperties, DELIVERY_MODE_PERSISTENT};
+use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, DELIVERY_MODE_PERSISTENT, Nack, Return};
 use rusa_core::actions::BoxFuture;
 use rusa_core::stores::EventBroker;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
@@ -29,6 +33,8 @@ pub const DEFAULT_EXCHANGE: &str = "rasa-exchange";
 pub const DEFAULT_QUEUE: &str = "rasa_core_events";
 /// How long opening a connection may take.
 pub const AMQP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long RabbitMQ may take to confirm a batch before it is sent again.
+pub const AMQP_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where RabbitMQ is and where events go.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,11 +75,116 @@ pub struct PikaEventBroker {
 
 struct PikaSink {
     config: PikaConfig,
-    open: Option<(Connection, Channel)>,
+    open: Option<Open>,
+}
+
+/// A connection with a channel in confirm mode.
+struct Open {
+    connection: Connection,
+    channel: Channel,
+    confirms: mpsc::UnboundedReceiver<Confirm>,
+    /// The delivery tag of the next message (tags start at 1 per channel).
+    next_tag: u64,
+}
+
+/// What RabbitMQ said about published messages.
+#[derive(Debug)]
+enum Confirm {
+    Ack { tag: u64, multiple: bool },
+    Nack { tag: u64, multiple: bool },
+}
+
+/// Passes publisher confirms to the sink; dropped (closing the stream) with the channel.
+struct ConfirmCallback {
+    confirms: mpsc::UnboundedSender<Confirm>,
+}
+
+#[async_trait::async_trait]
+impl ChannelCallback for ConfirmCallback {
+    async fn close(
+        &mut self,
+        _channel: &Channel,
+        close: CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
+        tracing::warn!(reason = %close, "RabbitMQ closed the channel");
+        Ok(())
+    }
+    async fn cancel(
+        &mut self,
+        _channel: &Channel,
+        _cancel: Cancel,
+    ) -> Result<(), amqprs::error::Error> {
+        Ok(())
+    }
+    async fn flow(
+        &mut self,
+        _channel: &Channel,
+        _active: bool,
+    ) -> Result<bool, amqprs::error::Error> {
+        Ok(true)
+    }
+    async fn publish_ack(&mut self, _channel: &Channel, ack: Ack) {
+        let _ = self.confirms.send(Confirm::Ack {
+            tag: ack.delivery_tag(),
+            multiple: ack.mutiple(),
+        });
+    }
+    async fn publish_nack(&mut self, _channel: &Channel, nack: Nack) {
+        let _ = self.confirms.send(Confirm::Nack {
+            tag: nack.delivery_tag(),
+            multiple: nack.multiple(),
+        });
+    }
+    async fn publish_return(
+        &mut self,
+        _channel: &Channel,
+        _ret: Return,
+        _properties: BasicProperties,
+        _content: Vec<u8>,
+    ) {
+    }
+}
+
+/// Which delivery tags of a batch RabbitMQ confirmed.
+struct Confirmed {
+    first: u64,
+    /// Every tag below this is confirmed.
+    through: u64,
+    singles: BTreeSet<u64>,
+}
+
+impl Confirmed {
+    fn new(first: u64) -> Self {
+        Self {
+            first,
+            through: first,
+            singles: BTreeSet::new(),
+        }
+    }
+
+    fn ack(&mut self, tag: u64, multiple: bool) {
+        if tag < self.first {
+            return;
+        }
+        if multiple {
+            self.through = self.through.max(tag + 1);
+        } else {
+            self.singles.insert(tag);
+        }
+        while self.singles.remove(&self.through) {
+            self.through += 1;
+        }
+        self.singles.retain(|&t| t >= self.through);
+    }
+
+    /// How many messages of the batch, from its start, are confirmed.
+    fn count(&self) -> usize {
+        usize::try_from(self.through - self.first).unwrap_or(usize::MAX)
+    }
 }
 
 impl PikaSink {
-    async fn connect(&self) -> Result<(Connection, Channel), String> {
+    async fn connect(&self) -> Result<Open, String> {
         let c = &self.config;
         let mut args = OpenConnectionArguments::new(&c.host, c.port, &c.username, &c.password);
         args.virtual_host(&c.virtual_host);
@@ -100,12 +211,28 @@ impl PikaSink {
                 .await
                 .map_err(|e| format!("binding queue '{queue}': {e}"))?;
         }
+        let (tx, confirms) = mpsc::unbounded_channel();
+        channel
+            .register_callback(ConfirmCallback { confirms: tx })
+            .await
+            .map_err(|e| e.to_string())?;
+        channel
+            .confirm_select(ConfirmSelectArguments::new(false))
+            .await
+            .map_err(|e| format!("enabling publisher confirms: {e}"))?;
         tracing::info!(host = %c.host, port = c.port, exchange = %c.exchange_name, "connected to RabbitMQ");
-        Ok((connection, channel))
+        Ok(Open {
+            connection,
+            channel,
+            confirms,
+            next_tag: 1,
+        })
     }
 }
 
 impl Sink for PikaSink {
+    /// Publishes the batch and waits for RabbitMQ to confirm it (at least once: a batch
+    /// whose confirms do not come is sent again).
     fn send<'a>(
         &'a mut self,
         batch: &'a [serde_json::Value],
@@ -114,7 +241,7 @@ impl Sink for PikaSink {
             let usable = self
                 .open
                 .as_ref()
-                .is_some_and(|(conn, chan)| conn.is_open() && chan.is_open());
+                .is_some_and(|o| o.connection.is_open() && o.channel.is_open());
             if !usable {
                 self.open = None;
                 let opened = self
@@ -123,30 +250,65 @@ impl Sink for PikaSink {
                     .map_err(|message| SinkError { sent: 0, message })?;
                 self.open = Some(opened);
             }
-            let Some((_, channel)) = &self.open else {
+            let Some(open) = self.open.as_mut() else {
                 return Err(SinkError {
                     sent: 0,
                     message: "no channel".into(),
                 });
             };
-            for (sent, message) in batch.iter().enumerate() {
-                let mut properties = BasicProperties::default();
-                properties
-                    .with_content_type("application/json")
-                    .with_delivery_mode(DELIVERY_MODE_PERSISTENT);
-                let body = message.to_string().into_bytes();
-                let args = BasicPublishArguments::new(&self.config.exchange_name, "");
-                if let Err(e) = channel.basic_publish(properties, body, args).await {
+            let mut confirmed = Confirmed::new(open.next_tag);
+            // Confirms of an earlier, failed batch on this channel are stale.
+            while open.confirms.try_recv().is_ok() {}
+            let result =
+                publish_and_confirm(open, &self.config.exchange_name, batch, &mut confirmed).await;
+            match result {
+                Ok(()) => Ok(()),
+                Err(message) => {
                     self.open = None;
-                    return Err(SinkError {
-                        sent,
-                        message: e.to_string(),
-                    });
+                    Err(SinkError {
+                        sent: confirmed.count().min(batch.len()),
+                        message,
+                    })
                 }
             }
-            Ok(())
         })
     }
+}
+
+async fn publish_and_confirm(
+    open: &mut Open,
+    exchange: &str,
+    batch: &[serde_json::Value],
+    confirmed: &mut Confirmed,
+) -> Result<(), String> {
+    for message in batch {
+        let mut properties = BasicProperties::default();
+        properties
+            .with_content_type("application/json")
+            .with_delivery_mode(DELIVERY_MODE_PERSISTENT);
+        let body = message.to_string().into_bytes();
+        open.channel
+            .basic_publish(properties, body, BasicPublishArguments::new(exchange, ""))
+            .await
+            .map_err(|e| e.to_string())?;
+        open.next_tag += 1;
+    }
+    let end = open.next_tag;
+    let deadline = tokio::time::Instant::now() + AMQP_CONFIRM_TIMEOUT;
+    while confirmed.through < end {
+        match tokio::time::timeout_at(deadline, open.confirms.recv()).await {
+            Err(_) => return Err("RabbitMQ did not confirm the messages in time".into()),
+            Ok(None) => return Err("the channel closed before RabbitMQ confirmed".into()),
+            Ok(Some(Confirm::Ack { tag, multiple })) => confirmed.ack(tag, multiple),
+            Ok(Some(Confirm::Nack { tag, multiple })) => {
+                return Err(format!(
+                    "RabbitMQ refused message {tag}{}",
+                    if multiple { " and earlier ones" } else { "" }
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl PikaEventBroker {
@@ -184,5 +346,23 @@ impl EventBroker for PikaEventBroker {
 
     fn dropped(&self) -> u64 {
         self.outbox.dropped()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirms_single_and_multiple_count_from_the_batch_start() {
+        let mut c = Confirmed::new(5);
+        c.ack(6, false);
+        assert_eq!(c.count(), 0);
+        c.ack(5, false);
+        assert_eq!(c.count(), 2);
+        c.ack(9, true);
+        assert_eq!(c.count(), 5);
+        c.ack(3, true);
+        assert_eq!(c.count(), 5);
     }
 }

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use amqprs::channel::{BasicConsumeArguments, QueueDeleteArguments};
+use amqprs::channel::{BasicConsumeArguments, ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use rusa_core::stores::{EventBroker, broker_message};
 use rusa_stores::{FileEventBroker, PikaConfig, PikaEventBroker, SqlConfig, SqlEventBroker};
 
-use crate::support::{PgDatabase, sample_events, service, unique};
+use crate::support::{PgDatabase, Service, sample_events, service, unique};
 
 const FLUSH: Duration = Duration::from_secs(20);
 
@@ -108,27 +108,24 @@ async fn postgresql_event_broker_writes_rows() {
     db.drop_database().await;
 }
 
-#[tokio::test]
-async fn pika_broker_publishes_persistent_messages_to_every_queue() {
-    let Some(rabbit) = service("rabbitmq") else {
-        return;
-    };
-    let exchange = unique("rusa-test-exchange-");
-    let queues = vec![unique("rusa-test-q1-"), unique("rusa-test-q2-")];
-    let broker = PikaEventBroker::start(PikaConfig {
-        host: rabbit.host.into(),
-        port: rabbit.port,
-        queues: queues.clone(),
-        exchange_name: exchange.clone(),
-        ..PikaConfig::default()
-    });
-    let sent = messages("dave");
-    for m in &sent {
-        broker.publish(m.clone());
-    }
-    broker.flush(FLUSH).await;
-    assert_eq!(broker.dropped(), 0);
+/// A message as a consumer sees it.
+pub struct Received {
+    pub delivery_mode: Option<u8>,
+    pub content_type: Option<String>,
+    pub body: serde_json::Value,
+}
 
+/// Consumes `n` messages from `queue` (each within the time limit).
+pub async fn consume_messages(rabbit: Service, queue: &str, n: usize) -> Vec<Received> {
+    consume_until(rabbit, queue, |got| got.len() >= n).await
+}
+
+/// Consumes messages from `queue` until `done` says so (each within the time limit).
+pub async fn consume_until(
+    rabbit: Service,
+    queue: &str,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
     let connection = Connection::open(&OpenConnectionArguments::new(
         rabbit.host,
         rabbit.port,
@@ -138,42 +135,179 @@ async fn pika_broker_publishes_persistent_messages_to_every_queue() {
     .await
     .unwrap();
     let channel = connection.open_channel(None).await.unwrap();
-    for queue in &queues {
-        let (_, mut rx) = channel
-            .basic_consume_rx(
-                BasicConsumeArguments::new(queue, &unique("consumer"))
-                    .auto_ack(true)
-                    .finish(),
-            )
+    let (_, mut rx) = channel
+        .basic_consume_rx(
+            BasicConsumeArguments::new(queue, &unique("consumer"))
+                .auto_ack(true)
+                .finish(),
+        )
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while !done(&received) {
+        let message = tokio::time::timeout(FLUSH, rx.recv())
             .await
-            .unwrap();
-        for expected in &sent {
-            let message = tokio::time::timeout(FLUSH, rx.recv())
-                .await
-                .expect("a message within the time limit")
-                .expect("the consumer is open");
-            let properties = message.basic_properties.unwrap();
-            assert_eq!(properties.delivery_mode(), Some(2), "persistent");
-            assert_eq!(
-                properties.content_type().map(String::as_str),
-                Some("application/json")
-            );
-            let body: serde_json::Value =
-                serde_json::from_slice(&message.content.unwrap()).unwrap();
-            assert_eq!(&body, expected);
-        }
+            .expect("a message within the time limit")
+            .expect("the consumer is open");
+        let properties = message.basic_properties.unwrap();
+        received.push(Received {
+            delivery_mode: properties.delivery_mode(),
+            content_type: properties.content_type().cloned(),
+            body: serde_json::from_slice(&message.content.unwrap()).unwrap(),
+        });
     }
-    for queue in &queues {
+    let _ = channel.close().await;
+    let _ = connection.close().await;
+    received
+}
+
+/// The bodies of `n` messages from `queue`.
+pub async fn consume(rabbit: Service, queue: &str, n: usize) -> Vec<serde_json::Value> {
+    consume_messages(rabbit, queue, n)
+        .await
+        .into_iter()
+        .map(|r| r.body)
+        .collect()
+}
+
+/// Deletes the test's queues and exchange.
+pub async fn delete(rabbit: Service, queues: &[String], exchange: &str) {
+    let connection = Connection::open(&OpenConnectionArguments::new(
+        rabbit.host,
+        rabbit.port,
+        "guest",
+        "guest",
+    ))
+    .await
+    .unwrap();
+    let channel = connection.open_channel(None).await.unwrap();
+    for queue in queues {
         channel
             .queue_delete(QueueDeleteArguments::new(queue))
             .await
             .unwrap();
     }
     channel
-        .exchange_delete(amqprs::channel::ExchangeDeleteArguments::new(&exchange))
+        .exchange_delete(ExchangeDeleteArguments::new(exchange))
         .await
         .unwrap();
+    let _ = channel.close().await;
+    let _ = connection.close().await;
+}
+
+fn pika_config(host: &str, port: u16, queues: &[String], exchange: &str) -> PikaConfig {
+    PikaConfig {
+        host: host.into(),
+        port,
+        queues: queues.to_vec(),
+        exchange_name: exchange.into(),
+        ..PikaConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn pika_broker_publishes_persistent_messages_to_every_queue() {
+    let Some(rabbit) = service("rabbitmq") else {
+        return;
+    };
+    let exchange = unique("rusa-test-exchange-");
+    let queues = vec![unique("rusa-test-q1-"), unique("rusa-test-q2-")];
+    let broker = PikaEventBroker::start(pika_config(rabbit.host, rabbit.port, &queues, &exchange));
+    let sent = messages("dave");
+    for m in &sent {
+        broker.publish(m.clone());
+    }
+    broker.flush(FLUSH).await;
+    assert_eq!(broker.dropped(), 0);
+    for queue in &queues {
+        let received = consume_messages(rabbit, queue, sent.len()).await;
+        for (got, expected) in received.iter().zip(&sent) {
+            assert_eq!(got.delivery_mode, Some(2), "persistent");
+            assert_eq!(got.content_type.as_deref(), Some("application/json"));
+            assert_eq!(&got.body, expected);
+        }
+    }
     drop(broker);
+    delete(rabbit, &queues, &exchange).await;
+}
+
+/// A TCP proxy in front of RabbitMQ that the test can cut.
+struct Proxy {
+    port: u16,
+    /// `false`: accepted connections are closed at once (the broker is "down").
+    forwarding: tokio::sync::watch::Sender<(bool, u32)>,
+}
+
+impl Proxy {
+    async fn start(upstream: Service) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (forwarding, state) = tokio::sync::watch::channel((false, 0u32));
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (forward, generation) = *state.borrow();
+                if !forward {
+                    continue; // dropped: connection closed
+                }
+                let mut state = state.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect((upstream.host, upstream.port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = state.wait_for(|s| s.1 != generation || !s.0) => {}
+                    }
+                });
+            }
+        });
+        Self { port, forwarding }
+    }
+
+    fn up(&self) {
+        self.forwarding.send_modify(|s| s.0 = true);
+    }
+
+    /// Cuts every open connection; new ones are forwarded again.
+    fn cut(&self) {
+        self.forwarding.send_modify(|s| s.1 += 1);
+    }
+}
+
+#[tokio::test]
+async fn pika_broker_reconnects_and_delivers_what_waited() {
+    let Some(rabbit) = service("rabbitmq") else {
+        return;
+    };
+    let exchange = unique("rusa-test-exchange-");
+    let queues = vec![unique("rusa-test-reconnect-")];
+    let proxy = Proxy::start(rabbit).await;
+    let broker = PikaEventBroker::start(pika_config("127.0.0.1", proxy.port, &queues, &exchange));
+
+    // Down at start: the message waits in the buffer.
+    broker.publish(serde_json::json!({"n": 1}));
+    proxy.up();
+    broker.flush(FLUSH).await;
+    // Cut the connection under the broker: the next messages still arrive.
+    proxy.cut();
+    for n in 2..=4 {
+        broker.publish(serde_json::json!({"n": n}));
+    }
+    broker.flush(FLUSH).await;
+    assert_eq!(broker.dropped(), 0);
+
+    // At least once: a message cut off before its confirm is sent again.
+    let numbers = |got: &[Received]| {
+        let mut n: Vec<i64> = got.iter().filter_map(|m| m.body["n"].as_i64()).collect();
+        n.dedup();
+        n
+    };
+    let got = consume_until(rabbit, &queues[0], |got| numbers(got).len() >= 4).await;
+    assert_eq!(numbers(&got), vec![1, 2, 3, 4], "in order, none lost");
+    drop(broker);
+    delete(rabbit, &queues, &exchange).await;
 }
 
 #[tokio::test]

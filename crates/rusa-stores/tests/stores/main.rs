@@ -3,6 +3,7 @@
 
 mod brokers;
 mod durability;
+mod endpoints;
 mod locks;
 mod support;
 mod trackers;
