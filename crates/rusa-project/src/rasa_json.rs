@@ -305,18 +305,15 @@ mod tests {
         load_domain(&path, &mut Vec::new()).expect("domain loads").0
     }
 
-    fn read_json(path: &Path) -> Option<Value> {
-        let text = std::fs::read_to_string(path).ok()?;
-        Some(serde_json::from_str(&text).expect("fixture is JSON"))
+    fn read_json(path: &Path) -> Value {
+        let text = std::fs::read_to_string(path).expect("the moodbot fixture");
+        serde_json::from_str(&text).expect("fixture is JSON")
     }
 
     #[test]
     fn moodbot_domain_equals_rasas_domain_endpoint() {
         let dir = fixtures();
-        let Some(expected) = read_json(&dir.join("samples/domain_endpoint.json")) else {
-            eprintln!("skipped: the moodbot fixture is not available");
-            return;
-        };
+        let expected = read_json(&dir.join("samples/domain_endpoint.json"));
         let (domain, _) =
             load_domain(&dir.join("domain.yml"), &mut Vec::new()).expect("moodbot domain loads");
         assert_eq!(domain.to_rasa_json(), expected);
@@ -325,12 +322,7 @@ mod tests {
     #[test]
     fn domain_of_the_real_action_server_call_is_reproduced() {
         let dir = fixtures();
-        let Some(sample) =
-            read_json(&dir.join("samples/action_server_real_call_from_rasa_3.6.21.json"))
-        else {
-            eprintln!("skipped: the moodbot fixture is not available");
-            return;
-        };
+        let sample = read_json(&dir.join("samples/action_server_real_call_from_rasa_3.6.21.json"));
         // The moodbot domain of that recording: moodbot plus one slot and one custom action.
         let mut yaml = std::fs::read_to_string(dir.join("domain.yml")).expect("domain.yml");
         yaml.push_str(
