@@ -66,7 +66,7 @@ impl HttpActionExecutor {
     /// A client for the `action_endpoint` of the endpoints file: `url`; `token` (sent as
     /// the query parameter `token_name`, default `token`); `params` (more query
     /// parameters); `headers`; `basic_auth` (`username`, `password`);
-    /// `enable_selective_domain` (default false: then only actions declared with
+    /// `enable_selective_domain` (default false; when true, only actions declared with
     /// `send_domain: true` receive the domain, as in Rasa). `domain` is serialized
     /// once here and sent with every call; `timeout` bounds each call from connecting to
     /// the last byte of the answer (`rusa run --response-timeout`).
