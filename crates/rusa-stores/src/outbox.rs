@@ -116,7 +116,7 @@ impl Outbox {
 
     /// Waits until everything buffered went out, at most `budget`.
     pub(crate) async fn flush(&self, budget: Duration) {
-        let _ = tokio::time::timeout(budget, async {
+        let flushed = tokio::time::timeout(budget, async {
             loop {
                 let idle = self.idle.notified();
                 tokio::pin!(idle);
@@ -128,6 +128,20 @@ impl Outbox {
             }
         })
         .await;
+        if flushed.is_err() {
+            let waiting = self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .items
+                .len();
+            tracing::warn!(
+                broker = self.broker,
+                waiting,
+                budget_ms = budget.as_millis() as u64,
+                "events still waiting to be published when the flush budget ran out"
+            );
+        }
     }
 
     /// Removes the messages up to and including `last_seq` (those still there).

@@ -148,6 +148,11 @@ impl RedisLockStore {
             }
             let waited = start.elapsed();
             if waited >= wait {
+                // Give the ticket back now, so the next caller does not queue behind it.
+                pending.armed = false;
+                if let Err(error) = self.remove(conversation_id, ticket).await {
+                    tracing::warn!(%error, "could not give back a lock ticket; it expires by itself");
+                }
                 return Err(StoreError::LockTimeout {
                     store: STORE,
                     waited,

@@ -224,9 +224,32 @@ pub(crate) struct PgConnection {
 pub(crate) struct PgClient {
     pub(crate) client: Client,
     statements: Mutex<HashMap<&'static str, Statement>>,
+    /// Set when an error showed that the connection is gone (the client may not know yet).
+    broken: std::sync::atomic::AtomicBool,
 }
 
 impl PgClient {
+    fn is_usable(&self) -> bool {
+        !self.client.is_closed() && !self.broken.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Maps an error, and marks the connection for replacement when the error says it
+    /// is gone (closed socket, server shutdown or a terminated backend).
+    pub(crate) fn fail(&self, store: &'static str, error: &tokio_postgres::Error) -> StoreError {
+        let fatal = error.is_closed()
+            || error.as_db_error().is_some_and(|db| {
+                matches!(db.severity(), "FATAL" | "PANIC")
+                    || db.code().code().starts_with("57")
+                    || db.code().code().starts_with("08")
+            })
+            || (error.as_db_error().is_none() && error.code().is_none());
+        if fatal {
+            self.broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        pg_error(store, error)
+    }
+
     /// The prepared statement for `sql` (prepared on first use).
     pub(crate) async fn statement(
         &self,
@@ -246,7 +269,7 @@ impl PgClient {
             .client
             .prepare(sql)
             .await
-            .map_err(|e| pg_error(store, &e))?;
+            .map_err(|e| self.fail(store, &e))?;
         self.statements
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -285,6 +308,7 @@ impl PgConnection {
         Ok(PgClient {
             client,
             statements: Mutex::new(HashMap::new()),
+            broken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -301,11 +325,11 @@ impl PgConnection {
     /// The live client, reconnecting first if the last one was closed.
     pub(crate) async fn client(&self) -> Result<Arc<PgClient>, StoreError> {
         let current = Arc::clone(&*self.current.read().await);
-        if !current.client.is_closed() {
+        if current.is_usable() {
             return Ok(current);
         }
         let mut slot = self.current.write().await;
-        if slot.client.is_closed() {
+        if !slot.is_usable() {
             tracing::info!(store = self.store, "reconnecting to PostgreSQL");
             *slot = Arc::new(Self::open(&self.config, self.store).await?);
         }

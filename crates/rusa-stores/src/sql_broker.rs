@@ -8,7 +8,7 @@ use rusa_core::stores::{EventBroker, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
-use crate::sql::{SqlConfig, SqlDb, pg_error};
+use crate::sql::{SqlConfig, SqlDb};
 
 const BROKER: &str = "SQLEventBroker";
 
@@ -90,7 +90,7 @@ impl Sink for SqlSink {
                             .execute(&statement, &[&senders, &data])
                             .await
                             .map(|_| ())
-                            .map_err(|e| pg_error(BROKER, &e))
+                            .map_err(|e| client.fail(BROKER, &e))
                     }
                     .await
                 }

@@ -5,7 +5,7 @@ use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
 use rusa_core::stores::{StoreError, TrackerStore};
 
-use crate::sql::{SqlConfig, SqlDb, pg_error};
+use crate::sql::{SqlConfig, SqlDb};
 
 const STORE: &str = "SQLTrackerStore";
 
@@ -170,7 +170,7 @@ impl SqlTrackerStore {
                         &[&sender_id],
                     )
                     .await
-                    .map_err(|e| pg_error(STORE, &e))?;
+                    .map_err(|e| client.fail(STORE, &e))?;
                 Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
             }
         }
@@ -230,7 +230,7 @@ impl SqlTrackerStore {
                         &[&sender_id, &types, &timestamps, &intents, &actions, &data],
                     )
                     .await
-                    .map_err(|e| pg_error(STORE, &e))?;
+                    .map_err(|e| client.fail(STORE, &e))?;
                 Ok(())
             }
         }
@@ -282,7 +282,7 @@ impl TrackerStore for SqlTrackerStore {
                         .client
                         .query(&statement, &[&sender_id])
                         .await
-                        .map_err(|e| pg_error(STORE, &e))?
+                        .map_err(|e| client.fail(STORE, &e))?
                         .iter()
                         .map(|row| row.get::<_, Option<String>>(0))
                         .collect()
@@ -326,7 +326,7 @@ impl TrackerStore for SqlTrackerStore {
                         .client
                         .query(&statement, &[])
                         .await
-                        .map_err(|e| pg_error(STORE, &e))?
+                        .map_err(|e| client.fail(STORE, &e))?
                         .iter()
                         .map(|row| row.get::<_, String>(0))
                         .collect())

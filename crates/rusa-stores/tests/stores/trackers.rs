@@ -279,3 +279,37 @@ async fn redis_tracker_store() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn postgresql_tracker_store_reconnects_after_the_server_dropped_it() {
+    let Some(pg) = service("postgresql") else {
+        return;
+    };
+    let db = PgDatabase::new(pg);
+    let store = SqlTrackerStore::open(&db.config).await.unwrap();
+    store.append("r", &sample_events(0)).await.unwrap();
+    let admin = db.client().await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's connection was terminated");
+    // The call that meets the dead connection may fail; the store reconnects for the next.
+    let mut appended = false;
+    for _ in 0..2 {
+        if store.append("r", &sample_events(1)).await.is_ok() {
+            appended = true;
+            break;
+        }
+    }
+    assert!(appended, "the store reconnected");
+    assert_eq!(store.retrieve("r").await.unwrap().map(|e| e.len()), Some(8));
+    drop(admin);
+    drop(store);
+    db.drop_database().await;
+}
