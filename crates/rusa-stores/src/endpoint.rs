@@ -67,7 +67,7 @@ fn kind_of(config: &EndpointConfig) -> Option<String> {
 /// The tracker store of `tracker_store:`; `None` (no entry) gives the in-memory store.
 ///
 /// Types as in Rasa: `in_memory`, `sql` (`dialect` sqlite|postgresql, `url`, `port`, `db`,
-/// `username`, `password`, `query`), `redis` (`url`, `port`, `db`, `username`, `password`,
+/// `username`, `password`, `query`, `login_db`), `redis` (`url`, `port`, `db`, `username`, `password`,
 /// `key_prefix`, `record_exp` seconds); an entry without `type` is Redis, as in Rasa.
 pub async fn tracker_store_from_endpoint(
     config: Option<&EndpointConfig>,
@@ -206,7 +206,7 @@ pub async fn event_broker_from_endpoint(
 }
 
 /// Rasa's SQL keys: `dialect` (default sqlite), `url` (host), `port`, `db`, `username`,
-/// `password`, `query`.
+/// `password`, `query`, `login_db`.
 fn sql_config(config: &EndpointConfig, default_db: &str) -> Result<SqlConfig, StoresError> {
     let params = Params::new(config);
     let dialect = match params.str("dialect") {
@@ -232,9 +232,10 @@ fn sql_config(config: &EndpointConfig, default_db: &str) -> Result<SqlConfig, St
             Dialect::Sqlite => default_db.to_owned(),
             Dialect::Postgresql => "rasa".to_owned(),
         }),
-        username: params.str("username").or_else(|| params.str("login_db")),
+        username: params.str("username"),
         password: params.str("password"),
         query: params.map("query")?,
+        login_db: params.str("login_db"),
     };
     if dialect == Dialect::Postgresql {
         sql.check_query().map_err(|m| params.invalid("query", m))?;

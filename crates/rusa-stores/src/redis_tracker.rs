@@ -48,31 +48,97 @@ impl RedisTrackerStore {
         if events.is_empty() && !replace {
             return Ok(());
         }
+        let items = serialize(events)?;
+        match self.write_list(sender_id, &items, replace).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_wrong_type(&e) => {
+                // A conversation Rasa saved (one JSON string) becomes a list, once.
+                tracing::info!(
+                    sender_id,
+                    "converting a conversation saved by Rasa to an event list"
+                );
+                let mut all = serialize(&self.legacy(sender_id).await?.unwrap_or_default())?;
+                all.extend(items);
+                self.write_list(sender_id, &all, true)
+                    .await
+                    .map_err(|e| redis_error(STORE, &e))
+            }
+            Err(e) => Err(redis_error(STORE, &e)),
+        }
+    }
+
+    /// A conversation in Rasa's format: the tracker's JSON (`{"events": [...], ...}`) as one
+    /// string.
+    async fn legacy(&self, sender_id: &str) -> Result<Option<Vec<Event>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let text: Option<String> = redis::cmd("GET")
+            .arg(self.key(sender_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error(STORE, &e))?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let corrupt = |message: String| StoreError::Corrupt {
+            store: STORE,
+            message: format!("the conversation '{sender_id}': {message}"),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        let events = match value {
+            serde_json::Value::Array(events) => events,
+            serde_json::Value::Object(mut tracker) => match tracker.remove("events") {
+                Some(serde_json::Value::Array(events)) => events,
+                _ => return Err(corrupt("no events list".into())),
+            },
+            _ => return Err(corrupt("not a tracker".into())),
+        };
+        let events = events
+            .into_iter()
+            .map(serde_json::from_value::<Event>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok((!events.is_empty()).then_some(events))
+    }
+
+    async fn write_list(
+        &self,
+        sender_id: &str,
+        items: &[String],
+        replace: bool,
+    ) -> Result<(), redis::RedisError> {
         let key = self.key(sender_id);
         let mut pipe = redis::pipe();
         pipe.atomic();
         if replace {
             pipe.del(&key).ignore();
         }
-        if !events.is_empty() {
-            let items = events
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::Corrupt {
-                    store: STORE,
-                    message: e.to_string(),
-                })?;
+        if !items.is_empty() {
             pipe.rpush(&key, items).ignore();
             if let Some(exp) = self.record_exp {
                 pipe.expire(&key, exp.as_secs().max(1) as i64).ignore();
             }
         }
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| redis_error(STORE, &e))
+        pipe.query_async::<()>(&mut conn).await
     }
+}
+
+fn serialize(events: &[Event]) -> Result<Vec<String>, StoreError> {
+    events
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt {
+            store: STORE,
+            message: e.to_string(),
+        })
+}
+
+/// The key holds another type than a list (a conversation saved by Rasa).
+fn is_wrong_type(error: &redis::RedisError) -> bool {
+    // Inside a transaction the server's error comes wrapped, without its code.
+    error.code() == Some("WRONGTYPE") || error.to_string().contains("WRONGTYPE")
 }
 
 /// `pattern` with Redis glob characters escaped.
@@ -98,13 +164,17 @@ impl TrackerStore for RedisTrackerStore {
     ) -> BoxFuture<'a, Result<Option<Vec<Event>>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let items: Vec<String> = redis::cmd("LRANGE")
+            let items: Vec<String> = match redis::cmd("LRANGE")
                 .arg(self.key(sender_id))
                 .arg(0)
                 .arg(-1)
                 .query_async(&mut conn)
                 .await
-                .map_err(|e| redis_error(STORE, &e))?;
+            {
+                Ok(items) => items,
+                Err(e) if is_wrong_type(&e) => return self.legacy(sender_id).await,
+                Err(e) => return Err(redis_error(STORE, &e)),
+            };
             if items.is_empty() {
                 return Ok(None);
             }

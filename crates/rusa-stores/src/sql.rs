@@ -54,6 +54,9 @@ pub struct SqlConfig {
     /// Extra connection parameters (`sslmode`, `application_name`, `options`,
     /// `connect_timeout`).
     pub query: Vec<(String, String)>,
+    /// PostgreSQL: the database to log in to when `db` must be created (Rasa's
+    /// `login_db`); default `postgres`.
+    pub login_db: Option<String>,
 }
 
 impl SqlConfig {
@@ -67,6 +70,7 @@ impl SqlConfig {
             username: None,
             password: None,
             query: Vec::new(),
+            login_db: None,
         }
     }
 
@@ -80,6 +84,7 @@ impl SqlConfig {
             username: None,
             password: None,
             query: Vec::new(),
+            login_db: None,
         }
     }
 
@@ -184,7 +189,7 @@ impl SqlDb {
                 let pg_config = config
                     .postgres_config()
                     .map_err(|m| StoreError::Backend { store, message: m })?;
-                let conn = PgConnection::connect(pg_config, store).await?;
+                let conn = PgConnection::connect(pg_config, config.login_db.clone(), store).await?;
                 conn.client()
                     .await?
                     .client
@@ -217,6 +222,7 @@ impl SqlDb {
 /// server closed it.
 pub(crate) struct PgConnection {
     config: tokio_postgres::Config,
+    login_db: Option<String>,
     store: &'static str,
     current: tokio::sync::RwLock<Arc<PgClient>>,
 }
@@ -281,11 +287,13 @@ impl PgClient {
 impl PgConnection {
     async fn connect(
         config: tokio_postgres::Config,
+        login_db: Option<String>,
         store: &'static str,
     ) -> Result<Self, StoreError> {
-        let client = Self::open(&config, store).await?;
+        let client = Self::open(&config, login_db.as_deref(), store).await?;
         Ok(Self {
             config,
+            login_db,
             store,
             current: tokio::sync::RwLock::new(Arc::new(client)),
         })
@@ -293,12 +301,13 @@ impl PgConnection {
 
     async fn open(
         config: &tokio_postgres::Config,
+        login_db: Option<&str>,
         store: &'static str,
     ) -> Result<PgClient, StoreError> {
         let client = match Self::open_once(config).await {
             Ok(client) => client,
             Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
-                create_database(config, store).await?;
+                create_database(config, login_db.unwrap_or("postgres"), store).await?;
                 Self::open_once(config)
                     .await
                     .map_err(|e| pg_error(store, &e))?
@@ -331,23 +340,24 @@ impl PgConnection {
         let mut slot = self.current.write().await;
         if !slot.is_usable() {
             tracing::info!(store = self.store, "reconnecting to PostgreSQL");
-            *slot = Arc::new(Self::open(&self.config, self.store).await?);
+            *slot = Arc::new(Self::open(&self.config, self.login_db.as_deref(), self.store).await?);
         }
         Ok(Arc::clone(&slot))
     }
 }
 
-/// Creates the configured database through the `postgres` maintenance database, as Rasa
-/// does; a concurrent creation by another server counts as success.
+/// Creates the configured database through `login_db` (default `postgres`), as Rasa does;
+/// a concurrent creation by another server counts as success.
 async fn create_database(
     config: &tokio_postgres::Config,
+    login_db: &str,
     store: &'static str,
 ) -> Result<(), StoreError> {
     let Some(name) = config.get_dbname().map(str::to_owned) else {
         return Ok(());
     };
     let mut maintenance = config.clone();
-    maintenance.dbname("postgres");
+    maintenance.dbname(login_db);
     let client = PgConnection::open_once(&maintenance)
         .await
         .map_err(|e| pg_error(store, &e))?;

@@ -167,7 +167,7 @@ async fn postgresql_tracker_store_from_endpoints_creates_its_database() {
         dir.path(),
         &format!(
             "tracker_store:\n  type: sql\n  dialect: postgresql\n  url: {}\n  port: {}\n  \
-             db: {}\n  username: postgres\n  query:\n    application_name: rusa-test\n",
+             db: {}\n  username: postgres\n  login_db: test\n  query:\n    application_name: rusa-test\n",
             pg.host, pg.port, db.config.db
         ),
     );

@@ -270,6 +270,34 @@ async fn redis_tracker_store() {
         .unwrap();
     assert!((1..=300).contains(&ttl), "ttl {ttl}");
 
+    // A conversation Rasa saved (the tracker as one JSON string) is read, and the first
+    // append turns it into a list.
+    let rasa_key = store.key("from-rasa");
+    let rasa_json = serde_json::json!({"events": json(&sample_events(0)), "name": "from-rasa"});
+    redis::cmd("SET")
+        .arg(&rasa_key)
+        .arg(rasa_json.to_string())
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        json(&store.retrieve("from-rasa").await.unwrap().unwrap()),
+        json(&sample_events(0))
+    );
+    store.append("from-rasa", &sample_events(1)).await.unwrap();
+    let kind: String = redis::cmd("TYPE")
+        .arg(&rasa_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "list");
+    let mut both = sample_events(0);
+    both.extend(sample_events(1));
+    assert_eq!(
+        json(&store.retrieve("from-rasa").await.unwrap().unwrap()),
+        json(&both)
+    );
+
     // Clean up this run's keys.
     for sender in store.keys().await.unwrap() {
         redis::cmd("DEL")
