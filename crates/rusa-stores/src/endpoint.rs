@@ -145,37 +145,10 @@ pub async fn event_broker_from_endpoint(
     let params = Params::new(config);
     match kind_of(config).as_deref() {
         None | Some("pika") => {
-            let mut pika = PikaConfig::default();
-            if let Some(host) = params.str("url") {
-                pika.host = host;
-            }
-            if let Some(port) = params.port("port")? {
-                pika.port = port;
-            }
-            if let Some(username) = params.str("username") {
-                pika.username = username;
-            }
-            if let Some(password) = params.str("password") {
-                pika.password = password;
-            }
-            if let Some(vhost) = params.str("virtual_host") {
-                pika.virtual_host = vhost;
-            }
-            if let Some(queues) = params.list("queues")?.or(params.list("queue")?) {
-                pika.queues = queues;
-            }
-            if let Some(exchange) = params.str("exchange_name") {
-                pika.exchange_name = exchange;
-            }
-            for (key, names) in [
-                ("queues", &pika.queues),
-                ("exchange_name", &vec![pika.exchange_name.clone()]),
-            ] {
-                if names.iter().any(|n| n.len() > 255) {
-                    return Err(params.invalid(key, "names must be at most 255 bytes long"));
-                }
-            }
-            Ok(Some(Arc::new(PikaEventBroker::start(pika))))
+            let pika = pika_config(config)?;
+            let broker =
+                PikaEventBroker::start(pika).map_err(|e| connect_error(config, SECTION, e))?;
+            Ok(Some(Arc::new(broker)))
         }
         Some("sql") => {
             let sql = sql_config(config, DEFAULT_BROKER_DB)?;
@@ -203,6 +176,42 @@ pub async fn event_broker_from_endpoint(
         }),
         Some(_) => Err(unknown(config, SECTION, EVENT_BROKER_TYPES)),
     }
+}
+
+/// Rasa's RabbitMQ keys: `url` (host), `port`, `username`, `password`, `virtual_host`,
+/// `queues` (or `queue`), `exchange_name`.
+fn pika_config(config: &EndpointConfig) -> Result<PikaConfig, StoresError> {
+    let params = Params::new(config);
+    let mut pika = PikaConfig::default();
+    if let Some(host) = params.str("url") {
+        pika.host = host;
+    }
+    if let Some(port) = params.port("port")? {
+        pika.port = port;
+    }
+    if let Some(username) = params.str("username") {
+        pika.username = username;
+    }
+    if let Some(password) = params.str("password") {
+        pika.password = password;
+    }
+    if let Some(vhost) = params.str("virtual_host") {
+        pika.virtual_host = vhost;
+    }
+    if let Some(queues) = params.list("queues")?.or(params.list("queue")?) {
+        pika.queues = queues;
+    }
+    if let Some(exchange) = params.str("exchange_name") {
+        pika.exchange_name = exchange;
+    }
+    // The AMQP client accepts names of at most 255 bytes.
+    if pika.queues.iter().any(|n| n.len() > 255) {
+        return Err(params.invalid("queues", "names must be at most 255 bytes long"));
+    }
+    if pika.exchange_name.len() > 255 {
+        return Err(params.invalid("exchange_name", "must be at most 255 bytes long"));
+    }
+    Ok(pika)
 }
 
 /// Rasa's SQL keys: `dialect` (default sqlite), `url` (host), `port`, `db`, `username`,
@@ -387,6 +396,43 @@ mod tests {
                 .contains("'dialect' names an unknown SQL dialect"),
             "{err}"
         );
+    }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,300}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                    .prop_map(|m| { serde_json::Value::Object(m.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever the values, reading an entry gives a config or an error, never a panic.
+        #[test]
+        fn reading_parameters_never_panics(
+            values in proptest::collection::vec(any_value(), 12)
+        ) {
+            let keys = [
+                "url", "port", "db", "username", "password", "key_prefix", "record_exp",
+                "dialect", "query", "queues", "exchange_name", "use_ssl",
+            ];
+            let params: serde_json::Map<String, serde_json::Value> =
+                keys.iter().map(|k| k.to_string()).zip(values).collect();
+            let cfg = config("sql", serde_json::Value::Object(params));
+            let _ = sql_config(&cfg, DEFAULT_TRACKER_DB);
+            let _ = redis_config(&cfg);
+            let _ = pika_config(&cfg);
+        }
     }
 
     #[tokio::test]

@@ -70,7 +70,7 @@ impl FileEventBroker {
             FileSink {
                 file: Arc::new(Mutex::new(file)),
             },
-        );
+        )?;
         Ok(Self {
             outbox,
             task,

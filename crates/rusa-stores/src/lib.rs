@@ -21,6 +21,7 @@ mod pika_broker;
 mod redis_conn;
 mod redis_lock;
 mod redis_tracker;
+mod runtime;
 mod sql;
 mod sql_broker;
 mod sql_tracker;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusa_core::actions::BoxFuture;
+use rusa_core::stores::StoreError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -53,12 +54,13 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Starts the sending task (needs a tokio runtime).
+    /// Starts the sending task; fails outside a tokio runtime.
     pub(crate) fn start(
         broker: &'static str,
         capacity: usize,
         sink: impl Sink,
-    ) -> (Arc<Self>, JoinHandle<()>) {
+    ) -> Result<(Arc<Self>, JoinHandle<()>), StoreError> {
+        crate::runtime::require_runtime(broker)?;
         let outbox = Arc::new(Self {
             broker,
             capacity: capacity.max(1),
@@ -71,7 +73,7 @@ impl Outbox {
             dropped: AtomicU64::new(0),
         });
         let task = tokio::spawn(Arc::clone(&outbox).run(sink));
-        (outbox, task)
+        Ok((outbox, task))
     }
 
     pub(crate) fn push(&self, message: serde_json::Value) {

@@ -19,7 +19,7 @@ use amqprs::channel::{
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, DELIVERY_MODE_PERSISTENT, Nack, Return};
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::EventBroker;
+use rusa_core::stores::{EventBroker, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -313,15 +313,15 @@ async fn publish_and_confirm(
 
 impl PikaEventBroker {
     /// Starts the broker; the connection is made in the background (the first publish
-    /// does not wait for it).
-    pub fn start(config: PikaConfig) -> Self {
+    /// does not wait for it). Fails only outside a tokio runtime.
+    pub fn start(config: PikaConfig) -> Result<Self, StoreError> {
         Self::with_capacity(config, BROKER_BUFFER_CAPACITY)
     }
 
     /// [`PikaEventBroker::start`] with a buffer of `capacity` messages.
-    pub fn with_capacity(config: PikaConfig, capacity: usize) -> Self {
-        let (outbox, task) = Outbox::start(BROKER, capacity, PikaSink { config, open: None });
-        Self { outbox, task }
+    pub fn with_capacity(config: PikaConfig, capacity: usize) -> Result<Self, StoreError> {
+        let (outbox, task) = Outbox::start(BROKER, capacity, PikaSink { config, open: None })?;
+        Ok(Self { outbox, task })
     }
 }
 

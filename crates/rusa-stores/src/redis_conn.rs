@@ -51,6 +51,7 @@ impl RedisConfig {
         &self,
         store: &'static str,
     ) -> Result<ConnectionManager, StoreError> {
+        crate::runtime::require_runtime(store)?;
         let mut settings = RedisConnectionInfo::default().set_db(self.db);
         if let Some(username) = &self.username {
             settings = settings.set_username(username);

@@ -153,8 +153,22 @@ impl SqlConfig {
 /// An open SQL database, cheap to clone.
 #[derive(Clone)]
 pub(crate) enum SqlDb {
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    Sqlite(Arc<SqliteDb>),
     Postgres(Arc<PgConnection>),
+}
+
+/// An SQLite file with one connection for writing and one for reading (in WAL mode a
+/// reader does not wait for the writer).
+pub(crate) struct SqliteDb {
+    writer: Mutex<rusqlite::Connection>,
+    reader: Mutex<rusqlite::Connection>,
+}
+
+/// Which SQLite connection an operation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
 }
 
 impl SqlDb {
@@ -166,10 +180,11 @@ impl SqlDb {
         sqlite_schema: fn(&mut rusqlite::Connection) -> rusqlite::Result<()>,
         pg_schema: &'static str,
     ) -> Result<Self, StoreError> {
+        crate::runtime::require_runtime(store)?;
         match config.dialect {
             Dialect::Sqlite => {
                 let path = PathBuf::from(&config.db);
-                let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+                let db = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
                     let mut conn = rusqlite::Connection::open(&path)?;
                     // WAL keeps readers off the writer's back; with synchronous=NORMAL a
                     // committed transaction survives the process being killed (it is in
@@ -178,12 +193,18 @@ impl SqlDb {
                     conn.pragma_update(None, "synchronous", "NORMAL")?;
                     conn.busy_timeout(Duration::from_secs(10))?;
                     sqlite_schema(&mut conn)?;
-                    Ok(conn)
+                    let reader = rusqlite::Connection::open(&path)?;
+                    reader.busy_timeout(Duration::from_secs(10))?;
+                    reader.pragma_update(None, "query_only", "ON")?;
+                    Ok(SqliteDb {
+                        writer: Mutex::new(conn),
+                        reader: Mutex::new(reader),
+                    })
                 })
                 .await
                 .map_err(|e| backend(store, e))?
                 .map_err(|e| backend(store, e))?;
-                Ok(Self::Sqlite(Arc::new(Mutex::new(conn))))
+                Ok(Self::Sqlite(Arc::new(db)))
             }
             Dialect::Postgresql => {
                 let pg_config = config
@@ -201,14 +222,19 @@ impl SqlDb {
         }
     }
 
-    /// Runs `f` on the SQLite connection on the blocking thread pool.
+    /// Runs `f` on the SQLite reading or writing connection on the blocking thread pool.
     pub(crate) async fn with_sqlite<T: Send + 'static>(
-        conn: &Arc<Mutex<rusqlite::Connection>>,
+        db: &Arc<SqliteDb>,
+        access: Access,
         store: &'static str,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = Arc::clone(conn);
+        let db = Arc::clone(db);
         tokio::task::spawn_blocking(move || {
+            let conn = match access {
+                Access::Read => &db.reader,
+                Access::Write => &db.writer,
+            };
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut guard)
         })

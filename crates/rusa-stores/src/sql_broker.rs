@@ -8,7 +8,7 @@ use rusa_core::stores::{EventBroker, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
-use crate::sql::{SqlConfig, SqlDb};
+use crate::sql::{Access, SqlConfig, SqlDb};
 
 const BROKER: &str = "SQLEventBroker";
 
@@ -64,7 +64,7 @@ impl Sink for SqlSink {
         Box::pin(async move {
             let result = match &self.db {
                 SqlDb::Sqlite(conn) => {
-                    SqlDb::with_sqlite(conn, BROKER, move |conn| {
+                    SqlDb::with_sqlite(conn, Access::Write, BROKER, move |conn| {
                         let tx = conn.transaction()?;
                         {
                             let mut insert = tx.prepare_cached(
@@ -107,7 +107,7 @@ impl SqlEventBroker {
     /// Opens the database and creates the table if missing.
     pub async fn open(config: &SqlConfig) -> Result<Self, StoreError> {
         let db = SqlDb::open(config, BROKER, sqlite_schema, PG_SCHEMA).await?;
-        let (outbox, task) = Outbox::start(BROKER, BROKER_BUFFER_CAPACITY, SqlSink { db });
+        let (outbox, task) = Outbox::start(BROKER, BROKER_BUFFER_CAPACITY, SqlSink { db })?;
         Ok(Self { outbox, task })
     }
 }

@@ -5,7 +5,7 @@ use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
 use rusa_core::stores::{StoreError, TrackerStore};
 
-use crate::sql::{SqlConfig, SqlDb};
+use crate::sql::{Access, SqlConfig, SqlDb};
 
 const STORE: &str = "SQLTrackerStore";
 
@@ -153,7 +153,7 @@ impl SqlTrackerStore {
         match &self.db {
             SqlDb::Sqlite(conn) => {
                 let sender = sender_id.to_owned();
-                SqlDb::with_sqlite(conn, STORE, move |conn| {
+                SqlDb::with_sqlite(conn, Access::Read, STORE, move |conn| {
                     let mut stmt = conn
                         .prepare_cached("SELECT id FROM events WHERE sender_id = ?1 ORDER BY id")?;
                     stmt.query_map([&sender], |row| row.get::<_, i64>(0))?
@@ -189,7 +189,7 @@ impl SqlTrackerStore {
         match &self.db {
             SqlDb::Sqlite(conn) => {
                 let sender = sender_id.to_owned();
-                SqlDb::with_sqlite(conn, STORE, move |conn| {
+                SqlDb::with_sqlite(conn, Access::Write, STORE, move |conn| {
                     let tx = conn.transaction()?;
                     if replace {
                         tx.execute("DELETE FROM events WHERE sender_id = ?1", [&sender])?;
@@ -266,7 +266,7 @@ impl TrackerStore for SqlTrackerStore {
             let rows: Vec<Option<String>> = match &self.db {
                 SqlDb::Sqlite(conn) => {
                     let sender = sender_id.to_owned();
-                    SqlDb::with_sqlite(conn, STORE, move |conn| {
+                    SqlDb::with_sqlite(conn, Access::Read, STORE, move |conn| {
                         let mut stmt = conn.prepare_cached(
                             "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id",
                         )?;
@@ -312,7 +312,7 @@ impl TrackerStore for SqlTrackerStore {
         Box::pin(async move {
             match &self.db {
                 SqlDb::Sqlite(conn) => {
-                    SqlDb::with_sqlite(conn, STORE, |conn| {
+                    SqlDb::with_sqlite(conn, Access::Read, STORE, |conn| {
                         let mut stmt =
                             conn.prepare_cached("SELECT DISTINCT sender_id FROM events")?;
                         stmt.query_map([], |row| row.get::<_, String>(0))?.collect()

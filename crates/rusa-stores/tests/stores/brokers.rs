@@ -212,7 +212,8 @@ async fn pika_broker_publishes_persistent_messages_to_every_queue() {
     };
     let exchange = unique("rusa-test-exchange-");
     let queues = vec![unique("rusa-test-q1-"), unique("rusa-test-q2-")];
-    let broker = PikaEventBroker::start(pika_config(rabbit.host, rabbit.port, &queues, &exchange));
+    let broker =
+        PikaEventBroker::start(pika_config(rabbit.host, rabbit.port, &queues, &exchange)).unwrap();
     let sent = messages("dave");
     for m in &sent {
         broker.publish(m.clone());
@@ -284,7 +285,8 @@ async fn pika_broker_reconnects_and_delivers_what_waited() {
     let exchange = unique("rusa-test-exchange-");
     let queues = vec![unique("rusa-test-reconnect-")];
     let proxy = Proxy::start(rabbit).await;
-    let broker = PikaEventBroker::start(pika_config("127.0.0.1", proxy.port, &queues, &exchange));
+    let broker =
+        PikaEventBroker::start(pika_config("127.0.0.1", proxy.port, &queues, &exchange)).unwrap();
 
     // Down at start: the message waits in the buffer.
     broker.publish(serde_json::json!({"n": 1}));
@@ -324,7 +326,8 @@ async fn a_broker_that_is_down_never_blocks_and_counts_what_it_dropped() {
             ..PikaConfig::default()
         },
         10,
-    );
+    )
+    .unwrap();
     for i in 0..25 {
         broker.publish(serde_json::json!({"event": "restart", "sender_id": format!("s{i}")}));
     }
@@ -342,7 +345,8 @@ async fn a_broker_that_is_down_never_blocks_and_counts_what_it_dropped() {
         host: "127.0.0.1".into(),
         port,
         ..PikaConfig::default()
-    });
+    })
+    .unwrap();
     for _ in 0..rusa_stores::BROKER_BUFFER_CAPACITY + 7 {
         broker.publish(serde_json::json!({"event": "restart"}));
     }
