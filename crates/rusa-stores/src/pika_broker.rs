@@ -192,22 +192,32 @@ impl PikaSink {
             .await
             .map_err(|_| format!("connecting to {}:{} timed out", c.host, c.port))?
             .map_err(|e| format!("cannot connect to {}:{}: {e}", c.host, c.port))?;
-        let channel = connection
-            .open_channel(None)
-            .await
-            .map_err(|e| e.to_string())?;
-        // As Rasa (aio-pika defaults): a fanout exchange, not durable; durable queues.
-        channel
-            .exchange_declare(ExchangeDeclareArguments::new(&c.exchange_name, "fanout"))
+        let mut channel = open_channel(&connection).await?;
+        // Exchange and queues made by others (Rasa, consumers) are used as they are: a
+        // passive declaration only checks they exist. Missing ones are declared as Rasa
+        // declares them (aio-pika defaults): a fanout exchange, not durable; durable queues.
+        let passive = ExchangeDeclareArguments::new(&c.exchange_name, "fanout")
+            .passive(true)
+            .finish();
+        if bounded(channel.exchange_declare(passive)).await.is_err() {
+            channel = open_channel(&connection).await?;
+            bounded(
+                channel.exchange_declare(ExchangeDeclareArguments::new(&c.exchange_name, "fanout")),
+            )
             .await
             .map_err(|e| format!("declaring exchange '{}': {e}", c.exchange_name))?;
+        }
         for queue in &c.queues {
-            channel
-                .queue_declare(QueueDeclareArguments::durable_client_named(queue))
-                .await
-                .map_err(|e| format!("declaring queue '{queue}': {e}"))?;
-            channel
-                .queue_bind(QueueBindArguments::new(queue, &c.exchange_name, ""))
+            let passive = QueueDeclareArguments::durable_client_named(queue)
+                .passive(true)
+                .finish();
+            if bounded(channel.queue_declare(passive)).await.is_err() {
+                channel = open_channel(&connection).await?;
+                bounded(channel.queue_declare(QueueDeclareArguments::durable_client_named(queue)))
+                    .await
+                    .map_err(|e| format!("declaring queue '{queue}': {e}"))?;
+            }
+            bounded(channel.queue_bind(QueueBindArguments::new(queue, &c.exchange_name, "")))
                 .await
                 .map_err(|e| format!("binding queue '{queue}': {e}"))?;
         }
@@ -227,6 +237,23 @@ impl PikaSink {
             confirms,
             next_tag: 1,
         })
+    }
+}
+
+/// A channel on `connection` (a failed declaration closes the channel it ran on).
+async fn open_channel(connection: &Connection) -> Result<Channel, String> {
+    bounded(connection.open_channel(None))
+        .await
+        .map_err(|e| format!("opening a channel: {e}"))
+}
+
+/// An AMQP request that fails instead of waiting longer than [`AMQP_CONNECT_TIMEOUT`].
+async fn bounded<T>(
+    request: impl std::future::Future<Output = Result<T, amqprs::error::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(AMQP_CONNECT_TIMEOUT, request).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("RabbitMQ did not answer in time".into()),
     }
 }
 

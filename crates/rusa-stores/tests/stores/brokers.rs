@@ -232,6 +232,61 @@ async fn pika_broker_publishes_persistent_messages_to_every_queue() {
     delete(rabbit, &queues, &exchange).await;
 }
 
+#[tokio::test]
+async fn pika_broker_uses_an_exchange_and_queue_declared_differently_by_others() {
+    let Some(rabbit) = service("rabbitmq") else {
+        return;
+    };
+    // A durable exchange and a queue with arguments, as another deployment made them.
+    let exchange = unique("rusa-test-durable-x-");
+    let queue = unique("rusa-test-lazy-q-");
+    {
+        let connection = Connection::open(&OpenConnectionArguments::new(
+            rabbit.host,
+            rabbit.port,
+            "guest",
+            "guest",
+        ))
+        .await
+        .unwrap();
+        let channel = connection.open_channel(None).await.unwrap();
+        channel
+            .exchange_declare(
+                amqprs::channel::ExchangeDeclareArguments::new(&exchange, "fanout")
+                    .durable(true)
+                    .finish(),
+            )
+            .await
+            .unwrap();
+        let mut arguments = amqprs::FieldTable::new();
+        arguments.insert(
+            "x-max-length".try_into().unwrap(),
+            amqprs::FieldValue::l(1000),
+        );
+        channel
+            .queue_declare(
+                amqprs::channel::QueueDeclareArguments::durable_client_named(&queue)
+                    .arguments(arguments)
+                    .finish(),
+            )
+            .await
+            .unwrap();
+        let _ = channel.close().await;
+        let _ = connection.close().await;
+    }
+    let queues = vec![queue];
+    let broker =
+        PikaEventBroker::start(pika_config(rabbit.host, rabbit.port, &queues, &exchange)).unwrap();
+    broker.publish(serde_json::json!({"n": 1}));
+    broker.flush(FLUSH).await;
+    assert_eq!(
+        consume(rabbit, &queues[0], 1).await,
+        vec![serde_json::json!({"n": 1})]
+    );
+    drop(broker);
+    delete(rabbit, &queues, &exchange).await;
+}
+
 /// A TCP proxy in front of RabbitMQ that the test can cut.
 struct Proxy {
     port: u16,
