@@ -161,28 +161,31 @@ impl Outbox {
             let wake = self.wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            let batch: Vec<(u64, serde_json::Value)> = {
+            // Copies: the messages stay buffered until they are sent.
+            let (seqs, values): (Vec<u64>, Vec<serde_json::Value>) = {
                 let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                queue.items.iter().take(BROKER_BATCH).cloned().collect()
+                queue
+                    .items
+                    .iter()
+                    .take(BROKER_BATCH)
+                    .map(|(seq, value)| (*seq, value.clone()))
+                    .unzip()
             };
-            if batch.is_empty() {
+            let Some(&last) = seqs.last() else {
                 self.idle.notify_waiters();
                 wake.await;
                 continue;
-            }
-            let values: Vec<serde_json::Value> = batch.iter().map(|(_, v)| v.clone()).collect();
+            };
             match sink.send(&values).await {
                 Ok(()) => {
                     backoff = BROKER_MIN_BACKOFF;
-                    if let Some((last, _)) = batch.last()
-                        && self.remove_through(*last)
-                    {
+                    if self.remove_through(last) {
                         self.idle.notify_waiters();
                     }
                 }
                 Err(SinkError { sent, message }) => {
-                    if sent > 0 {
-                        self.remove_through(batch[sent.min(batch.len()) - 1].0);
+                    if let Some(&through) = seqs.get(sent.min(seqs.len()).wrapping_sub(1)) {
+                        self.remove_through(through);
                     }
                     tracing::warn!(
                         broker = self.broker,
@@ -195,5 +198,59 @@ impl Outbox {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Delivers into a list; the first send delivers only its first message and fails.
+    struct Flaky {
+        delivered: Arc<Mutex<Vec<serde_json::Value>>>,
+        failed_once: bool,
+    }
+
+    impl Sink for Flaky {
+        fn send<'a>(
+            &'a mut self,
+            batch: &'a [serde_json::Value],
+        ) -> BoxFuture<'a, Result<(), SinkError>> {
+            let mut delivered = self.delivered.lock().unwrap();
+            if !self.failed_once {
+                self.failed_once = true;
+                delivered.push(batch[0].clone());
+                return Box::pin(std::future::ready(Err(SinkError {
+                    sent: 1,
+                    message: "cut".into(),
+                })));
+            }
+            delivered.extend(batch.iter().cloned());
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_partly_failed_send_resends_only_the_rest_in_order() {
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let sink = Flaky {
+            delivered: Arc::clone(&delivered),
+            failed_once: false,
+        };
+        let (outbox, task) = Outbox::start("test", 100, sink).unwrap();
+        for n in 0..3 {
+            outbox.push(serde_json::json!(n));
+        }
+        outbox.flush(Duration::from_secs(20)).await;
+        assert_eq!(
+            *delivered.lock().unwrap(),
+            vec![
+                serde_json::json!(0),
+                serde_json::json!(1),
+                serde_json::json!(2)
+            ]
+        );
+        assert_eq!(outbox.dropped(), 0);
+        task.abort();
     }
 }
