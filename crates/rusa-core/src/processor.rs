@@ -476,7 +476,7 @@ impl DialogueModel {
             }
             return false;
         }
-        tracker.update(self.action_event(&name, Some(&prediction), (env.now)()));
+        tracker.update(self.action_event(&name, Some(prediction), (env.now)()));
         self.log_outcome(tracker, outcome, output, env);
         true
     }

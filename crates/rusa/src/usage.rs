@@ -157,6 +157,45 @@ pub fn nlu_model_tested(data: &rusa_project::NluData) {
     });
 }
 
+/// What `rusa run` reports when it starts serving.
+pub struct ServerStartInfo<'a> {
+    pub input_channels: Vec<String>,
+    pub api_enabled: bool,
+    pub endpoints: &'a rusa_project::Endpoints,
+    pub model_fingerprint: Option<String>,
+}
+
+/// `rusa run` started serving: records Server Started with the configured endpoint types
+/// (never their URLs) and the model's fingerprint (sent only as a keyed hash).
+pub fn server_started(info: &ServerStartInfo<'_>) {
+    // Endpoint types are names of rusa's or Rasa's store classes; anything else is reported
+    // as "custom" so no text a user wrote is sent.
+    let kind = |e: &Option<rusa_project::EndpointConfig>, default_type: &str| -> Option<String> {
+        e.as_ref().map(|c| {
+            let t = c.kind.clone().unwrap_or_else(|| default_type.to_owned());
+            if t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                t
+            } else {
+                "custom".to_owned()
+            }
+        })
+    };
+    let e = info.endpoints;
+    rusa_telemetry::track_server_start(&rusa_telemetry::ServerStart {
+        input_channels: info.input_channels.clone(),
+        api_enabled: info.api_enabled,
+        number_of_workers: 1,
+        endpoints_nlg: kind(&e.nlg, "callback"),
+        endpoints_nlu: kind(&e.nlu, "http"),
+        endpoints_action_server: kind(&e.action_endpoint, "http"),
+        endpoints_model_server: kind(&e.models, "http"),
+        endpoints_tracker_store: kind(&e.tracker_store, "in_memory"),
+        endpoints_lock_store: kind(&e.lock_store, "in_memory"),
+        endpoints_event_broker: kind(&e.event_broker, "pika"),
+        project: info.model_fingerprint.clone(),
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ mod completions;
 mod data;
 mod init;
 mod plots;
+mod run;
 mod shell;
 mod telemetry;
 mod test;
@@ -19,7 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Train(args) => train::run(args, cli.log),
         Command::Test(args) => test::run(args),
         Command::Shell(args) => shell::run(args),
-        Command::Run(_) => Err(UserError::not_implemented("rusa run").into()),
+        Command::Run(args) => run::run(args),
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(_) => Err(UserError::not_implemented("rusa export").into()),
         Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),

@@ -1,0 +1,561 @@
+//! The HTTP API (`--enable-api`): server status, parsing, conversations, the domain and the
+//! model. Routes, methods and answers follow Rasa's HTTP API; every error is an [`ApiError`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use rusa_core::agent::Agent;
+use rusa_core::processor::{TurnEnv, TurnOutput, UserMessage, parse_message, system_now};
+use rusa_core::{DialogueStateTracker, Event, EventKind, EventVerbosity, UserUttered};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Caller, authenticate};
+use crate::error::ApiError;
+use crate::processor::{ProcessError, chooser};
+use crate::rest::{json_body, turn_error};
+
+/// Every route of the API, with its method: the router is built from these and the OpenAPI
+/// document is checked against them.
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/version"),
+    ("GET", "/status"),
+    ("POST", "/model/parse"),
+    ("PUT", "/model"),
+    ("DELETE", "/model"),
+    ("GET", "/domain"),
+    ("GET", "/conversations/{conversation_id}/tracker"),
+    ("POST", "/conversations/{conversation_id}/tracker/events"),
+    ("PUT", "/conversations/{conversation_id}/tracker/events"),
+    ("POST", "/conversations/{conversation_id}/messages"),
+    ("POST", "/conversations/{conversation_id}/predict"),
+    ("POST", "/conversations/{conversation_id}/execute"),
+    ("POST", "/conversations/{conversation_id}/trigger_intent"),
+    ("GET", "/conversations/{conversation_id}/story"),
+    ("GET", "/openapi.json"),
+];
+
+/// Routes served without `--enable-api` too: the greeting, the version and the OpenAPI document.
+pub(crate) fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(hello))
+        .route("/version", get(version))
+        .route("/openapi.json", get(openapi))
+}
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/status", get(status))
+        .route("/model/parse", post(parse))
+        .route("/model", put(load_model).delete(unload_model))
+        .route("/domain", get(domain))
+        .route("/conversations/{conversation_id}/tracker", get(get_tracker))
+        .route(
+            "/conversations/{conversation_id}/tracker/events",
+            post(append_events).put(replace_events),
+        )
+        .route(
+            "/conversations/{conversation_id}/messages",
+            post(add_message),
+        )
+        .route("/conversations/{conversation_id}/predict", post(predict))
+        .route("/conversations/{conversation_id}/execute", post(execute))
+        .route(
+            "/conversations/{conversation_id}/trigger_intent",
+            post(trigger_intent),
+        )
+        .route("/conversations/{conversation_id}/story", get(story))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    public_routes().merge(protected)
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("there is no such endpoint")
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Checks the token or JWT of API requests; a JWT user may only reach their own
+/// conversation.
+async fn require_auth(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(
+        state.config.auth_token.as_deref(),
+        state.config.jwt.as_ref(),
+        query.token.as_deref(),
+        &headers,
+    )
+    .map_err(|reason| ApiError::new(StatusCode::UNAUTHORIZED, "NotAuthenticated", reason))?;
+    if let Caller::User(user) = &caller {
+        let path = request.uri().path();
+        let own = path
+            .strip_prefix("/conversations/")
+            .and_then(|rest| rest.split('/').next())
+            == Some(user.as_str());
+        if !own {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "NotAuthorized",
+                "this user may only access their own conversation",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+async fn hello() -> String {
+    format!("Hello from rusa: {}", env!("CARGO_PKG_VERSION"))
+}
+
+async fn version() -> Json<Value> {
+    Json(
+        json!({"version": env!("CARGO_PKG_VERSION"), "minimum_compatible_version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+fn agent(state: &AppState) -> Result<Arc<Agent>, ApiError> {
+    state
+        .processor
+        .agent()
+        .ok_or_else(ApiError::conflict_no_model)
+}
+
+async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let agent = agent(&state)?;
+    let file = state
+        .processor
+        .model_path()
+        .map(|p| p.display().to_string());
+    Ok(Json(
+        json!({"model_file": file, "model_id": agent.metadata.model_id, "num_active_training_jobs": 0}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ParseRequest {
+    text: String,
+    #[serde(default)]
+    message_id: Option<String>,
+}
+
+async fn parse(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: ParseRequest = json_body(body, state.config.body_limit)?;
+    let agent = agent(&state)?;
+    let mut parse = rusa_core::processor::shortcut_parse(&request.text)
+        .unwrap_or_else(|| agent.parse(&request.text));
+    if let Some(obj) = parse.as_object_mut() {
+        obj.insert("text".into(), json!(request.text));
+        if let Some(id) = request.message_id {
+            obj.insert("message_id".into(), json!(id));
+        }
+    }
+    Ok(Json(parse))
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelRequest {
+    model_file: Option<String>,
+}
+
+async fn load_model(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let request: ModelRequest = json_body(body, state.config.body_limit)?;
+    let Some(file) = request.model_file else {
+        return Err(ApiError::bad_request("the request names no model_file"));
+    };
+    let path = PathBuf::from(file);
+    let agent = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || Agent::load(&path)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::bad_request(format!("the model could not be loaded: {e}")))?;
+    state.processor.set_agent(Some((Arc::new(agent), path)));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unload_model(State(state): State<AppState>) -> StatusCode {
+    state.processor.set_agent(None);
+    StatusCode::NO_CONTENT
+}
+
+async fn domain(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let agent = agent(&state)?;
+    Ok(Json(crate::openapi::domain_json(&agent.dialogue.domain)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TrackerQuery {
+    include_events: Option<String>,
+    until: Option<f64>,
+}
+
+fn verbosity(value: Option<&str>) -> Result<EventVerbosity, ApiError> {
+    Ok(match value.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("AFTER_RESTART") => EventVerbosity::AfterRestart,
+        Some("ALL") => EventVerbosity::All,
+        Some("APPLIED") => EventVerbosity::Applied,
+        Some("NONE") => EventVerbosity::None,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "include_events must be ALL, APPLIED, AFTER_RESTART or NONE, not '{other}'"
+            )));
+        }
+    })
+}
+
+async fn get_tracker(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<TrackerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = agent(&state)?;
+    let verbosity = verbosity(query.include_events.as_deref())?;
+    let mut tracker = state
+        .processor
+        .get_tracker(&agent, &id)
+        .await
+        .map_err(turn_error)?;
+    if let Some(until) = query.until {
+        let events: Vec<Event> = tracker
+            .events()
+            .iter()
+            .filter(|e| e.timestamp <= until)
+            .cloned()
+            .collect();
+        tracker = DialogueStateTracker::from_events(&id, agent.dialogue.slot_specs.clone(), events);
+    }
+    Ok(Json(tracker.current_state(verbosity)))
+}
+
+/// Parses one event or a list of events.
+fn events_from(value: Value) -> Result<Vec<Event>, ApiError> {
+    let list = match value {
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    list.into_iter()
+        .map(|v| {
+            serde_json::from_value::<Event>(v)
+                .map_err(|e| ApiError::bad_request(format!("an event is not valid: {e}")))
+        })
+        .collect()
+}
+
+async fn append_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<TrackerQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let value: Value = json_body(body, state.config.body_limit)?;
+    let events = events_from(value)?;
+    let verbosity = verbosity(query.include_events.as_deref())?;
+    let agent = agent(&state)?;
+    let processor = state.processor.clone();
+    let work = async {
+        let mut tracker = processor.get_tracker(&agent, &id).await?;
+        let before = tracker.events().len();
+        for event in events {
+            tracker.update(event);
+        }
+        processor
+            .save_tracker(&tracker, before, &serde_json::Map::new())
+            .await?;
+        Ok(tracker.current_state(verbosity))
+    };
+    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+}
+
+async fn replace_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let value: Value = json_body(body, state.config.body_limit)?;
+    let events = events_from(value)?;
+    let agent = agent(&state)?;
+    let processor = state.processor.clone();
+    let work = async {
+        processor.tracker_store.replace(&id, &events).await?;
+        let tracker = DialogueStateTracker::from_events(
+            &id,
+            agent.dialogue.slot_specs.clone(),
+            events.clone(),
+        );
+        Ok(tracker.current_state(EventVerbosity::AfterRestart))
+    };
+    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageRequest {
+    text: String,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    parse_data: Option<Value>,
+}
+
+/// Adds a user message to the conversation without predicting what follows.
+async fn add_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: MessageRequest = json_body(body, state.config.body_limit)?;
+    if request.sender.as_deref().is_some_and(|s| s != "user") {
+        return Err(ApiError::bad_request(
+            "only messages from the user ('sender': 'user') can be added",
+        ));
+    }
+    let agent = agent(&state)?;
+    let processor = state.processor.clone();
+    let work = async {
+        let mut tracker = processor.get_tracker(&agent, &id).await?;
+        let before = tracker.events().len();
+        let message = UserMessage {
+            text: request.text.clone(),
+            input_channel: Some("rest".into()),
+            message_id: Some(uuid::Uuid::new_v4().simple().to_string()),
+            ..UserMessage::default()
+        };
+        let parse_data = request
+            .parse_data
+            .clone()
+            .unwrap_or_else(|| parse_message(agent.as_ref(), &message));
+        tracker.update(Event::new(
+            EventKind::User(UserUttered {
+                text: Some(request.text.clone()),
+                parse_data,
+                input_channel: message.input_channel.clone(),
+                message_id: message.message_id.clone(),
+            }),
+            system_now(),
+        ));
+        processor
+            .save_tracker(&tracker, before, &serde_json::Map::new())
+            .await?;
+        Ok(tracker.current_state(EventVerbosity::AfterRestart))
+    };
+    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+}
+
+/// What the policies would do next, without doing it.
+async fn predict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = agent(&state)?;
+    let tracker = state
+        .processor
+        .get_tracker(&agent, &id)
+        .await
+        .map_err(turn_error)?;
+    let prediction = agent
+        .dialogue
+        .policies
+        .predict(&agent.dialogue.domain, &tracker);
+    Ok(Json(json!({
+        "scores": [{"action": prediction.action, "score": prediction.confidence}],
+        "policy": prediction.policy,
+        "confidence": prediction.confidence,
+        "tracker": tracker.current_state(EventVerbosity::AfterRestart),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExecuteRequest {
+    name: String,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    confidence: Option<f64>,
+}
+
+/// Runs the named action now; answers the tracker and the bot messages.
+async fn execute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: ExecuteRequest = json_body(body, state.config.body_limit)?;
+    let agent = agent(&state)?;
+    let processor = state.processor.clone();
+    let work = async {
+        let mut tracker = processor.get_tracker(&agent, &id).await?;
+        let before = tracker.events().len();
+        let prediction = rusa_core::policies::PolicyPrediction::new(
+            &request.name,
+            request.confidence.unwrap_or(1.0),
+            request.policy.as_deref().unwrap_or("none"),
+        );
+        let now = system_now;
+        let mut choose = chooser();
+        let mut env = TurnEnv::new(&now, &mut choose);
+        let mut output = TurnOutput::default();
+        let message = UserMessage {
+            input_channel: Some("rest".into()),
+            ..UserMessage::default()
+        };
+        agent
+            .dialogue
+            .run_action(
+                &mut tracker,
+                processor.actions.as_ref(),
+                &message,
+                &mut env,
+                &mut output,
+                &prediction,
+            )
+            .await;
+        processor
+            .save_tracker(&tracker, before, &serde_json::Map::new())
+            .await?;
+        Ok::<_, ProcessError>(json!({
+            "tracker": tracker.current_state(EventVerbosity::AfterRestart),
+            "messages": output.messages.iter().flat_map(|m| m.rest_payloads(&id)).collect::<Vec<_>>(),
+        }))
+    };
+    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+}
+
+#[derive(Debug, Deserialize)]
+struct TriggerRequest {
+    name: String,
+    #[serde(default)]
+    entities: Option<serde_json::Map<String, Value>>,
+}
+
+/// Handles the intent as if the user had sent it.
+async fn trigger_intent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: TriggerRequest = json_body(body, state.config.body_limit)?;
+    if request.name.trim().is_empty() || request.name.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request("'name' must be an intent name"));
+    }
+    let agent = agent(&state)?;
+    if agent.dialogue.domain.intent(&request.name).is_none() {
+        return Err(ApiError::not_found(format!(
+            "the domain has no intent '{}'",
+            request.name
+        )));
+    }
+    let text = match &request.entities {
+        Some(entities) if !entities.is_empty() => {
+            format!("/{}{}", request.name, Value::Object(entities.clone()))
+        }
+        _ => format!("/{}", request.name),
+    };
+    let incoming = crate::Incoming {
+        sender_id: id.clone(),
+        text,
+        input_channel: "rest".into(),
+        ..crate::Incoming::default()
+    };
+    let messages = state
+        .processor
+        .handle_message(incoming, None)
+        .await
+        .map_err(turn_error)?;
+    let tracker = state
+        .processor
+        .get_tracker(&agent, &id)
+        .await
+        .map_err(turn_error)?;
+    Ok(Json(json!({
+        "tracker": tracker.current_state(EventVerbosity::AfterRestart),
+        "messages": messages.iter().flat_map(|m| m.rest_payloads(&id)).collect::<Vec<_>>(),
+    })))
+}
+
+/// The conversation as a YAML story.
+async fn story(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let agent = agent(&state)?;
+    let tracker = state
+        .processor
+        .get_tracker(&agent, &id)
+        .await
+        .map_err(turn_error)?;
+    let mut yaml = format!(
+        "version: \"3.1\"\nstories:\n- story: {}\n  steps:\n",
+        yaml_scalar(&id)
+    );
+    for event in tracker.applied_events() {
+        match &event.kind {
+            EventKind::User(u) => {
+                if let Some(intent) = u.intent_name() {
+                    yaml.push_str(&format!("  - intent: {}\n", yaml_scalar(intent)));
+                }
+            }
+            EventKind::Action(a) => {
+                if let Some(name) = a
+                    .name
+                    .as_deref()
+                    .filter(|n| *n != "action_listen" && *n != "action_session_start")
+                {
+                    yaml.push_str(&format!("  - action: {}\n", yaml_scalar(name)));
+                }
+            }
+            EventKind::Slot { name, value } => {
+                yaml.push_str(&format!(
+                    "  - slot_was_set:\n    - {}: {}\n",
+                    yaml_scalar(name),
+                    value
+                ));
+            }
+            EventKind::ActiveLoop { name } => {
+                yaml.push_str(&format!(
+                    "  - active_loop: {}\n",
+                    name.as_deref().map_or("null".to_owned(), yaml_scalar)
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/yml; charset=utf-8")],
+        yaml,
+    )
+        .into_response())
+}
+
+/// A string as a YAML scalar: quoted when it could be read as something else.
+fn yaml_scalar(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}

@@ -1,0 +1,100 @@
+//! The HTTP server of rusa: the REST channel, the HTTP API and the message processor that
+//! runs each turn under the conversation's lock, over a tracker store, and publishes the
+//! new events to an event broker.
+//!
+//! It is for serving a trained model; it does not train, and it knows stores only through
+//! the traits of `rusa-core` (their implementations are in `rusa-stores`). [`app`] builds the
+//! router without a socket, so tests call it directly.
+
+mod api;
+mod auth;
+mod error;
+pub mod openapi;
+mod processor;
+mod rest;
+
+pub use error::ApiError;
+pub use processor::{Incoming, MessageProcessor, ProcessError};
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+/// The largest request body the server accepts, when not configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How the server is set up (from `rusa run`'s flags and credentials.yml).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Serve the HTTP API besides the channels.
+    pub enable_api: bool,
+    /// Token the API requires as `?token=`.
+    pub auth_token: Option<String>,
+    /// Secret and algorithm (`HS256`, `HS384`, `HS512`) of the JWTs the API accepts.
+    pub jwt: Option<auth::JwtConfig>,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors: Vec<String>,
+    pub body_limit: usize,
+    /// Serve the REST channel (`rest:` in credentials.yml).
+    pub rest: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            enable_api: false,
+            auth_token: None,
+            jwt: None,
+            cors: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            rest: true,
+        }
+    }
+}
+
+pub use auth::JwtConfig;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub processor: Arc<MessageProcessor>,
+    pub config: Arc<ServerConfig>,
+}
+
+/// The router: channels, and the API when enabled.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new();
+    if state.config.rest {
+        router = router.merge(rest::routes());
+    }
+    if state.config.enable_api {
+        router = router.merge(api::routes(&state));
+    } else {
+        router = router.merge(api::public_routes());
+    }
+    let cors = cors_layer(&state.config.cors);
+    let limit = state.config.body_limit;
+    let mut router = router
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state);
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
+}
+
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    if origins.iter().any(|o| o == "*") {
+        return Some(layer.allow_origin(Any));
+    }
+    let list: Vec<axum::http::HeaderValue> =
+        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    Some(layer.allow_origin(AllowOrigin::list(list)))
+}

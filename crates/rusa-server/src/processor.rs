@@ -1,0 +1,291 @@
+//! The server's message processor: one turn under the conversation's lock — get the tracker
+//! from the store, run the turn, append only the new events, publish them, release the lock.
+//! Each step is a `tracing` span named as in the tracing spec.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rusa_core::DialogueStateTracker;
+use rusa_core::actions::CustomActionExecutor;
+use rusa_core::agent::Agent;
+use rusa_core::processor::{TurnEnv, UserMessage, system_now};
+use rusa_core::responses::BotMessage;
+use rusa_core::stores::{EventBroker, LockStore, StoreError, TrackerStore, broker_message};
+use serde_json::{Map, Value};
+use tracing::Instrument as _;
+
+/// How long a conversation's lock lives before a dead holder's lock frees itself.
+pub const DEFAULT_LOCK_LIFETIME: Duration = Duration::from_secs(60);
+/// How long a message waits for its conversation's lock.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// A message as a channel received it.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub sender_id: String,
+    pub text: String,
+    pub input_channel: String,
+    pub metadata: Map<String, Value>,
+    pub message_id: Option<String>,
+}
+
+/// Why a turn could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("no model is loaded")]
+    NoModel,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs turns over the configured stores.
+pub struct MessageProcessor {
+    agent: RwLock<Option<(Arc<Agent>, PathBuf)>>,
+    pub tracker_store: Arc<dyn TrackerStore>,
+    pub lock_store: Arc<dyn LockStore>,
+    pub broker: Option<Arc<dyn EventBroker>>,
+    pub actions: Arc<dyn CustomActionExecutor>,
+    pub lock_lifetime: Duration,
+    pub lock_wait: Duration,
+}
+
+impl MessageProcessor {
+    pub fn new(
+        agent: Option<(Arc<Agent>, PathBuf)>,
+        tracker_store: Arc<dyn TrackerStore>,
+        lock_store: Arc<dyn LockStore>,
+        broker: Option<Arc<dyn EventBroker>>,
+        actions: Arc<dyn CustomActionExecutor>,
+    ) -> Self {
+        Self {
+            agent: RwLock::new(agent),
+            tracker_store,
+            lock_store,
+            broker,
+            actions,
+            lock_lifetime: DEFAULT_LOCK_LIFETIME,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+
+    /// The loaded model, if any. A turn keeps the `Arc` it started with, so swapping the
+    /// model (`PUT /model`) never disturbs a turn in flight.
+    pub fn agent(&self) -> Option<Arc<Agent>> {
+        self.agent
+            .read()
+            .ok()
+            .and_then(|a| a.as_ref().map(|(agent, _)| agent.clone()))
+    }
+
+    /// The loaded model's archive path.
+    pub fn model_path(&self) -> Option<PathBuf> {
+        self.agent
+            .read()
+            .ok()
+            .and_then(|a| a.as_ref().map(|(_, p)| p.clone()))
+    }
+
+    /// Replaces (or, with `None`, unloads) the model.
+    pub fn set_agent(&self, agent: Option<(Arc<Agent>, PathBuf)>) {
+        if let Ok(mut guard) = self.agent.write() {
+            *guard = agent;
+        }
+    }
+
+    /// The conversation's tracker from the store (a new one when it has no events).
+    pub async fn get_tracker(
+        &self,
+        agent: &Agent,
+        sender_id: &str,
+    ) -> Result<DialogueStateTracker, ProcessError> {
+        let span = tracing::info_span!(
+            "MessageProcessor.get_tracker",
+            number_of_events = tracing::field::Empty
+        );
+        async {
+            let events = self
+                .tracker_store
+                .retrieve(sender_id)
+                .await?
+                .unwrap_or_default();
+            tracing::Span::current().record("number_of_events", events.len());
+            Ok(DialogueStateTracker::from_events(
+                sender_id,
+                agent.dialogue.slot_specs.clone(),
+                events,
+            ))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Appends the events after the first `before` to the store, then publishes them.
+    pub async fn save_tracker(
+        &self,
+        tracker: &DialogueStateTracker,
+        before: usize,
+        metadata: &Map<String, Value>,
+    ) -> Result<(), ProcessError> {
+        let new_events = &tracker.events()[before.min(tracker.events().len())..];
+        let span = tracing::info_span!(
+            "MessageProcessor.save_tracker",
+            number_of_events = tracker.events().len()
+        );
+        self.tracker_store
+            .append(&tracker.sender_id, new_events)
+            .instrument(span)
+            .await?;
+        let broker_class = self.broker.as_ref().map_or("None", |b| b.class_name());
+        let stream = stream_span(
+            self.tracker_store.class_name(),
+            new_events.len(),
+            broker_class,
+        );
+        stream.in_scope(|| {
+            if let Some(broker) = &self.broker {
+                for event in new_events {
+                    let mut message = broker_message(&tracker.sender_id, event);
+                    if !metadata.is_empty()
+                        && let Some(obj) = message.as_object_mut()
+                    {
+                        obj.insert("metadata".into(), Value::Object(metadata.clone()));
+                    }
+                    broker.publish(message);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Runs `work` holding the conversation's lock.
+    pub async fn locked<T, F>(&self, sender_id: &str, work: F) -> Result<T, ProcessError>
+    where
+        F: std::future::Future<Output = Result<T, ProcessError>>,
+    {
+        let span = lock_span(self.lock_store.class_name());
+        let ticket = self
+            .lock_store
+            .lock(sender_id, self.lock_lifetime, self.lock_wait)
+            .instrument(span)
+            .await?;
+        let result = work.await;
+        if let Err(e) = self.lock_store.release(&ticket).await {
+            tracing::warn!(error = %e, "a conversation lock was not released; it frees itself when its lifetime ends");
+        }
+        result
+    }
+
+    /// Handles one user message: lock, tracker, turn, save, publish, unlock. `emit` is told
+    /// about each bot message as it is produced.
+    pub async fn handle_message(
+        &self,
+        incoming: Incoming,
+        emit: Option<&mut (dyn FnMut(&BotMessage) + Send)>,
+    ) -> Result<Vec<BotMessage>, ProcessError> {
+        let agent = self.agent().ok_or(ProcessError::NoModel)?;
+        let span = tracing::info_span!(
+            "Agent.handle_message",
+            input_channel = incoming.input_channel.as_str(),
+            sender_id = incoming.sender_id.as_str(),
+            model_id = agent.metadata.model_id.as_str(),
+            model_name = agent.model_name.as_str(),
+        );
+        let inner = tracing::info_span!("MessageProcessor.handle_message");
+        let sender = incoming.sender_id.clone();
+        let work = async {
+            let mut tracker = self.get_tracker(&agent, &sender).await?;
+            let before = tracker.events().len();
+            let message = UserMessage {
+                text: incoming.text.clone(),
+                input_channel: Some(incoming.input_channel.clone()),
+                message_id: Some(
+                    incoming
+                        .message_id
+                        .clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                ),
+                metadata: incoming.metadata.clone(),
+            };
+            let now = system_now;
+            let mut choose = chooser();
+            let mut env = TurnEnv::new(&now, &mut choose);
+            let mut emit = emit;
+            let mut forward = |m: &BotMessage| {
+                if let Some(e) = emit.as_mut() {
+                    e(m);
+                }
+            };
+            env.emit = Some(&mut forward);
+            let output = agent
+                .dialogue
+                .handle_message(
+                    &mut tracker,
+                    agent.as_ref(),
+                    self.actions.as_ref(),
+                    &message,
+                    &mut env,
+                )
+                .await;
+            self.save_tracker(&tracker, before, &incoming.metadata)
+                .await?;
+            Ok(output.messages)
+        };
+        self.locked(&sender, work)
+            .instrument(inner)
+            .instrument(span)
+            .await
+    }
+}
+
+/// Picks among equally good response variations, seeded per turn.
+pub(crate) fn chooser() -> impl FnMut(usize) -> usize {
+    let mut state = u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .unwrap_or([7; 8]),
+    ) | 1;
+    move |n| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
+    }
+}
+
+/// `<LockStoreClass>.lock` (span names must be static, so each known class has its own).
+fn lock_span(class: &str) -> tracing::Span {
+    match class {
+        "InMemoryLockStore" => {
+            tracing::info_span!("InMemoryLockStore.lock", lock_store_class = class)
+        }
+        "RedisLockStore" => tracing::info_span!("RedisLockStore.lock", lock_store_class = class),
+        _ => tracing::info_span!("LockStore.lock", lock_store_class = class),
+    }
+}
+
+/// `<TrackerStoreClass>._stream_new_events`.
+fn stream_span(class: &str, n: usize, broker: &str) -> tracing::Span {
+    match class {
+        "InMemoryTrackerStore" => tracing::info_span!(
+            "InMemoryTrackerStore._stream_new_events",
+            number_of_streamed_events = n,
+            broker_class = broker
+        ),
+        "SQLTrackerStore" => tracing::info_span!(
+            "SQLTrackerStore._stream_new_events",
+            number_of_streamed_events = n,
+            broker_class = broker
+        ),
+        "RedisTrackerStore" => tracing::info_span!(
+            "RedisTrackerStore._stream_new_events",
+            number_of_streamed_events = n,
+            broker_class = broker
+        ),
+        _ => tracing::info_span!(
+            "TrackerStore._stream_new_events",
+            number_of_streamed_events = n,
+            broker_class = broker
+        ),
+    }
+}

@@ -1,0 +1,136 @@
+//! The REST channel: `POST /webhooks/rest/webhook` (`?stream=true` streams the replies as
+//! they are produced) and `GET /webhooks/rest/` (health).
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::processor::{Incoming, ProcessError};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/rest/", get(health))
+        .route("/webhooks/rest", get(health))
+        .route("/webhooks/rest/webhook", post(webhook))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(Debug, Deserialize)]
+struct RestMessage {
+    #[serde(default)]
+    sender: Option<Value>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StreamQuery {
+    #[serde(default)]
+    stream: Option<String>,
+}
+
+/// Reads a JSON body, answering Rasa's error shape for a body that is too large or not JSON.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::payload_too_large(limit),
+        other => ApiError::bad_request(other.body_text()),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not valid JSON for this endpoint: {e}"
+        ))
+    })
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    Query(query): Query<StreamQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let message: RestMessage = json_body(body, state.config.body_limit)?;
+    let sender_id = match message.sender {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "default".to_owned(),
+    };
+    let incoming = Incoming {
+        sender_id: sender_id.clone(),
+        text: message.message.unwrap_or_default(),
+        input_channel: "rest".into(),
+        metadata: message
+            .metadata
+            .and_then(|m| m.as_object().cloned())
+            .unwrap_or_default(),
+        message_id: None,
+    };
+    if query
+        .stream
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    {
+        return Ok(stream_turn(state, incoming, sender_id));
+    }
+    let messages = state
+        .processor
+        .handle_message(incoming, None)
+        .await
+        .map_err(turn_error)?;
+    let payloads: Vec<Value> = messages
+        .iter()
+        .flat_map(|m| m.rest_payloads(&sender_id))
+        .collect();
+    Ok(Json(payloads).into_response())
+}
+
+/// Runs the turn in a task and streams each reply as one JSON line as soon as it exists.
+fn stream_turn(state: AppState, incoming: Incoming, sender_id: String) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
+    tokio::spawn(async move {
+        let line_tx = tx.clone();
+        let recipient = sender_id.clone();
+        let mut emit = move |m: &rusa_core::responses::BotMessage| {
+            for payload in m.rest_payloads(&recipient) {
+                let _ = line_tx.send(Ok(Bytes::from(format!("{payload}\n"))));
+            }
+        };
+        if let Err(e) = state
+            .processor
+            .handle_message(incoming, Some(&mut emit))
+            .await
+        {
+            tracing::error!(error = %e, "a streamed turn failed");
+        }
+        drop(tx);
+    });
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| {
+            ApiError::internal(&"the stream response could not be built").into_response()
+        })
+}
+
+pub(crate) fn turn_error(e: ProcessError) -> ApiError {
+    match e {
+        ProcessError::NoModel => ApiError::conflict_no_model(),
+        ProcessError::Store(err) => ApiError::internal(&err),
+    }
+}

@@ -1,0 +1,412 @@
+//! The server through its router, as an HTTP client sees it: the REST channel answers as
+//! Rasa did, the API has Rasa's routes and error shape, auth works, and a turn produces the
+//! spans of the tracing spec.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use rusa_core::actions::NoActionServer;
+use rusa_core::agent::Agent;
+use rusa_server::{AppState, MessageProcessor, ServerConfig, app};
+use rusa_stores::{InMemoryLockStore, InMemoryTrackerStore};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+/// A moodbot model trained once for all tests of this file.
+fn moodbot_agent() -> (Arc<Agent>, PathBuf) {
+    static MODEL: Mutex<Option<(Arc<Agent>, PathBuf)>> = Mutex::new(None);
+    let mut guard = MODEL.lock().unwrap();
+    if let Some(m) = guard.as_ref() {
+        return m.clone();
+    }
+    let project = rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(
+        &fixtures().join("moodbot"),
+    ))
+    .unwrap();
+    let plan = rusa_core::graph::TrainingPlan {
+        training_type: rusa_core::graph::TrainingType::Both,
+        pipeline: rusa_nlu::Pipeline::from_config(None, false).unwrap(),
+        policies: rusa_core::policies::default_policies(),
+        random_seed: 42,
+        output_filename: "moodbot.tar.gz".into(),
+        is_finetuning: false,
+    };
+    let graph = rusa_core::graph::GraphTrainer::new(None)
+        .train(&project, &plan)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("rusa-server-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("moodbot.tar.gz");
+    let archive = rusa_core::archive::ModelArchive {
+        metadata: rusa_core::archive::ModelMetadata {
+            format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
+            model_id: "test-model-id".into(),
+            assistant_id: project.config.assistant_id.clone(),
+            trained_at: String::new(),
+            rusa_version: env!("CARGO_PKG_VERSION").into(),
+            training_type: rusa_core::graph::TrainingType::Both,
+            project_fingerprint: "x".into(),
+            language: "en".into(),
+            pipeline: Vec::new(),
+            policies: Vec::new(),
+            nodes: graph.nodes.clone(),
+        },
+        domain: project.domain.clone(),
+        nlu: graph.nlu,
+        policies: graph.policies,
+    };
+    archive.write(&path, &|_| {}).unwrap();
+    let agent = (Arc::new(Agent::load(&path).unwrap()), path);
+    *guard = Some(agent.clone());
+    agent
+}
+
+fn state(config: ServerConfig) -> AppState {
+    let processor = MessageProcessor::new(
+        Some(moodbot_agent()),
+        Arc::new(InMemoryTrackerStore::new()),
+        Arc::new(InMemoryLockStore::new()),
+        None,
+        Arc::new(NoActionServer),
+    );
+    AppState {
+        processor: Arc::new(processor),
+        config: Arc::new(config),
+    }
+}
+
+fn api() -> ServerConfig {
+    ServerConfig {
+        enable_api: true,
+        ..ServerConfig::default()
+    }
+}
+
+async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+#[tokio::test]
+async fn the_rest_channel_answers_rasas_recorded_conversation() {
+    let state = state(ServerConfig::default());
+    let recorded = std::fs::read_to_string(
+        fixtures().join("moodbot/samples/rest_conversation_demo_sad_path.jsonl"),
+    )
+    .unwrap();
+    for line in recorded.lines().filter(|l| !l.trim().is_empty()) {
+        let exchange: Value = serde_json::from_str(line).unwrap();
+        let (status, answer, _) = send(
+            &state,
+            "POST",
+            "/webhooks/rest/webhook",
+            Some(&exchange["request"].to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            answer, exchange["response"],
+            "reply to {}",
+            exchange["request"]
+        );
+    }
+    let (status, health, _) = send(&state, "GET", "/webhooks/rest/", None).await;
+    assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn streaming_sends_one_json_line_per_reply() {
+    let state = state(ServerConfig::default());
+    send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(r#"{"sender": "s1", "message": "hi"}"#),
+    )
+    .await;
+    let (status, _, text) = send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook?stream=true",
+        Some(r#"{"sender": "s1", "message": "I am sad"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[1],
+        json!({"recipient_id": "s1", "image": "https://i.imgur.com/nGF1K8f.jpg"})
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_rasas_error_shape() {
+    let state = state(api());
+    let (status, error, _) =
+        send(&state, "POST", "/webhooks/rest/webhook", Some("{not json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for key in [
+        "version", "status", "message", "reason", "details", "help", "code",
+    ] {
+        assert!(error.get(key).is_some(), "{key} missing in {error}");
+    }
+    assert_eq!(error["status"], "failure");
+    assert_eq!(error["code"], 400);
+    let big = format!(
+        r#"{{"sender": "x", "message": "{}"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let (status, error, _) = send(&state, "POST", "/webhooks/rest/webhook", Some(&big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error["reason"], "PayloadTooLarge");
+    let (status, error, _) = send(&state, "GET", "/no/such/route", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["status"], "failure");
+}
+
+#[tokio::test]
+async fn the_api_parses_and_shows_trackers() {
+    let state = state(api());
+    let (status, parse, _) =
+        send(&state, "POST", "/model/parse", Some(r#"{"text": "hello"}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    let rasa: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("moodbot/samples/model_parse_hello.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&parse), keys(&rasa));
+    assert_eq!(parse["intent"]["name"], "greet");
+
+    send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(r#"{"sender": "t1", "message": "hello"}"#),
+    )
+    .await;
+    let (status, tracker, _) = send(
+        &state,
+        "GET",
+        "/conversations/t1/tracker?include_events=ALL",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("moodbot/samples/tracker_u1_after_hello.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(keys(&tracker), keys(&sample));
+    let types: Vec<&str> = tracker["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let sample_types: Vec<&str> = sample["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, sample_types);
+    assert_eq!(
+        tracker["events"][3]["metadata"]["model_id"],
+        "test-model-id"
+    );
+
+    let (status, status_json, _) = send(&state, "GET", "/status", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_json["model_id"], "test-model-id");
+    let (_, version, _) = send(&state, "GET", "/version", None).await;
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    let (status, domain, _) = send(&state, "GET", "/domain", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        domain["intents"].as_array().is_some_and(|i| i.len() == 7),
+        "{domain}"
+    );
+}
+
+#[tokio::test]
+async fn conversations_can_be_driven_through_the_api() {
+    let state = state(api());
+    let (status, tracker, _) = send(
+        &state,
+        "POST",
+        "/conversations/c1/messages",
+        Some(r#"{"text": "hello", "sender": "user"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tracker["latest_message"]["intent"]["name"], "greet");
+    let (_, prediction, _) = send(&state, "POST", "/conversations/c1/predict", None).await;
+    assert_eq!(prediction["scores"][0]["action"], "utter_greet");
+    let (status, executed, _) = send(
+        &state,
+        "POST",
+        "/conversations/c1/execute",
+        Some(r#"{"name": "utter_greet"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(executed["messages"][0]["text"], "Hey! How are you?");
+    send(
+        &state,
+        "POST",
+        "/conversations/c1/execute",
+        Some(r#"{"name": "action_listen"}"#),
+    )
+    .await;
+    let (status, triggered, _) = send(
+        &state,
+        "POST",
+        "/conversations/c1/trigger_intent",
+        Some(r#"{"name": "mood_great"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(triggered["messages"][0]["text"], "Great, carry on!");
+    let (status, _, story) = send(&state, "GET", "/conversations/c1/story", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        story.contains("- intent: \"mood_great\"") && story.contains("- action: \"utter_happy\""),
+        "{story}"
+    );
+    let events = r#"[{"event": "slot", "name": "session_started_metadata", "value": {"a": 1}}]"#;
+    let (status, tracker, _) = send(
+        &state,
+        "POST",
+        "/conversations/c1/tracker/events",
+        Some(events),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        tracker["slots"]["session_started_metadata"],
+        json!({"a": 1})
+    );
+    let (status, tracker, _) = send(
+        &state,
+        "PUT",
+        "/conversations/c1/tracker/events",
+        Some("[]"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tracker["events"], json!([]));
+    let (status, error, _) = send(
+        &state,
+        "POST",
+        "/conversations/c1/trigger_intent",
+        Some(r#"{"name": "no_such_intent"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+}
+
+#[tokio::test]
+async fn the_model_can_be_unloaded_and_loaded_again() {
+    let state = state(api());
+    let (status, _, _) = send(&state, "DELETE", "/model", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, error, _) = send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(r#"{"sender": "m", "message": "hi"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    let body = json!({"model_file": moodbot_agent().1}).to_string();
+    let (status, _, text) = send(&state, "PUT", "/model", Some(&body)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(r#"{"sender": "m", "message": "hi"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_and_jwts_guard_the_api() {
+    let state = state(ServerConfig {
+        auth_token: Some("s3cret".into()),
+        ..api()
+    });
+    let (status, error, _) = send(&state, "GET", "/status", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error["reason"], "NotAuthenticated");
+    let (status, _, _) = send(&state, "GET", "/status?token=s3cret", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Channels are not behind the token.
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(r#"{"sender": "x", "message": "hi"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let state = state(api());
+    let (status, doc, _) = send(&state, "GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    for (method, path) in rusa_server::openapi::routes() {
+        assert!(
+            doc["paths"][path][method.to_ascii_lowercase()].is_object(),
+            "{method} {path} undocumented"
+        );
+        // And the route exists: anything but 404/405 for a request with an empty JSON body.
+        let uri = path.replace("{conversation_id}", "doc");
+        let (status, _, _) = send(&state, method, &uri, Some("{}")).await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! `rusa run`: serves the newest model over HTTP — the channels of credentials.yml and, with
+//! `--enable-api`, the HTTP API — on the stores, lock store, event broker and action server
+//! of endpoints.yml. SIGTERM and SIGINT stop accepting requests and let turns in flight
+//! finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusa_core::actions::{CustomActionExecutor, NoActionServer};
+use rusa_core::agent::Agent;
+use rusa_server::{AppState, JwtConfig, MessageProcessor, ServerConfig, app};
+
+use crate::cli::{RunArgs, RunPart, ServerArgs};
+use crate::error::{Outcome, UserError};
+
+/// How long shutdown waits for the event broker to send what it buffered.
+const BROKER_FLUSH_BUDGET: Duration = Duration::from_secs(2);
+
+pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    if let Some(RunPart::Actions(_)) = args.part {
+        return Err(UserError::not_implemented("rusa run actions").into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!(e).context("cannot start the async runtime"))?;
+    runtime.block_on(serve(args.server))
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
+    let mut warnings = Vec::new();
+    let endpoints =
+        rusa_project::load_endpoints(&args.endpoints, &mut warnings)?.unwrap_or_default();
+    let credentials = rusa_project::load_credentials(&args.credentials, &mut warnings)?;
+    for w in &warnings {
+        eprintln!("warning: {}: {}", w.pos, w.message);
+    }
+    let agent_path = rusa_core::archive::newest_model(&args.model);
+    let agent = match &agent_path {
+        Some(path) => {
+            let agent = Agent::load(path).map_err(|e| UserError::new(e.to_string()))?;
+            Some((Arc::new(agent), path.clone()))
+        }
+        None => {
+            eprintln!(
+                "warning: no model was found at '{}'; the server starts without one (load one with PUT /model)",
+                args.model.display()
+            );
+            None
+        }
+    };
+    let tracker_store = rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
+        .await
+        .map_err(|e| UserError::new(e.to_string()))?;
+    let lock_store = rusa_stores::lock_store_from_endpoint(endpoints.lock_store.as_ref())
+        .await
+        .map_err(|e| UserError::new(e.to_string()))?;
+    let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
+        .await
+        .map_err(|e| UserError::new(e.to_string()))?;
+    let actions: Arc<dyn CustomActionExecutor> = match (&endpoints.action_endpoint, &agent) {
+        (Some(endpoint), Some((agent, _))) => Arc::new(
+            rusa_actions::HttpActionExecutor::new(
+                endpoint,
+                &agent.dialogue.domain,
+                Duration::from_secs(args.response_timeout),
+            )
+            .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?,
+        ),
+        _ => Arc::new(NoActionServer),
+    };
+    let rest = credentials
+        .as_ref()
+        .is_none_or(|c| c.channels.contains_key("rest") || c.channels.is_empty());
+    let jwt = args.jwt_secret.clone().map(|secret| JwtConfig {
+        secret,
+        method: args.jwt_method.clone(),
+    });
+    let config = ServerConfig {
+        enable_api: args.enable_api,
+        auth_token: args.auth_token.clone(),
+        jwt,
+        cors: args.cors.clone(),
+        rest,
+        ..ServerConfig::default()
+    };
+    crate::usage::server_started(&crate::usage::ServerStartInfo {
+        input_channels: if rest {
+            vec!["rest".into()]
+        } else {
+            Vec::new()
+        },
+        api_enabled: args.enable_api,
+        endpoints: &endpoints,
+        model_fingerprint: agent
+            .as_ref()
+            .map(|(a, _)| a.metadata.project_fingerprint.clone()),
+    });
+    let processor = Arc::new(MessageProcessor::new(
+        agent,
+        tracker_store,
+        lock_store,
+        broker.clone(),
+        actions,
+    ));
+    let state = AppState {
+        processor,
+        config: Arc::new(config),
+    };
+    let addr: SocketAddr = format!("{}:{}", args.interface, args.port)
+        .parse()
+        .map_err(|_| {
+            UserError::new(format!(
+                "'{}:{}' is not an address to listen on",
+                args.interface, args.port
+            ))
+            .with_hint("pass --interface 127.0.0.1 or another IP address")
+        })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| UserError::new(format!("cannot listen on {addr}: {e}")))?;
+    eprintln!(
+        "rusa is serving on http://{} (Ctrl-C to stop)",
+        listener.local_addr().unwrap_or(addr)
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!(e).context("the server stopped"))?;
+    if let Some(broker) = broker {
+        broker.flush(BROKER_FLUSH_BUDGET).await;
+    }
+    eprintln!("rusa stopped");
+    Ok(Outcome::Success)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
