@@ -22,7 +22,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
         }
     };
-    logging::init(cli.log);
+    let log_file = match &cli.command {
+        cli::Command::Run(args) => args.server.log_file.clone(),
+        _ => None,
+    };
+    if let Err(e) = logging::init(cli.log, log_file.as_deref()) {
+        eprintln!("error: cannot open the log file: {e}");
+        return ExitCode::from(1);
+    }
     // Dropped after the exit code is computed and the output written: at most 50 ms.
     let _usage = usage::start(&cli.command);
     let result = commands::run(cli);

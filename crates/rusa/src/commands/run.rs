@@ -120,10 +120,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| UserError::new(format!("cannot listen on {addr}: {e}")))?;
-    eprintln!(
-        "rusa is serving on http://{} (Ctrl-C to stop)",
-        listener.local_addr().unwrap_or(addr)
-    );
+    let bound = listener.local_addr().unwrap_or(addr);
+    eprintln!("rusa is serving on http://{bound} (Ctrl-C to stop)");
+    tracing::info!(address = %bound, api = args.enable_api, "serving");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -131,6 +130,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     if let Some(broker) = broker {
         broker.flush(BROKER_FLUSH_BUDGET).await;
     }
+    tracing::info!("stopped");
     eprintln!("rusa stopped");
     Ok(Outcome::Success)
 }
