@@ -191,7 +191,7 @@ impl MessageProcessor {
             model_id = agent.metadata.model_id.as_str(),
             model_name = agent.model_name.as_str(),
         );
-        let inner = tracing::info_span!("MessageProcessor.handle_message");
+        let inner = tracing::info_span!(parent: &span, "MessageProcessor.handle_message");
         let sender = incoming.sender_id.clone();
         let work = async {
             let mut tracker = self.get_tracker(&agent, &sender).await?;
