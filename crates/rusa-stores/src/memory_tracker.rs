@@ -7,10 +7,34 @@ use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
 use rusa_core::stores::{StoreError, TrackerStore};
 
+/// One event as compact JSON: far smaller than the parsed event tree (a parse with its
+/// intent ranking is hundreds of small JSON values), so a server keeps many conversations in
+/// little memory. Decoding on read costs a few microseconds per event.
+type Stored = Box<[u8]>;
+
 /// Keeps conversations in memory (the default when endpoints.yml configures no store).
 #[derive(Default)]
 pub struct InMemoryTrackerStore {
-    conversations: RwLock<HashMap<String, Arc<RwLock<Vec<Event>>>>>,
+    conversations: RwLock<HashMap<String, Arc<RwLock<Vec<Stored>>>>>,
+}
+
+fn encode(events: &[Event]) -> Vec<Stored> {
+    events
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap_or_default().into_boxed_slice())
+        .collect()
+}
+
+fn decode(stored: &[Stored]) -> Result<Vec<Event>, StoreError> {
+    stored
+        .iter()
+        .map(|bytes| {
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                store: "InMemoryTrackerStore",
+                message: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 impl InMemoryTrackerStore {
@@ -18,7 +42,7 @@ impl InMemoryTrackerStore {
         Self::default()
     }
 
-    fn conversation(&self, sender_id: &str) -> Option<Arc<RwLock<Vec<Event>>>> {
+    fn conversation(&self, sender_id: &str) -> Option<Arc<RwLock<Vec<Stored>>>> {
         self.conversations
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -26,7 +50,7 @@ impl InMemoryTrackerStore {
             .cloned()
     }
 
-    fn conversation_or_new(&self, sender_id: &str) -> Arc<RwLock<Vec<Event>>> {
+    fn conversation_or_new(&self, sender_id: &str) -> Arc<RwLock<Vec<Stored>>> {
         if let Some(found) = self.conversation(sender_id) {
             return found;
         }
@@ -47,11 +71,18 @@ impl TrackerStore for InMemoryTrackerStore {
         &'a self,
         sender_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<Event>>, StoreError>> {
-        let events = self.conversation(sender_id).and_then(|conv| {
-            let events = conv.read().unwrap_or_else(|p| p.into_inner());
-            (!events.is_empty()).then(|| events.clone())
-        });
-        Box::pin(std::future::ready(Ok(events)))
+        let result = match self.conversation(sender_id) {
+            Some(conv) => {
+                let stored = conv.read().unwrap_or_else(|p| p.into_inner());
+                if stored.is_empty() {
+                    Ok(None)
+                } else {
+                    decode(&stored).map(Some)
+                }
+            }
+            None => Ok(None),
+        };
+        Box::pin(std::future::ready(result))
     }
 
     fn append<'a>(
@@ -63,7 +94,7 @@ impl TrackerStore for InMemoryTrackerStore {
             let conv = self.conversation_or_new(sender_id);
             conv.write()
                 .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(events);
+                .extend(encode(events));
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -74,7 +105,7 @@ impl TrackerStore for InMemoryTrackerStore {
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let conv = self.conversation_or_new(sender_id);
-        *conv.write().unwrap_or_else(|p| p.into_inner()) = events.to_vec();
+        *conv.write().unwrap_or_else(|p| p.into_inner()) = encode(events);
         Box::pin(std::future::ready(Ok(())))
     }
 
