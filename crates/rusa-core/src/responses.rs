@@ -70,6 +70,22 @@ impl BotMessage {
 /// Picks one of `n` equally good variations (randomly in production, fixed in tests).
 pub type Chooser<'a> = &'a mut dyn FnMut(usize) -> usize;
 
+/// A chooser that picks response variations at random, as Rasa does (xorshift64*, seeded
+/// from the process's hash randomness; not for cryptography).
+pub fn random_chooser() -> impl FnMut(usize) -> usize + Send {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        | 1;
+    move |n| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
+    }
+}
+
 /// Generates the message for `response` given the current slot values and output channel.
 /// `None` when no variation applies (every variation is conditional and none matches).
 pub fn generate(
@@ -358,6 +374,15 @@ mod tests {
             pos: pos(),
         };
         assert!(generate(&response, &slots(&[("a", json!(2))]), None, &mut first).is_none());
+    }
+
+    #[test]
+    fn the_random_chooser_stays_in_range_and_varies() {
+        let mut choose = random_chooser();
+        let picks: Vec<usize> = (0..1000).map(|_| choose(3)).collect();
+        assert!(picks.iter().all(|&p| p < 3));
+        assert!((0..3).all(|v| picks.contains(&v)), "every variation gets picked");
+        assert_eq!(choose(0), 0);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
-use crate::processor::{ProcessError, chooser};
+use crate::processor::ProcessError;
 use crate::rest::{json_body, turn_error};
 
 /// Every route of the API, with its method: the router is built from these and the OpenAPI
@@ -420,7 +420,7 @@ async fn execute(
             request.policy.as_deref().unwrap_or("none"),
         );
         let now = system_now;
-        let mut choose = chooser();
+        let mut choose = rusa_core::responses::random_chooser();
         let mut env = TurnEnv::new(&now, &mut choose);
         let mut output = TurnOutput::default();
         let message = UserMessage {

@@ -208,7 +208,7 @@ impl MessageProcessor {
                 metadata: incoming.metadata.clone(),
             };
             let now = system_now;
-            let mut choose = chooser();
+            let mut choose = rusa_core::responses::random_chooser();
             let mut env = TurnEnv::new(&now, &mut choose);
             let mut emit = emit;
             let mut forward = |m: &BotMessage| {
@@ -235,21 +235,6 @@ impl MessageProcessor {
             .instrument(inner)
             .instrument(span)
             .await
-    }
-}
-
-/// Picks among equally good response variations, seeded per turn.
-pub(crate) fn chooser() -> impl FnMut(usize) -> usize {
-    let mut state = u64::from_le_bytes(
-        uuid::Uuid::new_v4().as_bytes()[..8]
-            .try_into()
-            .unwrap_or([7; 8]),
-    ) | 1;
-    move |n| {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
     }
 }
 

@@ -107,7 +107,7 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let now = system_now;
-    let mut choose = variation_chooser();
+    let mut choose = rusa_core::responses::random_chooser();
     prompt(&mut out, interactive)?;
     for line in stdin.lock().lines() {
         let line = line?;
@@ -180,20 +180,4 @@ fn prompt(out: &mut impl Write, interactive: bool) -> std::io::Result<()> {
         out.flush()?;
     }
     Ok(())
-}
-
-/// Picks response variations at random, as Rasa does.
-fn variation_chooser() -> impl FnMut(usize) -> usize {
-    let mut state = u64::from_le_bytes(
-        uuid::Uuid::new_v4().as_bytes()[..8]
-            .try_into()
-            .unwrap_or([7; 8]),
-    ) | 1;
-    move |n| {
-        // xorshift64*
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
-    }
 }
