@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use rusa_core::agent::Agent;
-use rusa_core::archive::{ARCHIVE_FORMAT_VERSION, ModelArchive, ModelMetadata};
+use rusa_core::archive::{ModelArchive, ModelMetadata};
 use rusa_core::evaluate::evaluate_stories;
 use rusa_core::graph::TrainingType;
 use rusa_core::policies::{PolicyEnsemble, PolicySpec, RulePolicyConfig, default_policies};
@@ -74,7 +74,7 @@ fn main() {
                 };
                 let agent = Agent::from_archive(
                     ModelArchive {
-                        metadata: metadata(),
+                        metadata: ModelMetadata::unsaved("held-out", TrainingType::Core, "en"),
                         domain: project.domain.clone(),
                         nlu: None,
                         policies: Some(policies),
@@ -108,21 +108,5 @@ fn main() {
             totals[1][2],
             totals[1][3],
         );
-    }
-}
-
-fn metadata() -> ModelMetadata {
-    ModelMetadata {
-        format_version: ARCHIVE_FORMAT_VERSION,
-        model_id: "held-out".into(),
-        assistant_id: None,
-        trained_at: String::new(),
-        rusa_version: env!("CARGO_PKG_VERSION").into(),
-        training_type: TrainingType::Core,
-        project_fingerprint: String::new(),
-        language: "en".into(),
-        pipeline: Vec::new(),
-        policies: Vec::new(),
-        nodes: Vec::new(),
     }
 }

@@ -45,6 +45,26 @@ pub struct ModelMetadata {
     pub nodes: Vec<GraphNode>,
 }
 
+impl ModelMetadata {
+    /// Metadata of a model that `rusa train` did not write (cross-validation folds,
+    /// evaluations, tests): no fingerprint, no graph nodes, trained now.
+    pub fn unsaved(model_id: &str, training_type: TrainingType, language: &str) -> Self {
+        Self {
+            format_version: ARCHIVE_FORMAT_VERSION,
+            model_id: model_id.to_owned(),
+            assistant_id: None,
+            trained_at: String::new(),
+            rusa_version: env!("CARGO_PKG_VERSION").to_owned(),
+            training_type,
+            project_fingerprint: String::new(),
+            language: language.to_owned(),
+            pipeline: Vec::new(),
+            policies: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
 /// A trained model, in memory.
 #[derive(Debug, Clone)]
 pub struct ModelArchive {

@@ -381,7 +381,10 @@ mod tests {
         let mut choose = random_chooser();
         let picks: Vec<usize> = (0..1000).map(|_| choose(3)).collect();
         assert!(picks.iter().all(|&p| p < 3));
-        assert!((0..3).all(|v| picks.contains(&v)), "every variation gets picked");
+        assert!(
+            (0..3).all(|v| picks.contains(&v)),
+            "every variation gets picked"
+        );
         assert_eq!(choose(0), 0);
     }
 

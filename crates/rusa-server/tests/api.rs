@@ -44,19 +44,11 @@ fn moodbot_agent() -> (Arc<Agent>, PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("moodbot.tar.gz");
     let archive = rusa_core::archive::ModelArchive {
-        metadata: rusa_core::archive::ModelMetadata {
-            format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
-            model_id: "test-model-id".into(),
-            assistant_id: project.config.assistant_id.clone(),
-            trained_at: String::new(),
-            rusa_version: env!("CARGO_PKG_VERSION").into(),
-            training_type: rusa_core::graph::TrainingType::Both,
-            project_fingerprint: "x".into(),
-            language: "en".into(),
-            pipeline: Vec::new(),
-            policies: Vec::new(),
-            nodes: graph.nodes.clone(),
-        },
+        metadata: rusa_core::archive::ModelMetadata::unsaved(
+            "test-model-id",
+            rusa_core::graph::TrainingType::Both,
+            "en",
+        ),
         domain: project.domain.clone(),
         nlu: graph.nlu,
         policies: graph.policies,

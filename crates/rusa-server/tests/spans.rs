@@ -134,19 +134,11 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         .train(&project, &plan)
         .unwrap();
     let archive = rusa_core::archive::ModelArchive {
-        metadata: rusa_core::archive::ModelMetadata {
-            format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
-            model_id: "span-model".into(),
-            assistant_id: None,
-            trained_at: String::new(),
-            rusa_version: env!("CARGO_PKG_VERSION").into(),
-            training_type: rusa_core::graph::TrainingType::Both,
-            project_fingerprint: String::new(),
-            language: "en".into(),
-            pipeline: Vec::new(),
-            policies: Vec::new(),
-            nodes: Vec::new(),
-        },
+        metadata: rusa_core::archive::ModelMetadata::unsaved(
+            "span-model",
+            rusa_core::graph::TrainingType::Both,
+            "en",
+        ),
         domain: project.domain.clone(),
         nlu: graph.nlu,
         policies: graph.policies,

@@ -257,7 +257,11 @@ fn cross_validate(common: &TestCommon) -> anyhow::Result<bool> {
             .train(&train, DEFAULT_RANDOM_SEED)
             .map_err(|e| UserError::new(e.to_string()))?;
         let archive = rusa_core::archive::ModelArchive {
-            metadata: placeholder_metadata(),
+            metadata: rusa_core::archive::ModelMetadata::unsaved(
+                "cross-validation",
+                rusa_core::graph::TrainingType::Nlu,
+                &config.language,
+            ),
             domain: domain.clone(),
             nlu: Some(nlu),
             policies: None,
@@ -325,22 +329,6 @@ fn mean_std_pair(xs: &[f64]) -> (f64, f64) {
 fn mean_std(xs: &[f64]) -> serde_json::Value {
     let (mean, std) = mean_std_pair(xs);
     json!({"mean": mean, "std": std})
-}
-
-fn placeholder_metadata() -> rusa_core::archive::ModelMetadata {
-    rusa_core::archive::ModelMetadata {
-        format_version: rusa_core::archive::ARCHIVE_FORMAT_VERSION,
-        model_id: "cross-validation".into(),
-        assistant_id: None,
-        trained_at: String::new(),
-        rusa_version: crate::build_info::VERSION.into(),
-        training_type: rusa_core::graph::TrainingType::Nlu,
-        project_fingerprint: String::new(),
-        language: String::new(),
-        pipeline: Vec::new(),
-        policies: Vec::new(),
-        nodes: Vec::new(),
-    }
 }
 
 fn percent(a: usize, b: usize) -> f64 {
