@@ -16,6 +16,7 @@ pub mod policies;
 pub mod processor;
 pub mod responses;
 pub mod slot_filling;
+pub mod span_capture;
 pub mod stores;
 pub mod tracker;
 

@@ -1,60 +1,14 @@
 //! Training produces the spans of the tracing spec: `GraphTrainer.train` with its
 //! attributes, and one `GraphNode.<ComponentClass>` child per node.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use rusa_core::graph::{GraphTrainer, TrainingPlan, TrainingType};
 use rusa_core::policies::default_policies;
+use rusa_core::span_capture::{CapturedSpan, SpanCapture};
 use rusa_nlu::Pipeline;
 use rusa_project::{Project, ProjectPaths};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
-use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
-
-#[derive(Debug, Clone)]
-struct Captured {
-    name: String,
-    parent: Option<String>,
-    fields: BTreeMap<String, String>,
-}
-
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(
-            field.name().to_owned(),
-            format!("{value:?}").trim_matches('"').to_owned(),
-        );
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> Layer<S>
-    for Capture
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        let parent = ctx
-            .span(id)
-            .and_then(|s| s.parent())
-            .map(|p| p.name().to_owned());
-        self.0.lock().unwrap().push(Captured {
-            name: attrs.metadata().name().to_owned(),
-            parent,
-            fields,
-        });
-    }
-}
 
 #[test]
 fn training_spans_name_every_node_with_its_attributes() {
@@ -68,13 +22,13 @@ fn training_spans_name_every_node_with_its_attributes() {
         output_filename: "20261121-000000-test.tar.gz".into(),
         is_finetuning: false,
     };
-    let capture = Capture::default();
+    let capture = SpanCapture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let graph = tracing::subscriber::with_default(subscriber, || {
         GraphTrainer::new(None).train(&project, &plan)
     })
     .unwrap();
-    let spans = capture.0.lock().unwrap().clone();
+    let spans = capture.spans();
 
     let root_span = spans
         .iter()
@@ -89,7 +43,7 @@ fn training_spans_name_every_node_with_its_attributes() {
     );
     assert_eq!(root_span.fields["is_finetuning"], "false");
 
-    let nodes: Vec<&Captured> = spans
+    let nodes: Vec<&CapturedSpan> = spans
         .iter()
         .filter(|s| s.name.starts_with("GraphNode."))
         .collect();
@@ -111,7 +65,7 @@ fn training_spans_name_every_node_with_its_attributes() {
 
 #[test]
 fn every_implemented_component_has_its_own_span_name() {
-    let capture = Capture::default();
+    let capture = SpanCapture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::with_default(subscriber, || {
         for class in rusa_nlu::IMPLEMENTED_COMPONENTS.iter().chain(&[
@@ -123,13 +77,7 @@ fn every_implemented_component_has_its_own_span_name() {
             let _span = rusa_core::graph::node_span(class, "n", "train");
         }
     });
-    let names: Vec<String> = capture
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let names: Vec<String> = capture.spans().iter().map(|s| s.name.clone()).collect();
     for class in rusa_nlu::IMPLEMENTED_COMPONENTS {
         assert!(
             names.contains(&format!("GraphNode.{class}")),

@@ -1,73 +1,19 @@
 //! One turn through the server with a custom action on a real (local) action server
 //! produces the span tree of the tracing spec, with its attributes.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::http::Request;
 use rusa_core::agent::Agent;
+use rusa_core::span_capture::{CapturedSpan, SpanCapture};
 use rusa_server::{AppState, MessageProcessor, ServerConfig, app};
 use rusa_stores::{InMemoryLockStore, InMemoryTrackerStore};
 use tower::ServiceExt as _;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
-
-#[derive(Debug, Clone)]
-struct Captured {
-    name: String,
-    parent: Option<String>,
-    fields: BTreeMap<String, String>,
-}
-
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<(u64, Captured)>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(
-            field.name().to_owned(),
-            format!("{value:?}").trim_matches('"').to_owned(),
-        );
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> Layer<S>
-    for Capture
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        let parent = ctx
-            .span(id)
-            .and_then(|s| s.parent())
-            .map(|p| p.name().to_owned());
-        self.0.lock().unwrap().push((
-            id.into_u64(),
-            Captured {
-                name: attrs.metadata().name().to_owned(),
-                parent,
-                fields,
-            },
-        ));
-    }
-    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        let mut spans = self.0.lock().unwrap();
-        if let Some((_, span)) = spans.iter_mut().rev().find(|(i, _)| *i == id.into_u64()) {
-            values.record(&mut Fields(&mut span.fields));
-        }
-    }
-}
 
 /// A one-request-at-a-time action server: answers every call with a bot message.
 fn action_server() -> String {
@@ -170,7 +116,7 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         config: Arc::new(ServerConfig::default()),
     };
 
-    let capture = Capture::default();
+    let capture = SpanCapture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
     let request = Request::builder()
@@ -186,13 +132,7 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         r#"[{"recipient_id":"span-user","text":"Hello from the action server"}]"#
     );
 
-    let spans: Vec<Captured> = capture
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, s)| s.clone())
-        .collect();
+    let spans: Vec<CapturedSpan> = capture.spans();
     let find = |name: &str| {
         spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
             panic!(
@@ -234,7 +174,7 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         Some("MessageProcessor._run_prediction_loop")
     );
     assert_eq!(predict.fields["intent_name"], "greet");
-    let runs: Vec<&Captured> = spans
+    let runs: Vec<&CapturedSpan> = spans
         .iter()
         .filter(|s| s.name == "MessageProcessor._run_action")
         .collect();
