@@ -153,7 +153,7 @@ pub struct TrainCommon {
     #[arg(long)]
     pub strict_components: bool,
 
-    /// Endpoints file (for the action endpoint that custom slot mappings need)
+    /// Endpoints file; accepted as Rasa accepts it, but training contacts no endpoint
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 }
@@ -210,7 +210,8 @@ pub struct TestCommon {
     #[arg(short, long, value_name = "N", default_value_t = 5)]
     pub folds: u32,
 
-    /// Endpoints file (action server for custom actions in test stories)
+    /// Endpoints file; accepted as Rasa accepts it, but evaluation replays the stories'
+    /// events and runs no action, so no endpoint is contacted
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 

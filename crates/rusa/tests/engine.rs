@@ -351,3 +351,66 @@ fn nlu_cross_validation_writes_per_fold_scores() {
         "better than chance over 7 intents: {mean}"
     );
 }
+
+/// A local action server for one request: answers with a bot message.
+fn one_shot_action_server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let answer = r#"{"events": [], "responses": [{"text": "Hello from the action server"}]}"#;
+        let mut stream = stream;
+        write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}", answer.len()).unwrap();
+        String::from_utf8_lossy(&body).into_owned()
+    });
+    (url, handle)
+}
+
+#[test]
+fn shell_runs_custom_actions_on_the_configured_action_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("config.yml"), "language: en\n").unwrap();
+    std::fs::write(
+        root.join("domain.yml"),
+        "version: \"3.1\"\nintents: [greet]\nactions: [action_hello]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("data/nlu.yml"),
+        "nlu:\n- intent: greet\n  examples: |\n    - hello\n    - hi\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("data/rules.yml"),
+        "rules:\n- rule: greet through the action server\n  steps:\n  - intent: greet\n  - action: action_hello\n",
+    )
+    .unwrap();
+    assert_eq!(run(root, &["train"], "").0, 0);
+    let (url, server) = one_shot_action_server();
+    std::fs::write(
+        root.join("endpoints.yml"),
+        format!("action_endpoint:\n  url: {url}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(root, &["shell"], "hello\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "Hello from the action server\n");
+    let request: Value = serde_json::from_str(&server.join().unwrap()).unwrap();
+    assert_eq!(request["next_action"], "action_hello");
+}

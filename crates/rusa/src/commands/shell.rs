@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use rusa_core::actions::NoActionServer;
+use rusa_core::actions::{CustomActionExecutor, NoActionServer};
 use rusa_core::agent::Agent;
 use rusa_core::processor::{TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
@@ -38,6 +38,34 @@ fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
         .into()
     })
 }
+
+/// The action server of `--endpoints` (`action_endpoint`), else none: custom actions then
+/// fail with a message saying no action endpoint is configured.
+fn action_executor(
+    common: &ShellCommon,
+    agent: &Agent,
+) -> anyhow::Result<Box<dyn CustomActionExecutor>> {
+    let mut warnings = Vec::new();
+    let endpoints = rusa_project::load_endpoints(&common.endpoints, &mut warnings)?;
+    for w in &warnings {
+        eprintln!("warning: {}: {}", w.pos, w.message);
+    }
+    match endpoints.and_then(|e| e.action_endpoint) {
+        Some(endpoint) => {
+            let executor = rusa_actions::HttpActionExecutor::new(
+                &endpoint,
+                &agent.dialogue.domain,
+                ACTION_TIMEOUT,
+            )
+            .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?;
+            Ok(Box::new(executor))
+        }
+        None => Ok(Box::new(NoActionServer)),
+    }
+}
+
+/// How long the shell waits for the action server.
+const ACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `rusa shell nlu`: prints each parse in the `/model/parse` JSON shape.
 fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
@@ -102,6 +130,12 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .sender_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let actions = action_executor(common, &agent)?;
+    // The action server client runs on tokio; one single-threaded runtime serves the session.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!(e).context("cannot start the async runtime"))?;
     let mut tracker = agent.dialogue.new_tracker(&sender);
     let mut last_buttons: Vec<Value> = Vec::new();
     let stdin = std::io::stdin();
@@ -135,10 +169,10 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
             ..UserMessage::default()
         };
         let mut env = TurnEnv::new(&now, &mut choose);
-        let output = rusa_core::block_on(agent.dialogue.handle_message(
+        let output = runtime.block_on(agent.dialogue.handle_message(
             &mut tracker,
             &agent,
-            &NoActionServer,
+            actions.as_ref(),
             &message,
             &mut env,
         ));
