@@ -25,8 +25,8 @@ use crate::error::ApiError;
 use crate::processor::ProcessError;
 use crate::rest::{json_body, turn_error};
 
-/// Every route of the API, with its method: the router is built from these and the OpenAPI
-/// document is checked against them.
+/// Every route of the API, with its method. The OpenAPI document is generated from this
+/// list, and a test checks that each of them answers (keep it in step with [`routes`]).
 pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/version"),
@@ -271,6 +271,28 @@ fn events_from(value: Value) -> Result<Vec<Event>, ApiError> {
         .collect()
 }
 
+/// Changes a conversation under its lock: `change` adds events to the tracker, the new
+/// events are appended to the store and published, and the tracker is answered.
+async fn change_tracker(
+    state: &AppState,
+    id: &str,
+    verbosity: EventVerbosity,
+    change: impl FnOnce(&mut DialogueStateTracker, &Agent) + Send,
+) -> Result<Json<Value>, ApiError> {
+    let agent = agent(state)?;
+    let processor = &state.processor;
+    let work = async {
+        let mut tracker = processor.get_tracker(&agent, id).await?;
+        let before = tracker.events().len();
+        change(&mut tracker, &agent);
+        processor
+            .save_tracker(&tracker, before, &serde_json::Map::new())
+            .await?;
+        Ok(tracker.current_state(verbosity))
+    };
+    Ok(Json(processor.locked(id, work).await.map_err(turn_error)?))
+}
+
 async fn append_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -280,20 +302,12 @@ async fn append_events(
     let value: Value = json_body(body, state.config.body_limit)?;
     let events = events_from(value)?;
     let verbosity = verbosity(query.include_events.as_deref())?;
-    let agent = agent(&state)?;
-    let processor = state.processor.clone();
-    let work = async {
-        let mut tracker = processor.get_tracker(&agent, &id).await?;
-        let before = tracker.events().len();
+    change_tracker(&state, &id, verbosity, |tracker, _| {
         for event in events {
             tracker.update(event);
         }
-        processor
-            .save_tracker(&tracker, before, &serde_json::Map::new())
-            .await?;
-        Ok(tracker.current_state(verbosity))
-    };
-    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+    })
+    .await
 }
 
 async fn replace_events(
@@ -338,36 +352,33 @@ async fn add_message(
             "only messages from the user ('sender': 'user') can be added",
         ));
     }
-    let agent = agent(&state)?;
-    let processor = state.processor.clone();
-    let work = async {
-        let mut tracker = processor.get_tracker(&agent, &id).await?;
-        let before = tracker.events().len();
-        let message = UserMessage {
-            text: request.text.clone(),
-            input_channel: Some("rest".into()),
-            message_id: Some(uuid::Uuid::new_v4().simple().to_string()),
-            ..UserMessage::default()
-        };
-        let parse_data = request
-            .parse_data
-            .clone()
-            .unwrap_or_else(|| parse_message(agent.as_ref(), &message));
-        tracker.update(Event::new(
-            EventKind::User(UserUttered {
-                text: Some(request.text.clone()),
-                parse_data,
-                input_channel: message.input_channel.clone(),
-                message_id: message.message_id.clone(),
-            }),
-            system_now(),
-        ));
-        processor
-            .save_tracker(&tracker, before, &serde_json::Map::new())
-            .await?;
-        Ok(tracker.current_state(EventVerbosity::AfterRestart))
-    };
-    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+    change_tracker(
+        &state,
+        &id,
+        EventVerbosity::AfterRestart,
+        |tracker, agent| {
+            let message = UserMessage {
+                text: request.text.clone(),
+                input_channel: Some("rest".into()),
+                message_id: Some(uuid::Uuid::new_v4().simple().to_string()),
+                ..UserMessage::default()
+            };
+            let parse_data = request
+                .parse_data
+                .clone()
+                .unwrap_or_else(|| parse_message(agent, &message));
+            tracker.update(Event::new(
+                EventKind::User(UserUttered {
+                    text: Some(request.text.clone()),
+                    parse_data,
+                    input_channel: message.input_channel.clone(),
+                    message_id: message.message_id.clone(),
+                }),
+                system_now(),
+            ));
+        },
+    )
+    .await
 }
 
 /// What the policies would do next, without doing it.
