@@ -129,14 +129,17 @@ impl GraphTrainer {
         project: &Project,
         plan: &TrainingPlan,
     ) -> Result<TrainedGraph, TrainError> {
-        self.train_with_progress(project, plan, &|_| {})
+        self.train_with_inputs(project, plan, &InputFingerprints::of(project), &|_| {})
     }
 
-    /// [`GraphTrainer::train`], telling `on_node` about each node as it finishes.
-    pub fn train_with_progress(
+    /// [`GraphTrainer::train`] with the input fingerprints already computed (the caller
+    /// needed them for the project fingerprint), telling `on_node` about each node as it
+    /// finishes.
+    pub fn train_with_inputs(
         &self,
         project: &Project,
         plan: &TrainingPlan,
+        inputs: &InputFingerprints,
         on_node: &dyn Fn(&GraphNode),
     ) -> Result<TrainedGraph, TrainError> {
         let span = tracing::info_span!(
@@ -150,12 +153,12 @@ impl GraphTrainer {
         let _entered = span.enter();
         let mut nodes = Vec::new();
         let nlu = if plan.training_type.has_nlu() {
-            Some(self.train_nlu(project, plan, &mut nodes, on_node)?)
+            Some(self.train_nlu(project, plan, &inputs.nlu_data, &mut nodes, on_node)?)
         } else {
             None
         };
         let policies = if plan.training_type.has_core() {
-            Some(self.train_policies(project, plan, &mut nodes, on_node)?)
+            Some(self.train_policies(project, plan, &inputs.dialogue, &mut nodes, on_node)?)
         } else {
             None
         };
@@ -170,13 +173,13 @@ impl GraphTrainer {
         &self,
         project: &Project,
         plan: &TrainingPlan,
+        data_fp: &str,
         nodes: &mut Vec<GraphNode>,
         on_node: &dyn Fn(&GraphNode),
     ) -> Result<NluModel, TrainError> {
-        let data_fp = nlu_data_fingerprint(project);
         // Fingerprints depend on configuration and inputs only, so all are known up front.
         let mut fingerprints = Vec::with_capacity(plan.pipeline.components.len());
-        let mut upstream = data_fp;
+        let mut upstream = data_fp.to_owned();
         for (i, component) in plan.pipeline.components.iter().enumerate() {
             let config = serde_json::to_string(component).unwrap_or_default();
             let fp = fingerprint(&[
@@ -260,10 +263,10 @@ impl GraphTrainer {
         &self,
         project: &Project,
         plan: &TrainingPlan,
+        dialogue_fp: &str,
         nodes: &mut Vec<GraphNode>,
         on_node: &dyn Fn(&GraphNode),
     ) -> Result<PolicyEnsemble, TrainError> {
-        let dialogue_fp = dialogue_fingerprint(project);
         let mut policies = Vec::with_capacity(plan.policies.len());
         for (i, spec) in plan.policies.iter().enumerate() {
             let class = match spec {
@@ -279,7 +282,7 @@ impl GraphTrainer {
                 "policy",
                 class,
                 &format!("{spec:?}"),
-                &dialogue_fp,
+                dialogue_fp,
                 &plan.random_seed.to_string(),
             ]);
             let node_name = format!("train_{class}{i}");
@@ -457,9 +460,30 @@ pub fn dialogue_fingerprint(project: &Project) -> String {
     hex(&h.finalize())
 }
 
+/// The fingerprints of what the NLU nodes and the policies learn from, computed once per
+/// training.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFingerprints {
+    pub nlu_data: String,
+    pub dialogue: String,
+}
+
+impl InputFingerprints {
+    pub fn of(project: &Project) -> Self {
+        Self {
+            nlu_data: nlu_data_fingerprint(project),
+            dialogue: dialogue_fingerprint(project),
+        }
+    }
+}
+
 /// A fingerprint of everything a training reads: configuration, domain and data (positions
 /// left out). Two projects with the same fingerprint train the same model.
-pub fn project_fingerprint(project: &Project, plan: &TrainingPlan) -> String {
+pub fn project_fingerprint(
+    project: &Project,
+    plan: &TrainingPlan,
+    inputs: &InputFingerprints,
+) -> String {
     let domain = serde_json::to_value(&project.domain)
         .map(strip_positions)
         .unwrap_or_default();
@@ -470,8 +494,8 @@ pub fn project_fingerprint(project: &Project, plan: &TrainingPlan) -> String {
         &serde_json::to_string(&plan.pipeline.components).unwrap_or_default(),
         &project.config.language,
         &domain.to_string(),
-        &nlu_data_fingerprint(project),
-        &dialogue_fingerprint(project),
+        &inputs.nlu_data,
+        &inputs.dialogue,
         &plan.random_seed.to_string(),
     ])
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rusa_core::archive::{ModelArchive, ModelMetadata, newest_model};
 use rusa_core::graph::{
-    GraphTrainer, TrainingPlan, TrainingType, cache_dir_for, project_fingerprint,
+    GraphTrainer, InputFingerprints, TrainingPlan, TrainingType, cache_dir_for, project_fingerprint,
 };
 use rusa_core::policies::policy_specs;
 use rusa_nlu::{DEFAULT_RANDOM_SEED, NluComponent, Pipeline};
@@ -105,7 +105,8 @@ pub fn train(
         output_filename: archive_name.clone(),
         is_finetuning: false,
     };
-    let fingerprint = project_fingerprint(&project, &plan);
+    let inputs = InputFingerprints::of(&project);
+    let fingerprint = project_fingerprint(&project, &plan, &inputs);
     if !common.force
         && let Some(existing) = newest_model(&common.out)
         && let Ok(metadata) = ModelArchive::read_metadata(&existing)
@@ -133,7 +134,7 @@ pub fn train(
         progress.set_message(node.component_class.clone());
         progress.inc(1);
     };
-    let result = trainer.train_with_progress(&project, &plan, &on_node);
+    let result = trainer.train_with_inputs(&project, &plan, &inputs, &on_node);
     progress.finish_and_clear();
     let graph = match result {
         Ok(graph) => graph,
