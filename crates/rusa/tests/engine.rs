@@ -414,3 +414,24 @@ fn shell_runs_custom_actions_on_the_configured_action_server() {
     let request: Value = serde_json::from_str(&server.join().unwrap()).unwrap();
     assert_eq!(request["next_action"], "action_hello");
 }
+
+#[test]
+fn run_refuses_to_serve_nothing_and_names_the_unserved_callback_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("credentials.yml"),
+        "callback:\n  url: http://localhost:5034/bot\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        dir.path(),
+        &["run", "--port", "0", "--interface", "127.0.0.1"],
+        "",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("credentials.yml:1:1: the callback channel is not implemented yet"),
+        "{err}"
+    );
+    assert!(err.contains("there is nothing to serve"), "{err}");
+}

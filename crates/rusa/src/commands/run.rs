@@ -73,6 +73,20 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     let rest = credentials
         .as_ref()
         .is_none_or(|c| c.channels.contains_key("rest") || c.channels.is_empty());
+    if let Some(callback) = credentials
+        .as_ref()
+        .and_then(|c| c.channels.get("callback"))
+    {
+        eprintln!(
+            "warning: {}: the callback channel is not implemented yet in rusa; it is not served",
+            callback.pos
+        );
+    }
+    if !rest && !args.enable_api {
+        return Err(UserError::new("credentials.yml names no channel rusa serves, and the HTTP API is off: there is nothing to serve")
+            .with_hint("add `rest:` to credentials.yml, or pass --enable-api")
+            .into());
+    }
     let jwt = args.jwt_secret.clone().map(|secret| JwtConfig {
         secret,
         method: args.jwt_method.clone(),
