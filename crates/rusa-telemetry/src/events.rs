@@ -502,7 +502,7 @@ pub const SERVER_STARTED: EventDecl = EventDecl {
             "Keyed hash of the served model's project fingerprint, or null."
         ),
     ],
-    emission: Emission::Pending(&["rusa run", "rusa shell"]),
+    emission: Emission::EmittedBy(&["rusa run", "rusa shell"]),
 };
 
 /// Shell Started.

@@ -157,7 +157,7 @@ pub fn nlu_model_tested(data: &rusa_project::NluData) {
     });
 }
 
-/// What `rusa run` reports when it starts serving.
+/// What `rusa run` and `rusa shell` report when they start serving.
 pub struct ServerStartInfo<'a> {
     pub input_channels: Vec<String>,
     pub api_enabled: bool,
@@ -165,7 +165,7 @@ pub struct ServerStartInfo<'a> {
     pub model_fingerprint: Option<String>,
 }
 
-/// `rusa run` started serving: records Server Started with the configured endpoint types
+/// `rusa run` (or a `rusa shell` session) started serving: records Server Started with the configured endpoint types
 /// (never their URLs) and the model's fingerprint (sent only as a keyed hash).
 pub fn server_started(info: &ServerStartInfo<'_>) {
     // Endpoint types are names of rusa's or Rasa's store classes; anything else is reported

@@ -632,6 +632,29 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
         }
+        "rusa run" => {
+            use std::io::BufRead as _;
+            let mut child = sb
+                .cmd(&["run", "--port", "0", "--interface", "127.0.0.1"])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Wait until it serves (it says so on stderr), then stop it as an operator would.
+            let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+            let serving = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|l| l.contains("rusa is serving on"));
+            assert!(serving, "rusa run did not start");
+            let killed = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success());
+            let rest: Vec<String> = lines.map_while(Result::ok).collect();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{rest:?}");
+        }
         _ => return None,
     }
     Some(

@@ -39,21 +39,16 @@ fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
     })
 }
 
-/// The action server of `--endpoints` (`action_endpoint`), else none: custom actions then
-/// fail with a message saying no action endpoint is configured.
+/// The action server of the endpoints file (`action_endpoint`), else none: custom actions
+/// then fail with a message saying no action endpoint is configured.
 fn action_executor(
-    common: &ShellCommon,
+    endpoints: &rusa_project::Endpoints,
     agent: &Agent,
 ) -> anyhow::Result<Box<dyn CustomActionExecutor>> {
-    let mut warnings = Vec::new();
-    let endpoints = rusa_project::load_endpoints(&common.endpoints, &mut warnings)?;
-    for w in &warnings {
-        eprintln!("warning: {}: {}", w.pos, w.message);
-    }
-    match endpoints.and_then(|e| e.action_endpoint) {
+    match &endpoints.action_endpoint {
         Some(endpoint) => {
             let executor = rusa_actions::HttpActionExecutor::new(
-                &endpoint,
+                endpoint,
                 &agent.dialogue.domain,
                 ACTION_TIMEOUT,
             )
@@ -122,6 +117,20 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         rusa_telemetry::ModelType::Core
     };
     crate::usage::shell_started(model_type);
+    let mut warnings = Vec::new();
+    let endpoints =
+        rusa_project::load_endpoints(&common.endpoints, &mut warnings)?.unwrap_or_default();
+    for w in &warnings {
+        eprintln!("warning: {}: {}", w.pos, w.message);
+    }
+    // A shell session is a server on the command-line channel, as in Rasa.
+    crate::usage::server_started(&crate::usage::ServerStartInfo {
+        input_channels: vec!["cmdline".into()],
+        api_enabled: false,
+        endpoints: &endpoints,
+        model_fingerprint: Some(agent.metadata.project_fingerprint.clone())
+            .filter(|f| !f.is_empty()),
+    });
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!("Assistant loaded. Type a message and press enter (/stop or Ctrl-D to exit).");
@@ -130,7 +139,7 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .sender_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let actions = action_executor(common, &agent)?;
+    let actions = action_executor(&endpoints, &agent)?;
     // The action server client runs on tokio; one single-threaded runtime serves the session.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
