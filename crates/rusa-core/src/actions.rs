@@ -455,3 +455,21 @@ fn two_stage_fallback(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusa_project::validate::{DEFAULT_ACTIONS, DEFAULT_LOOPS};
+
+    #[test]
+    fn every_default_action_the_validator_accepts_runs_built_in() {
+        let domain = Domain::empty();
+        for name in DEFAULT_ACTIONS.iter().chain(DEFAULT_LOOPS) {
+            assert_ne!(
+                action_kind(&domain, name),
+                ActionKind::Custom,
+                "{name} would be sent to the action server"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::events::{BotUttered, Event, EventKind, UserUttered};
 
 /// The action the assistant runs when it waits for the user.
-pub const ACTION_LISTEN: &str = "action_listen";
+pub const ACTION_LISTEN: &str = rusa_project::dialogue::ACTION_LISTEN;
 /// The action that starts a session.
 pub const ACTION_SESSION_START: &str = "action_session_start";
 /// The slot a form sets to the name of the slot it asks for.
