@@ -8,8 +8,10 @@
 //! does (a rejection leads to `action_execution_rejected`, any other failure is logged).
 
 mod answer;
+mod endpoint;
 mod error;
 mod executor;
 
+pub use endpoint::HttpEndpoint;
 pub use error::ConfigError;
 pub use executor::{HeaderInjector, HttpActionExecutor, RASA_VERSION};

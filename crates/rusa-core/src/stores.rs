@@ -34,6 +34,11 @@ pub enum StoreError {
 
 /// Keeps the events of conversations. Appending only the new events of a turn keeps a
 /// turn's cost independent of the conversation's length.
+///
+/// A store may also tell a conversation's *version*: a number that changes whenever its
+/// stored events change, by this process or another. A server keeps recent trackers in
+/// memory and, before a turn, asks only for the version; it re-reads the events only when
+/// the version is not the one it saved. `0` means the conversation has no events.
 pub trait TrackerStore: Send + Sync {
     /// The class name Rasa users know (`SQLTrackerStore`, ...), used in span names.
     fn class_name(&self) -> &'static str;
@@ -44,12 +49,20 @@ pub trait TrackerStore: Send + Sync {
         sender_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<Event>>, StoreError>>;
 
-    /// Appends events (the new events of one turn) to a conversation.
+    /// Appends events (the new events of one turn) to a conversation; answers the
+    /// conversation's version afterwards, or `None` when the store keeps no versions.
     fn append<'a>(
         &'a self,
         sender_id: &'a str,
         events: &'a [Event],
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+
+    /// The conversation's current version (`Some(0)`: no events), or `None` when the store
+    /// keeps no versions (then every turn reads all events).
+    fn version<'a>(&'a self, sender_id: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        let _ = sender_id;
+        Box::pin(std::future::ready(Ok(None)))
+    }
 
     /// Replaces all events of a conversation (`PUT /conversations/{id}/tracker/events`).
     fn replace<'a>(
@@ -100,6 +113,11 @@ pub trait EventBroker: Send + Sync {
 
     /// Messages dropped since start because the buffer was full.
     fn dropped(&self) -> u64;
+
+    /// Messages handed to [`EventBroker::publish`] that are not delivered yet (buffered or
+    /// being sent); with [`EventBroker::dropped`] it tells a batch job such as `rusa export`
+    /// how much did not arrive.
+    fn pending(&self) -> usize;
 }
 
 /// The broker message of an event: its JSON with `sender_id` added.

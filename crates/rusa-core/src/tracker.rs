@@ -124,6 +124,11 @@ impl DialogueStateTracker {
         tracker
     }
 
+    /// The events, giving the tracker up.
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+
     /// Logs an event and applies it to the state.
     pub fn update(&mut self, event: Event) {
         let needs_replay = matches!(

@@ -151,3 +151,42 @@ fn the_ensemble_survives_serialization() {
         play(&project, &ensemble, &["greet", "mood_unhappy"])
     );
 }
+
+/// The policies see only the latest states of a long conversation; those must be exactly
+/// the latest states of the whole walk, whatever the window.
+#[test]
+fn the_latest_states_of_a_long_conversation_are_those_of_the_whole() {
+    use rusa_core::policies::{tracker_states, tracker_states_tail};
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let ensemble = PolicyEnsemble::train(&project, &default_policies()).unwrap();
+    let specs: Arc<[SlotSpec]> = Arc::from(SlotSpec::from_domain(&project.domain));
+    let mut tracker = DialogueStateTracker::new("long", specs);
+    tracker.update(action("action_session_start", "none", 1.0));
+    tracker.update(Event::new(EventKind::SessionStarted, 0.0));
+    tracker.update(action("action_listen", "none", 1.0));
+    let intents = [
+        "greet",
+        "mood_unhappy",
+        "deny",
+        "greet",
+        "mood_great",
+        "goodbye",
+    ];
+    for turn in 0..100 {
+        tracker.update(user(intents[turn % intents.len()]));
+        for _ in 0..10 {
+            let prediction = ensemble.predict(&project.domain, &tracker);
+            tracker.update(action(&prediction.action, "x", 1.0));
+            if prediction.action == "action_listen" {
+                break;
+            }
+        }
+        let all = tracker_states(&project.domain, &tracker);
+        for keep in [1, 2, 5, all.len(), all.len() + 3] {
+            let (tail, total) = tracker_states_tail(&project.domain, &tracker, keep);
+            assert_eq!(total, all.len());
+            assert_eq!(tail, all[all.len() - keep.min(all.len())..], "keep {keep}");
+        }
+    }
+    assert!(tracker.events().len() > 250);
+}

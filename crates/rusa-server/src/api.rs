@@ -282,13 +282,14 @@ async fn change_tracker(
     let agent = agent(state)?;
     let processor = &state.processor;
     let work = async {
-        let mut tracker = processor.get_tracker(&agent, id).await?;
+        let mut tracker = processor.take_tracker(&agent, id).await?;
         let before = tracker.events().len();
         change(&mut tracker, &agent);
+        let answer = tracker.current_state(verbosity);
         processor
-            .save_tracker(&tracker, before, &serde_json::Map::new())
+            .save_tracker(&agent, tracker, before, &serde_json::Map::new())
             .await?;
-        Ok(tracker.current_state(verbosity))
+        Ok(answer)
     };
     Ok(Json(processor.locked(id, work).await.map_err(turn_error)?))
 }
@@ -320,6 +321,7 @@ async fn replace_events(
     let agent = agent(&state)?;
     let processor = state.processor.clone();
     let work = async {
+        processor.forget(&id);
         processor.tracker_store.replace(&id, &events).await?;
         let tracker = DialogueStateTracker::from_events(
             &id,
@@ -423,7 +425,7 @@ async fn execute(
     let agent = agent(&state)?;
     let processor = state.processor.clone();
     let work = async {
-        let mut tracker = processor.get_tracker(&agent, &id).await?;
+        let mut tracker = processor.take_tracker(&agent, &id).await?;
         let before = tracker.events().len();
         let prediction = rusa_core::policies::PolicyPrediction::new(
             &request.name,
@@ -449,13 +451,14 @@ async fn execute(
                 &prediction,
             )
             .await;
-        processor
-            .save_tracker(&tracker, before, &serde_json::Map::new())
-            .await?;
-        Ok::<_, ProcessError>(json!({
+        let answer = json!({
             "tracker": tracker.current_state(EventVerbosity::AfterRestart),
             "messages": output.messages.iter().flat_map(|m| m.rest_payloads(&id)).collect::<Vec<_>>(),
-        }))
+        });
+        processor
+            .save_tracker(&agent, tracker, before, &serde_json::Map::new())
+            .await?;
+        Ok::<_, ProcessError>(answer)
     };
     Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
 }

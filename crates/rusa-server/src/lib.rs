@@ -8,13 +8,16 @@
 
 mod api;
 mod auth;
+mod callback;
 mod error;
 pub mod openapi;
 mod processor;
 mod rest;
+mod tracker_cache;
 
 pub use error::ApiError;
 pub use processor::{Incoming, MessageProcessor, ProcessError};
+pub use tracker_cache::DEFAULT_TRACKER_CACHE_EVENTS;
 
 use std::sync::Arc;
 
@@ -38,6 +41,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Serve the REST channel (`rest:` in credentials.yml).
     pub rest: bool,
+    /// Serve the callback channel, POSTing replies here (`callback:` in credentials.yml).
+    pub callback: Option<rusa_actions::HttpEndpoint>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +54,7 @@ impl Default for ServerConfig {
             cors: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             rest: true,
+            callback: None,
         }
     }
 }
@@ -67,6 +73,9 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     if state.config.rest {
         router = router.merge(rest::routes());
+    }
+    if state.config.callback.is_some() {
+        router = router.merge(callback::routes());
     }
     if state.config.enable_api {
         router = router.merge(api::routes(&state));

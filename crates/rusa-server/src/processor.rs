@@ -1,6 +1,7 @@
 //! The server's message processor: one turn under the conversation's lock — get the tracker
-//! from the store, run the turn, append only the new events, publish them, release the lock.
-//! Each step is a `tracing` span named as in the tracing spec.
+//! (from memory when the store's version says it is current, else from the store), run the
+//! turn, append only the new events, publish them, release the lock. Each step is a
+//! `tracing` span named as in the tracing spec.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,8 @@ use rusa_core::responses::BotMessage;
 use rusa_core::stores::{EventBroker, LockStore, StoreError, TrackerStore, broker_message};
 use serde_json::{Map, Value};
 use tracing::Instrument as _;
+
+use crate::tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, TrackerCache};
 
 /// How long a conversation's lock lives before a dead holder's lock frees itself.
 pub const DEFAULT_LOCK_LIFETIME: Duration = Duration::from_secs(60);
@@ -48,6 +51,7 @@ pub struct MessageProcessor {
     pub actions: Arc<dyn CustomActionExecutor>,
     pub lock_lifetime: Duration,
     pub lock_wait: Duration,
+    cache: TrackerCache,
 }
 
 impl MessageProcessor {
@@ -66,6 +70,7 @@ impl MessageProcessor {
             actions,
             lock_lifetime: DEFAULT_LOCK_LIFETIME,
             lock_wait: DEFAULT_LOCK_WAIT,
+            cache: TrackerCache::new(DEFAULT_TRACKER_CACHE_EVENTS),
         }
     }
 
@@ -93,37 +98,94 @@ impl MessageProcessor {
         }
     }
 
-    /// The conversation's tracker from the store (a new one when it has no events).
+    /// The conversation's tracker (a new one when it has no events), to read.
     pub async fn get_tracker(
         &self,
         agent: &Agent,
         sender_id: &str,
+    ) -> Result<DialogueStateTracker, ProcessError> {
+        self.load_tracker(agent, sender_id, false).await
+    }
+
+    /// The conversation's tracker, to change and then give to
+    /// [`MessageProcessor::save_tracker`]; call it holding the conversation's lock.
+    pub async fn take_tracker(
+        &self,
+        agent: &Agent,
+        sender_id: &str,
+    ) -> Result<DialogueStateTracker, ProcessError> {
+        self.load_tracker(agent, sender_id, true).await
+    }
+
+    /// From the cache when it holds the store's current version, else from the store.
+    async fn load_tracker(
+        &self,
+        agent: &Agent,
+        sender_id: &str,
+        take: bool,
     ) -> Result<DialogueStateTracker, ProcessError> {
         let span = tracing::info_span!(
             "MessageProcessor.get_tracker",
             number_of_events = tracing::field::Empty
         );
         async {
-            let events = self
-                .tracker_store
-                .retrieve(sender_id)
-                .await?
-                .unwrap_or_default();
-            tracing::Span::current().record("number_of_events", events.len());
-            Ok(DialogueStateTracker::from_events(
-                sender_id,
-                agent.dialogue.slot_specs.clone(),
-                events,
-            ))
+            let specs = || agent.dialogue.slot_specs.clone();
+            let version = self.tracker_store.version(sender_id).await?;
+            let cached = match version {
+                Some(0) => {
+                    self.cache.remove(sender_id);
+                    Some(DialogueStateTracker::new(sender_id, specs()))
+                }
+                Some(version) => {
+                    let hit = if take {
+                        self.cache.take(sender_id, version)
+                    } else {
+                        self.cache.copy(sender_id, version)
+                    };
+                    hit.map(|c| {
+                        if c.model_id == agent.metadata.model_id {
+                            c.tracker
+                        } else {
+                            // Another model's slots: the same events, applied anew.
+                            DialogueStateTracker::from_events(
+                                sender_id,
+                                specs(),
+                                c.tracker.into_events(),
+                            )
+                        }
+                    })
+                }
+                None => None,
+            };
+            let tracker = match cached {
+                Some(tracker) => tracker,
+                None => {
+                    let events = self
+                        .tracker_store
+                        .retrieve(sender_id)
+                        .await?
+                        .unwrap_or_default();
+                    DialogueStateTracker::from_events(sender_id, specs(), events)
+                }
+            };
+            tracing::Span::current().record("number_of_events", tracker.events().len());
+            Ok(tracker)
         }
         .instrument(span)
         .await
     }
 
-    /// Appends the events after the first `before` to the store, then publishes them.
+    /// Forgets what is kept in memory of a conversation (after replacing its events).
+    pub fn forget(&self, sender_id: &str) {
+        self.cache.remove(sender_id);
+    }
+
+    /// Appends the events after the first `before` to the store, publishes them, and keeps
+    /// the tracker for the conversation's next turn.
     pub async fn save_tracker(
         &self,
-        tracker: &DialogueStateTracker,
+        agent: &Agent,
+        tracker: DialogueStateTracker,
         before: usize,
         metadata: &Map<String, Value>,
     ) -> Result<(), ProcessError> {
@@ -132,10 +194,18 @@ impl MessageProcessor {
             "MessageProcessor.save_tracker",
             number_of_events = tracker.events().len()
         );
-        self.tracker_store
+        let version = self
+            .tracker_store
             .append(&tracker.sender_id, new_events)
             .instrument(span)
-            .await?;
+            .await;
+        let version = match version {
+            Ok(version) => version,
+            Err(e) => {
+                self.cache.remove(&tracker.sender_id);
+                return Err(e.into());
+            }
+        };
         let broker_class = self.broker.as_ref().map_or("None", |b| b.class_name());
         let stream = stream_span(
             self.tracker_store.class_name(),
@@ -155,6 +225,10 @@ impl MessageProcessor {
                 }
             }
         });
+        match version {
+            Some(version) => self.cache.put(tracker, version, &agent.metadata.model_id),
+            None => self.cache.remove(&tracker.sender_id),
+        }
         Ok(())
     }
 
@@ -194,7 +268,7 @@ impl MessageProcessor {
         let inner = tracing::info_span!(parent: &span, "MessageProcessor.handle_message");
         let sender = incoming.sender_id.clone();
         let work = async {
-            let mut tracker = self.get_tracker(&agent, &sender).await?;
+            let mut tracker = self.take_tracker(&agent, &sender).await?;
             let before = tracker.events().len();
             let message = UserMessage {
                 text: incoming.text.clone(),
@@ -227,7 +301,7 @@ impl MessageProcessor {
                     &mut env,
                 )
                 .await;
-            self.save_tracker(&tracker, before, &incoming.metadata)
+            self.save_tracker(&agent, tracker, before, &incoming.metadata)
                 .await?;
             Ok(output.messages)
         };

@@ -23,7 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/webhooks/rest/webhook", post(webhook))
 }
 
-async fn health() -> Json<Value> {
+pub(crate) async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
@@ -35,6 +35,31 @@ struct RestMessage {
     message: Option<String>,
     #[serde(default)]
     metadata: Option<Value>,
+}
+
+/// The message of a webhook body: `sender` (text or number; `default` when missing),
+/// `message`, `metadata`.
+pub(crate) fn incoming_message(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+    channel: &str,
+) -> Result<Incoming, ApiError> {
+    let message: RestMessage = json_body(body, limit)?;
+    let sender_id = match message.sender {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "default".to_owned(),
+    };
+    Ok(Incoming {
+        sender_id,
+        text: message.message.unwrap_or_default(),
+        input_channel: channel.into(),
+        metadata: message
+            .metadata
+            .and_then(|m| m.as_object().cloned())
+            .unwrap_or_default(),
+        message_id: None,
+    })
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -64,22 +89,8 @@ async fn webhook(
     Query(query): Query<StreamQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let message: RestMessage = json_body(body, state.config.body_limit)?;
-    let sender_id = match message.sender {
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "default".to_owned(),
-    };
-    let incoming = Incoming {
-        sender_id: sender_id.clone(),
-        text: message.message.unwrap_or_default(),
-        input_channel: "rest".into(),
-        metadata: message
-            .metadata
-            .and_then(|m| m.as_object().cloned())
-            .unwrap_or_default(),
-        message_id: None,
-    };
+    let incoming = incoming_message(body, state.config.body_limit, "rest")?;
+    let sender_id = incoming.sender_id.clone();
     if query
         .stream
         .as_deref()

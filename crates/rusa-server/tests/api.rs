@@ -402,3 +402,153 @@ async fn the_openapi_document_lists_every_route() {
         );
     }
 }
+
+/// Replays Rasa's recorded REST conversation, each message sent to the server `pick`
+/// chooses, and checks every answer.
+async fn replay_recorded(pick: impl Fn(usize) -> AppState, uri: &str) -> Vec<Value> {
+    let recorded = std::fs::read_to_string(
+        fixtures().join("moodbot/samples/rest_conversation_demo_sad_path.jsonl"),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for (i, line) in recorded
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let exchange: Value = serde_json::from_str(line).unwrap();
+        let (status, answer, text) = send(
+            &pick(i),
+            "POST",
+            uri,
+            Some(&exchange["request"].to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        if uri.contains("/rest/") {
+            assert_eq!(
+                answer, exchange["response"],
+                "reply to {}",
+                exchange["request"]
+            );
+        } else {
+            assert_eq!(text, "success");
+        }
+        expected.extend(exchange["response"].as_array().unwrap().iter().cloned());
+    }
+    expected
+}
+
+#[tokio::test]
+async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
+    use axum::routing::post;
+    // A real callback server that records what it receives; its first answer is a 500,
+    // which must not stop the next replies.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = received.clone();
+    let callback_app = axum::Router::new().route(
+        "/bot",
+        post(move |body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                log.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                if log.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, callback_app).await });
+
+    let endpoint = rusa_project::EndpointConfig {
+        kind: None,
+        url: Some(format!("http://{addr}/bot")),
+        params: serde_json::Map::new(),
+        key_pos: Default::default(),
+        pos: rusa_project::Pos::new(std::path::Path::new("credentials.yml").into(), 1, 1),
+    };
+    let config = ServerConfig {
+        rest: false,
+        callback: Some(
+            rusa_actions::HttpEndpoint::new(&endpoint, std::time::Duration::from_secs(5)).unwrap(),
+        ),
+        ..ServerConfig::default()
+    };
+    let server = state(config);
+    let expected = replay_recorded(|_| server.clone(), "/webhooks/callback/webhook").await;
+    // Each reply was POSTed before the webhook answered, in order, shaped as the REST
+    // channel's replies.
+    assert!(!expected.is_empty());
+    assert_eq!(*received.lock().unwrap(), expected);
+    let (status, health, _) = send(&server, "GET", "/webhooks/callback/", None).await;
+    assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
+    // The REST channel is not served when credentials.yml names only the callback.
+    let (status, _, _) = send(&server, "POST", "/webhooks/rest/webhook", Some("{}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Two servers on one tracker store and lock store, as behind a load balancer: each keeps
+/// trackers in memory between turns, and must notice the turns the other one handled.
+#[tokio::test]
+async fn servers_sharing_a_store_see_each_others_turns() {
+    let store = Arc::new(InMemoryTrackerStore::new());
+    let locks = Arc::new(InMemoryLockStore::new());
+    let server = || {
+        let processor = MessageProcessor::new(
+            Some(moodbot_agent()),
+            store.clone(),
+            locks.clone(),
+            None,
+            Arc::new(NoActionServer),
+        );
+        AppState {
+            processor: Arc::new(processor),
+            config: Arc::new(api()),
+        }
+    };
+    let (a, b) = (server(), server());
+    // Both have the conversation in memory after the first two messages; from then on
+    // they alternate, so each turn starts from a tracker the other one changed.
+    let pick = |i: usize| {
+        if i < 2 || i % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        }
+    };
+    replay_recorded(pick, "/webhooks/rest/webhook").await;
+    let recorded = std::fs::read_to_string(
+        fixtures().join("moodbot/samples/rest_conversation_demo_sad_path.jsonl"),
+    )
+    .unwrap();
+    let sender = serde_json::from_str::<Value>(recorded.lines().next().unwrap()).unwrap()
+        ["request"]["sender"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uri = format!("/conversations/{sender}/tracker");
+    let (_, from_a, _) = send(&a, "GET", &uri, None).await;
+    let (_, from_b, _) = send(&b, "GET", &uri, None).await;
+    assert_eq!(from_a["events"], from_b["events"]);
+    let users = from_a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "user")
+        .count();
+    assert_eq!(
+        users,
+        recorded.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+
+    // Replacing the events through one server is seen by the other's next turn.
+    let (status, _, text) = send(&a, "PUT", &format!("{uri}/events"), Some("[]")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, tracker, _) = send(&b, "GET", &uri, None).await;
+    assert_eq!(tracker["events"], json!([]));
+}

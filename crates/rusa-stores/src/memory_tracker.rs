@@ -1,6 +1,7 @@
 //! `InMemoryTrackerStore`: conversations in a map, lost when the server stops.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rusa_core::Event;
@@ -12,10 +13,21 @@ use rusa_core::stores::{StoreError, TrackerStore};
 /// little memory. Decoding on read costs a few microseconds per event.
 type Stored = Box<[u8]>;
 
+/// One conversation: its events, and the version of its last write.
+#[derive(Default)]
+struct Conversation {
+    events: Vec<Stored>,
+    version: u64,
+}
+
+type Shared = Arc<RwLock<Conversation>>;
+
 /// Keeps conversations in memory (the default when endpoints.yml configures no store).
 #[derive(Default)]
 pub struct InMemoryTrackerStore {
-    conversations: RwLock<HashMap<String, Arc<RwLock<Vec<Stored>>>>>,
+    conversations: RwLock<HashMap<String, Shared>>,
+    /// The last version given out; versions never repeat, even across conversations.
+    versions: AtomicU64,
 }
 
 fn encode(events: &[Event]) -> Vec<Stored> {
@@ -42,7 +54,11 @@ impl InMemoryTrackerStore {
         Self::default()
     }
 
-    fn conversation(&self, sender_id: &str) -> Option<Arc<RwLock<Vec<Stored>>>> {
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn conversation(&self, sender_id: &str) -> Option<Shared> {
         self.conversations
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -50,7 +66,7 @@ impl InMemoryTrackerStore {
             .cloned()
     }
 
-    fn conversation_or_new(&self, sender_id: &str) -> Arc<RwLock<Vec<Stored>>> {
+    fn conversation_or_new(&self, sender_id: &str) -> Shared {
         if let Some(found) = self.conversation(sender_id) {
             return found;
         }
@@ -74,10 +90,10 @@ impl TrackerStore for InMemoryTrackerStore {
         let result = match self.conversation(sender_id) {
             Some(conv) => {
                 let stored = conv.read().unwrap_or_else(|p| p.into_inner());
-                if stored.is_empty() {
+                if stored.events.is_empty() {
                     Ok(None)
                 } else {
-                    decode(&stored).map(Some)
+                    decode(&stored.events).map(Some)
                 }
             }
             None => Ok(None),
@@ -89,14 +105,19 @@ impl TrackerStore for InMemoryTrackerStore {
         &'a self,
         sender_id: &'a str,
         events: &'a [Event],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        if !events.is_empty() {
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        let version = if events.is_empty() {
+            self.conversation(sender_id).map_or(0, |conv| {
+                conv.read().unwrap_or_else(|p| p.into_inner()).version
+            })
+        } else {
             let conv = self.conversation_or_new(sender_id);
-            conv.write()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(encode(events));
-        }
-        Box::pin(std::future::ready(Ok(())))
+            let mut conv = conv.write().unwrap_or_else(|p| p.into_inner());
+            conv.events.extend(encode(events));
+            conv.version = self.next_version();
+            conv.version
+        };
+        Box::pin(std::future::ready(Ok(Some(version))))
     }
 
     fn replace<'a>(
@@ -105,15 +126,34 @@ impl TrackerStore for InMemoryTrackerStore {
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let conv = self.conversation_or_new(sender_id);
-        *conv.write().unwrap_or_else(|p| p.into_inner()) = encode(events);
+        let mut conv = conv.write().unwrap_or_else(|p| p.into_inner());
+        conv.events = encode(events);
+        conv.version = if events.is_empty() {
+            0
+        } else {
+            self.next_version()
+        };
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn version<'a>(&'a self, sender_id: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        let version = self.conversation(sender_id).map_or(0, |conv| {
+            conv.read().unwrap_or_else(|p| p.into_inner()).version
+        });
+        Box::pin(std::future::ready(Ok(Some(version))))
     }
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         let map = self.conversations.read().unwrap_or_else(|p| p.into_inner());
         let keys = map
             .iter()
-            .filter(|(_, conv)| !conv.read().unwrap_or_else(|p| p.into_inner()).is_empty())
+            .filter(|(_, conv)| {
+                !conv
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .events
+                    .is_empty()
+            })
             .map(|(k, _)| k.clone())
             .collect();
         Box::pin(std::future::ready(Ok(keys)))

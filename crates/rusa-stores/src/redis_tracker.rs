@@ -14,10 +14,12 @@ const STORE: &str = "RedisTrackerStore";
 
 /// Keeps conversations in Redis under `[<key_prefix>:]tracker:<sender_id>`, one list
 /// element per event; with `record_exp` a conversation expires that long after its last
-/// write.
+/// write. Each write also increments the conversation's version,
+/// `[<key_prefix>:]tracker_version:<sender_id>` (which expires with it).
 pub struct RedisTrackerStore {
     conn: ConnectionManager,
     namespace: String,
+    version_namespace: String,
     record_exp: Option<Duration>,
 }
 
@@ -30,6 +32,7 @@ impl RedisTrackerStore {
         Ok(Self {
             conn: config.connect(STORE).await?,
             namespace: config.namespace("tracker"),
+            version_namespace: config.namespace("tracker_version"),
             record_exp: record_exp.filter(|d| !d.is_zero()),
         })
     }
@@ -39,18 +42,23 @@ impl RedisTrackerStore {
         format!("{}{sender_id}", self.namespace)
     }
 
+    fn version_key(&self, sender_id: &str) -> String {
+        format!("{}{sender_id}", self.version_namespace)
+    }
+
+    /// Writes the events; answers the conversation's version afterwards.
     async fn write(
         &self,
         sender_id: &str,
         events: &[Event],
         replace: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         if events.is_empty() && !replace {
-            return Ok(());
+            return self.current_version(sender_id).await;
         }
         let items = serialize(events)?;
         match self.write_list(sender_id, &items, replace).await {
-            Ok(()) => Ok(()),
+            Ok(version) => Ok(Some(version)),
             Err(e) if is_wrong_type(&e) => {
                 // A conversation Rasa saved (one JSON string) becomes a list, once.
                 tracing::info!(
@@ -61,6 +69,7 @@ impl RedisTrackerStore {
                 all.extend(items);
                 self.write_list(sender_id, &all, true)
                     .await
+                    .map(Some)
                     .map_err(|e| redis_error(STORE, &e))
             }
             Err(e) => Err(redis_error(STORE, &e)),
@@ -106,8 +115,9 @@ impl RedisTrackerStore {
         sender_id: &str,
         items: &[String],
         replace: bool,
-    ) -> Result<(), redis::RedisError> {
+    ) -> Result<u64, redis::RedisError> {
         let key = self.key(sender_id);
+        let version_key = self.version_key(sender_id);
         let mut pipe = redis::pipe();
         pipe.atomic();
         if replace {
@@ -115,12 +125,29 @@ impl RedisTrackerStore {
         }
         if !items.is_empty() {
             pipe.rpush(&key, items).ignore();
-            if let Some(exp) = self.record_exp {
-                pipe.expire(&key, exp.as_secs().max(1) as i64).ignore();
+        }
+        pipe.incr(&version_key, 1);
+        if let Some(exp) = self.record_exp {
+            let seconds = exp.as_secs().max(1) as i64;
+            if !items.is_empty() {
+                pipe.expire(&key, seconds).ignore();
             }
+            pipe.expire(&version_key, seconds).ignore();
         }
         let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await
+        let (version,): (u64,) = pipe.query_async(&mut conn).await?;
+        Ok(version)
+    }
+
+    /// The version key's value; `None` when it is missing (a conversation written by Rasa
+    /// or an older rusa has events but no version, so a missing key proves nothing).
+    async fn current_version(&self, sender_id: &str) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(self.version_key(sender_id))
+            .query_async::<Option<u64>>(&mut conn)
+            .await
+            .map_err(|e| redis_error(STORE, &e))
     }
 }
 
@@ -195,7 +222,7 @@ impl TrackerStore for RedisTrackerStore {
         &'a self,
         sender_id: &'a str,
         events: &'a [Event],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
         Box::pin(self.write(sender_id, events, false))
     }
 
@@ -204,7 +231,11 @@ impl TrackerStore for RedisTrackerStore {
         sender_id: &'a str,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.write(sender_id, events, true))
+        Box::pin(async move { self.write(sender_id, events, true).await.map(drop) })
+    }
+
+    fn version<'a>(&'a self, sender_id: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(self.current_version(sender_id))
     }
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {

@@ -72,6 +72,7 @@ BEGIN
     END IF;
 END $$;
 CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id);
+CREATE INDEX IF NOT EXISTS ix_events_sender_id_id ON events (sender_id, id);
 COMMIT;
 ";
 
@@ -82,7 +83,8 @@ INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, d
 SELECT $1, u.type_name, u.ts, u.intent_name, u.action_name, u.data
 FROM UNNEST($2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::text[])
      WITH ORDINALITY AS u(type_name, ts, intent_name, action_name, data, n)
-ORDER BY u.n";
+ORDER BY u.n
+RETURNING id::int8";
 
 /// Deletes a conversation and inserts its new events in one statement.
 const PG_REPLACE: &str = "
@@ -91,7 +93,12 @@ INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, d
 SELECT $1, u.type_name, u.ts, u.intent_name, u.action_name, u.data
 FROM UNNEST($2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::text[])
      WITH ORDINALITY AS u(type_name, ts, intent_name, action_name, data, n)
-ORDER BY u.n";
+ORDER BY u.n
+RETURNING id::int8";
+
+/// A conversation's version: the id of its newest row (ids only grow), 0 without rows.
+const PG_VERSION: &str = "SELECT COALESCE(MAX(id), 0)::int8 FROM events WHERE sender_id = $1";
+const SQLITE_VERSION: &str = "SELECT COALESCE(MAX(id), 0) FROM events WHERE sender_id = ?1";
 
 const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
 const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";
@@ -176,14 +183,16 @@ impl SqlTrackerStore {
         }
     }
 
+    /// Writes the events (after deleting the conversation's, with `replace`); answers the
+    /// conversation's version afterwards.
     async fn write(
         &self,
         sender_id: &str,
         events: &[Event],
         replace: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         if events.is_empty() && !replace {
-            return Ok(());
+            return self.current_version(sender_id).await;
         }
         let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>()?;
         match &self.db {
@@ -207,8 +216,14 @@ impl SqlTrackerStore {
                             ])?;
                         }
                     }
+                    let version = if rows.is_empty() {
+                        0
+                    } else {
+                        u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
+                    };
                     // Committed before the call returns: an acknowledged turn is on disk.
-                    tx.commit()
+                    tx.commit()?;
+                    Ok(version)
                 })
                 .await
             }
@@ -223,17 +238,42 @@ impl SqlTrackerStore {
                 let actions: Vec<Option<&str>> =
                     rows.iter().map(|r| r.action_name.as_deref()).collect();
                 let data: Vec<&str> = rows.iter().map(|r| r.data.as_str()).collect();
-                client
+                let ids = client
                     .client
-                    .execute(
+                    .query(
                         &statement,
                         &[&sender_id, &types, &timestamps, &intents, &actions, &data],
                     )
                     .await
                     .map_err(|e| client.fail(STORE, &e))?;
-                Ok(())
+                let newest = ids.iter().map(|r| r.get::<_, i64>(0)).max().unwrap_or(0);
+                Ok(u64::try_from(newest).unwrap_or(0))
             }
         }
+    }
+
+    async fn current_version(&self, sender_id: &str) -> Result<u64, StoreError> {
+        let newest = match &self.db {
+            SqlDb::Sqlite(conn) => {
+                let sender = sender_id.to_owned();
+                SqlDb::with_sqlite(conn, Access::Read, STORE, move |conn| {
+                    conn.prepare_cached(SQLITE_VERSION)?
+                        .query_row([&sender], |row| row.get::<_, i64>(0))
+                })
+                .await?
+            }
+            SqlDb::Postgres(pg) => {
+                let client = pg.client().await?;
+                let statement = client.statement(PG_VERSION, STORE).await?;
+                client
+                    .client
+                    .query_one(&statement, &[&sender_id])
+                    .await
+                    .map_err(|e| client.fail(STORE, &e))?
+                    .get::<_, i64>(0)
+            }
+        };
+        Ok(u64::try_from(newest).unwrap_or(0))
     }
 }
 
@@ -296,8 +336,8 @@ impl TrackerStore for SqlTrackerStore {
         &'a self,
         sender_id: &'a str,
         events: &'a [Event],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.write(sender_id, events, false))
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move { self.write(sender_id, events, false).await.map(Some) })
     }
 
     fn replace<'a>(
@@ -305,7 +345,11 @@ impl TrackerStore for SqlTrackerStore {
         sender_id: &'a str,
         events: &'a [Event],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.write(sender_id, events, true))
+        Box::pin(async move { self.write(sender_id, events, true).await.map(drop) })
+    }
+
+    fn version<'a>(&'a self, sender_id: &'a str) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move { self.current_version(sender_id).await.map(Some) })
     }
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use learned::{LearnedPolicyConfig, LogisticRegressionPolicy};
 pub use memoization::MemoizationPolicy;
 pub use rule::{RuleError, RulePolicy, RulePolicyConfig};
-pub use states::tracker_states;
+pub use states::{tracker_states, tracker_states_tail};
 
 use crate::tracker::{ACTION_LISTEN, DialogueStateTracker};
 
@@ -281,15 +281,30 @@ impl PolicyEnsemble {
         }
     }
 
+    /// How many of the latest dialogue states the policies look at, at most.
+    fn history_needed(&self) -> usize {
+        self.policies
+            .iter()
+            .map(|p| match p {
+                TrainedPolicy::Memoization(m) => m.max_history,
+                TrainedPolicy::Rule(r) => r.longest_rule(),
+                TrainedPolicy::Learned(l) => l.config.max_history,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+
     /// The next action: the most confident prediction, ties to the higher priority. With no
     /// prediction at all: `action_listen` with confidence 0.
     pub fn predict(&self, domain: &Domain, tracker: &DialogueStateTracker) -> PolicyPrediction {
-        let states = tracker_states(domain, tracker);
+        let (states, total) = tracker_states_tail(domain, tracker, self.history_needed());
+        let earlier = total - states.len();
         let mut best: Option<(PolicyPrediction, u8)> = None;
         for policy in &self.policies {
             let prediction = match policy {
                 TrainedPolicy::Memoization(m) => m.predict(&states),
-                TrainedPolicy::Rule(r) => Some(r.predict(&states, tracker)),
+                TrainedPolicy::Rule(r) => Some(r.predict(&states, earlier, tracker)),
                 TrainedPolicy::Learned(l) => l.predict(&states),
             };
             let Some(prediction) = prediction else {

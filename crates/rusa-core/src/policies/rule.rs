@@ -100,7 +100,7 @@ impl RulePolicy {
         let mut problems = Vec::new();
         for (story, steps) in unfold_stories(stories) {
             for turn in story_turns(domain, &steps) {
-                if let Some(rule) = self.best_rule(&turn.states)
+                if let Some(rule) = self.best_rule(&turn.states, 0)
                     && rule.action != turn.action
                     && !problems.iter().any(|p: &String| p.contains(&rule.rule))
                 {
@@ -130,9 +130,17 @@ impl RulePolicy {
         self.rules.is_empty()
     }
 
+    /// The most states any rule has.
+    pub fn longest_rule(&self) -> usize {
+        self.rules.iter().map(|r| r.states.len()).max().unwrap_or(0)
+    }
+
+    /// The prediction for the latest `states` of a conversation that had `earlier` states
+    /// before them (at least [`RulePolicy::longest_rule`] states must be given).
     pub fn predict(
         &self,
         states: &[DialogueState],
+        earlier: usize,
         tracker: &DialogueStateTracker,
     ) -> PolicyPrediction {
         let current = states.last();
@@ -155,7 +163,7 @@ impl RulePolicy {
                 return PolicyPrediction::new(action, 1.0, "RulePolicy");
             }
         }
-        if let Some(rule) = self.best_rule(states) {
+        if let Some(rule) = self.best_rule(states, earlier) {
             return PolicyPrediction::new(&rule.action, 1.0, "RulePolicy");
         }
         let confidence = if self.config.enable_fallback_prediction {
@@ -172,10 +180,10 @@ impl RulePolicy {
 
     /// The most specific matching rule: the most states, then the most features (a rule
     /// with a condition beats the same rule without); the first written wins a tie.
-    fn best_rule(&self, states: &[DialogueState]) -> Option<&RuleTurn> {
+    fn best_rule(&self, states: &[DialogueState], earlier: usize) -> Option<&RuleTurn> {
         let mut best: Option<(&RuleTurn, (usize, usize))> = None;
         for rule in &self.rules {
-            if !rule_matches(rule, states) {
+            if !rule_matches(rule, states, earlier) {
                 continue;
             }
             let key = (
@@ -201,10 +209,10 @@ fn feature_count(state: &DialogueState) -> usize {
 }
 
 /// A rule's states match the end of the conversation's, state by state (and, for a
-/// `conversation_start` rule, the whole conversation).
-fn rule_matches(rule: &RuleTurn, states: &[DialogueState]) -> bool {
+/// `conversation_start` rule, the whole conversation: no `earlier` states).
+fn rule_matches(rule: &RuleTurn, states: &[DialogueState], earlier: usize) -> bool {
     let k = rule.states.len();
-    if k == 0 || k > states.len() || (rule.conversation_start && k != states.len()) {
+    if k == 0 || k > states.len() || (rule.conversation_start && k != states.len() + earlier) {
         return false;
     }
     rule.states

@@ -11,6 +11,46 @@ use crate::support::{PgDatabase, json, redis_config, sample_events, service, uni
 /// Turns in the long conversation; each adds 4 events (1,200 in all).
 const LONG_TURNS: usize = 300;
 
+/// A conversation's version changes with every write, by this or another process, and
+/// `append` answers the version that `version` then reports. A store that keeps versions
+/// answers 0 for a conversation without events (Redis: unknown until first written).
+async fn versions(store: &dyn TrackerStore, sender: &str) {
+    let before = store.version(sender).await.unwrap();
+    assert!(
+        matches!(before, None | Some(0)),
+        "{}: a new conversation has version {before:?}",
+        store.class_name()
+    );
+    let mut seen = Vec::new();
+    for turn in 0..3 {
+        let after = store
+            .append(sender, &sample_events(turn))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} keeps no versions", store.class_name()));
+        assert_eq!(store.version(sender).await.unwrap(), Some(after));
+        assert!(!seen.contains(&after), "version {after} repeated");
+        seen.push(after);
+    }
+    // An empty append changes nothing, and says so.
+    let last = *seen.last().unwrap();
+    assert_eq!(store.append(sender, &[]).await.unwrap(), Some(last));
+    // A replace by as many events still changes the version.
+    let events = store.retrieve(sender).await.unwrap().unwrap();
+    store.replace(sender, &events).await.unwrap();
+    let replaced = store.version(sender).await.unwrap().unwrap();
+    assert!(
+        !seen.contains(&replaced),
+        "a replace kept version {replaced}"
+    );
+    store.replace(sender, &[]).await.unwrap();
+    let emptied = store.version(sender).await.unwrap();
+    assert!(
+        emptied.is_some_and(|v| !seen.contains(&v) && v != replaced),
+        "emptying the conversation gave version {emptied:?}"
+    );
+}
+
 /// What every tracker store must do. Returns the sender of the long conversation so
 /// that each store can show, in its own terms, that no turn rewrote earlier events.
 async fn conformance(store: Arc<dyn TrackerStore>) -> String {
@@ -56,6 +96,9 @@ async fn conformance(store: Arc<dyn TrackerStore>) -> String {
         json(&store.retrieve(&b).await.unwrap().unwrap()),
         json(&first)
     );
+
+    // Versions: every write gives a new one, the same as `version` then answers.
+    versions(store.as_ref(), &format!("{run}-v")).await;
 
     // Keys.
     let keys = store.keys().await.unwrap();

@@ -73,16 +73,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     let rest = credentials
         .as_ref()
         .is_none_or(|c| c.channels.contains_key("rest") || c.channels.is_empty());
-    if let Some(callback) = credentials
+    let callback = match credentials
         .as_ref()
         .and_then(|c| c.channels.get("callback"))
     {
-        eprintln!(
-            "warning: {}: the callback channel is not implemented yet in rusa; it is not served",
-            callback.pos
-        );
-    }
-    if !rest && !args.enable_api {
+        Some(channel) => Some(callback_endpoint(channel, args.response_timeout)?),
+        None => None,
+    };
+    if !rest && callback.is_none() && !args.enable_api {
         return Err(UserError::new("credentials.yml names no channel rusa serves, and the HTTP API is off: there is nothing to serve")
             .with_hint("add `rest:` to credentials.yml, or pass --enable-api")
             .into());
@@ -97,14 +95,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         jwt,
         cors: args.cors.clone(),
         rest,
+        callback: callback.clone(),
         ..ServerConfig::default()
     };
     crate::usage::server_started(&crate::usage::ServerStartInfo {
-        input_channels: if rest {
-            vec!["rest".into()]
-        } else {
-            Vec::new()
-        },
+        input_channels: [(rest, "rest"), (callback.is_some(), "callback")]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name.to_owned())
+            .collect(),
         api_enabled: args.enable_api,
         endpoints: &endpoints,
         model_fingerprint: agent
@@ -147,6 +146,36 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     tracing::info!("stopped");
     eprintln!("rusa stopped");
     Ok(Outcome::Success)
+}
+
+/// The callback channel's endpoint: its `url` (required), and optionally `headers`,
+/// `basic_auth`, `token` as for any endpoint.
+fn callback_endpoint(
+    channel: &rusa_project::Channel,
+    timeout_seconds: u64,
+) -> anyhow::Result<rusa_actions::HttpEndpoint> {
+    let url = channel
+        .params
+        .get("url")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    if url.is_none() {
+        return Err(UserError::new(format!(
+            "{}: callback: the `url` to send replies to is missing",
+            channel.pos
+        ))
+        .with_hint("write `callback:` with `url: \"http://host:port/path\"` in credentials.yml")
+        .into());
+    }
+    let endpoint = rusa_project::EndpointConfig {
+        kind: None,
+        url,
+        params: channel.params.clone(),
+        key_pos: Default::default(),
+        pos: channel.pos.clone(),
+    };
+    rusa_actions::HttpEndpoint::new(&endpoint, Duration::from_secs(timeout_seconds))
+        .map_err(|e| UserError::new(format!("{}: callback: {e}", channel.pos)).into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,0 +1,101 @@
+//! The callback channel (`callback:` in credentials.yml): `POST /webhooks/callback/webhook`
+//! takes a message as the REST channel does, and each reply is POSTed as JSON to the
+//! configured `url` as it is produced. The webhook answers `success` once the turn is
+//! handled and its replies were handed to the callback server, as Rasa's does.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rusa_actions::HttpEndpoint;
+use serde_json::Value;
+use tracing::Instrument as _;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::rest::{health, incoming_message, turn_error};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/callback/", get(health))
+        .route("/webhooks/callback", get(health))
+        .route("/webhooks/callback/webhook", post(webhook))
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(endpoint) = state.config.callback.clone() else {
+        return Err(ApiError::not_found(
+            "the callback channel is not configured",
+        ));
+    };
+    let incoming = incoming_message(body, state.config.body_limit, "callback")?;
+    let recipient = incoming.sender_id.clone();
+    // Replies go out one at a time, in order, while the turn goes on.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let delivery = tokio::spawn(async move {
+        while let Some(payload) = rx.recv().await {
+            deliver(&endpoint, &payload).await;
+        }
+    });
+    let mut emit = move |m: &rusa_core::responses::BotMessage| {
+        for payload in m.rest_payloads(&recipient) {
+            let _ = tx.send(payload);
+        }
+    };
+    let result = state
+        .processor
+        .handle_message(incoming, Some(&mut emit))
+        .await;
+    drop(emit);
+    if delivery.await.is_err() {
+        tracing::error!("the callback delivery task failed");
+    }
+    result.map_err(turn_error)?;
+    Ok((StatusCode::OK, "success").into_response())
+}
+
+/// POSTs one reply; a failure is logged and the next reply is still sent (as Rasa).
+async fn deliver(endpoint: &HttpEndpoint, payload: &Value) {
+    let span = tracing::info_span!(
+        "EndpointConfig.request",
+        otel.kind = "client",
+        url = &*endpoint.display_url,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let sent = endpoint
+        .request(reqwest::Method::POST)
+        .body(payload.to_string())
+        .send()
+        .instrument(span.clone())
+        .await;
+    match sent {
+        Ok(answer) => {
+            span.record("http.response.status_code", answer.status().as_u16());
+            if !answer.status().is_success() {
+                tracing::warn!(
+                    parent: &span,
+                    status = answer.status().as_u16(),
+                    "the callback server did not accept a reply"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(parent: &span, error = %without_url(&e), "a reply could not be sent to the callback server");
+        }
+    }
+}
+
+/// The error without the URL (it may carry a token in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "the callback url");
+    }
+    text
+}
