@@ -103,6 +103,15 @@ impl HttpEndpoint {
         })
     }
 
+    /// A request error as text, without the URL (its query may carry a token).
+    pub fn error_text(e: &reqwest::Error) -> String {
+        let mut text = e.to_string();
+        if let Some(url) = e.url() {
+            text = text.replace(url.as_str(), "the endpoint");
+        }
+        text
+    }
+
     /// A request to the endpoint's url, with its credentials.
     pub fn request(&self, method: Method) -> RequestBuilder {
         let mut request = self.client.request(method, self.url.clone());

@@ -1,6 +1,5 @@
 //! The HTTP client of the action server: one request per custom action, in Rasa's shape.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ pub type HeaderInjector = Arc<dyn Fn(&tracing::Span) -> Vec<(String, String)> + 
 
 /// Runs custom actions on an action server over HTTP, as Rasa's `RemoteAction` does.
 ///
-/// Cloning is cheap: clones share the connection pool and the serialized domain.
+/// Cloning is cheap: clones share the connection pool.
 #[derive(Clone)]
 pub struct HttpActionExecutor {
     client: reqwest::Client,
@@ -44,11 +43,9 @@ pub struct HttpActionExecutor {
     /// The `url` without query string or credentials: what logs and spans show.
     display_url: Arc<str>,
     basic_auth: Option<(String, Option<String>)>,
-    /// The domain in Rasa's JSON, serialized once.
-    domain_json: Arc<str>,
-    /// With `enable_selective_domain`, the only actions that get the domain: those
-    /// declared with `send_domain: true`. `None`: every action gets it.
-    domain_receivers: Option<Arc<HashSet<String>>>,
+    /// With `enable_selective_domain`, only actions declared with `send_domain: true` get
+    /// the domain.
+    selective_domain: bool,
     header_injector: Option<HeaderInjector>,
 }
 
@@ -65,42 +62,27 @@ impl HttpActionExecutor {
     /// the query parameter `token_name`, default `token`); `params` (more query
     /// parameters); `headers`; `basic_auth` (`username`, `password`);
     /// `enable_selective_domain` (default false; when true, only actions declared with
-    /// `send_domain: true` receive the domain, as in Rasa). `domain` is serialized
-    /// once here and sent with every call; `timeout` bounds each call from connecting to
-    /// the last byte of the answer (`rusa run --response-timeout`).
-    pub fn new(
-        endpoint: &EndpointConfig,
-        domain: &Domain,
-        timeout: Duration,
-    ) -> Result<Self, ConfigError> {
+    /// `send_domain: true` receive the domain, as in Rasa). Each call sends the domain of
+    /// the model that runs the action (serialized per call, so that a model loaded later
+    /// is described rightly); `timeout` bounds each call from connecting to the last byte
+    /// of the answer (`rusa run --response-timeout`).
+    pub fn new(endpoint: &EndpointConfig, timeout: Duration) -> Result<Self, ConfigError> {
         let HttpEndpoint {
             client,
             url,
             display_url,
             basic_auth,
         } = HttpEndpoint::new(endpoint, timeout)?;
-        let domain_json = domain.to_rasa_json().to_string();
-        let selective = endpoint
+        let selective_domain = endpoint
             .params
             .get(SELECTIVE_DOMAIN)
             .is_some_and(|v| v == &Value::Bool(true) || v.as_str() == Some("true"));
-        let domain_receivers = selective.then(|| {
-            Arc::new(
-                domain
-                    .actions
-                    .iter()
-                    .filter(|a| a.send_domain)
-                    .map(|a| a.name.clone())
-                    .collect(),
-            )
-        });
         Ok(Self {
             client,
             url,
             display_url,
             basic_auth,
-            domain_json: domain_json.into(),
-            domain_receivers,
+            selective_domain,
             header_injector: None,
         })
     }
@@ -118,7 +100,12 @@ impl HttpActionExecutor {
     }
 
     /// The JSON body of the call of `action`, exactly as Rasa 3.6 sends it.
-    pub fn request_body(&self, action: &str, tracker: &DialogueStateTracker) -> String {
+    pub fn request_body(
+        &self,
+        action: &str,
+        tracker: &DialogueStateTracker,
+        domain: &Domain,
+    ) -> String {
         let tracker_json = tracker.current_state(EventVerbosity::All);
         let string = |s: &str| Value::String(s.to_owned()).to_string();
         let mut body = format!(
@@ -128,13 +115,14 @@ impl HttpActionExecutor {
             tracker_json,
             string(RASA_VERSION),
         );
-        let send_domain = self
-            .domain_receivers
-            .as_ref()
-            .is_none_or(|receivers| receivers.contains(action));
+        let send_domain = !self.selective_domain
+            || domain
+                .actions
+                .iter()
+                .any(|a| a.name == action && a.send_domain);
         if send_domain {
             body.push_str(",\"domain\":");
-            body.push_str(&self.domain_json);
+            body.push_str(&domain.to_rasa_json().to_string());
         }
         body.push('}');
         body
@@ -146,7 +134,7 @@ impl HttpActionExecutor {
         tracker: &DialogueStateTracker,
         domain: &Domain,
     ) -> Result<ActionOutcome, ActionError> {
-        let body = self.request_body(action, tracker);
+        let body = self.request_body(action, tracker, domain);
         let span = tracing::info_span!(
             "EndpointConfig.request",
             otel.kind = "client",

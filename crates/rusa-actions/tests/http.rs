@@ -113,7 +113,7 @@ async fn request_has_rasas_shape_and_answer_is_applied() {
     let expected = &sample["request_body"];
     let domain = recorded_call_domain();
     let (url, requests) = serve(Reply::Json(200, rasa_sdk_hello_answer()));
-    let executor = executor(&url, "", &domain, TIMEOUT);
+    let executor = executor(&url, "", TIMEOUT);
     let tracker = tracker_after(&domain, "act1", "are you a bot?", "bot_challenge");
 
     let outcome = executor
@@ -175,7 +175,6 @@ async fn token_params_and_headers_of_the_endpoint_are_sent() {
     let executor = executor(
         &url,
         "  token: \"s3cret&x\"\n  headers:\n    X-Team: bots\n",
-        &domain,
         TIMEOUT,
     );
     assert!(!executor.url().contains("s3cret"));
@@ -200,7 +199,7 @@ async fn a_400_is_a_rejection() {
         400,
         json!({"action_name": "action_hello_world", "error": "not now"}),
     ));
-    let executor = executor(&url, "", &domain, TIMEOUT);
+    let executor = executor(&url, "", TIMEOUT);
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let err = executor
         .run("action_hello_world", &tracker, &domain)
@@ -219,7 +218,7 @@ async fn a_400_is_a_rejection() {
 async fn a_404_means_the_action_server_does_not_know_the_action() {
     let domain = recorded_call_domain();
     let (url, _requests) = serve(Reply::Json(404, json!({"error": "no such action"})));
-    let executor = executor(&url, "", &domain, TIMEOUT);
+    let executor = executor(&url, "", TIMEOUT);
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let err = executor
         .run("action_hello_world", &tracker, &domain)
@@ -238,7 +237,7 @@ async fn a_404_means_the_action_server_does_not_know_the_action() {
 async fn a_500_fails_without_echoing_the_body() {
     let domain = recorded_call_domain();
     let (url, _requests) = serve(Reply::Json(500, json!({"secret": "user data"})));
-    let executor = executor(&url, "", &domain, TIMEOUT);
+    let executor = executor(&url, "", TIMEOUT);
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let err = executor
         .run("action_hello_world", &tracker, &domain)
@@ -257,7 +256,7 @@ async fn a_500_fails_without_echoing_the_body() {
 async fn a_slow_action_server_times_out() {
     let domain = recorded_call_domain();
     let (url, _requests) = serve(Reply::Hang);
-    let executor = executor(&url, "", &domain, Duration::from_millis(300));
+    let executor = executor(&url, "", Duration::from_millis(300));
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let err = executor
         .run("action_hello_world", &tracker, &domain)
@@ -277,12 +276,7 @@ async fn a_closed_port_fails_with_a_connection_message() {
         .expect("address")
         .port();
     let domain = recorded_call_domain();
-    let executor = executor(
-        &format!("http://127.0.0.1:{port}/webhook"),
-        "",
-        &domain,
-        TIMEOUT,
-    );
+    let executor = executor(&format!("http://127.0.0.1:{port}/webhook"), "", TIMEOUT);
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let err = executor
         .run("action_hello_world", &tracker, &domain)
@@ -348,8 +342,8 @@ async fn each_request_has_an_endpoint_config_request_span() {
     let (url, requests) = serve(Reply::Json(200, json!({"events": [], "responses": []})));
     let injected = Arc::new(Mutex::new(Vec::new()));
     let seen = injected.clone();
-    let executor = executor(&url, "  token: abc\n", &domain, TIMEOUT).with_header_injector(
-        Arc::new(move |span: &tracing::Span| {
+    let executor = executor(&url, "  token: abc\n", TIMEOUT).with_header_injector(Arc::new(
+        move |span: &tracing::Span| {
             seen.lock()
                 .expect("lock")
                 .push(span.metadata().map(|m| m.name()));
@@ -357,8 +351,8 @@ async fn each_request_has_an_endpoint_config_request_span() {
                 "traceparent".into(),
                 "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
             )]
-        }),
-    );
+        },
+    ));
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     executor
         .run("action_hello_world", &tracker, &domain)
@@ -426,7 +420,7 @@ async fn a_rejection_is_logged_as_action_execution_rejected_and_the_turn_goes_on
         400,
         json!({"action_name": "action_remember_mood", "error": "no"}),
     ));
-    let executor = executor(&url, "", &model.domain, TIMEOUT);
+    let executor = executor(&url, "", TIMEOUT);
     let mut tracker = model.new_tracker("rejected");
     let messages = trip_turn(&model, &mut tracker, &executor, "I feel great").await;
     assert!(messages.is_empty());
@@ -445,12 +439,7 @@ async fn an_unreachable_action_server_does_not_stop_the_turn() {
         .expect("address")
         .port();
     let (_dir, model) = trip_model();
-    let executor = executor(
-        &format!("http://127.0.0.1:{port}/webhook"),
-        "",
-        &model.domain,
-        TIMEOUT,
-    );
+    let executor = executor(&format!("http://127.0.0.1:{port}/webhook"), "", TIMEOUT);
     let mut tracker = model.new_tracker("down");
     let messages = trip_turn(&model, &mut tracker, &executor, "I feel great").await;
     assert!(messages.is_empty());
@@ -470,12 +459,11 @@ fn with_selective_domain_only_actions_declaring_send_domain_get_the_domain() {
     );
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     let body = |executor: &rusa_actions::HttpActionExecutor, action: &str| -> Value {
-        serde_json::from_str(&executor.request_body(action, &tracker)).expect("JSON body")
+        serde_json::from_str(&executor.request_body(action, &tracker, &domain)).expect("JSON body")
     };
     let selective = executor(
         "http://127.0.0.1:9/webhook",
         "  enable_selective_domain: true\n",
-        &domain,
         TIMEOUT,
     );
     assert!(body(&selective, "action_plain").get("domain").is_none());
@@ -483,6 +471,6 @@ fn with_selective_domain_only_actions_declaring_send_domain_get_the_domain() {
         body(&selective, "action_needs_domain")["domain"]["actions"],
         json!([{"action_needs_domain": {"send_domain": true}}, "action_plain"])
     );
-    let everyone = executor("http://127.0.0.1:9/webhook", "", &domain, TIMEOUT);
+    let everyone = executor("http://127.0.0.1:9/webhook", "", TIMEOUT);
     assert!(body(&everyone, "action_plain").get("domain").is_some());
 }

@@ -277,7 +277,7 @@ async fn rasa_sdk_runs_our_custom_action_and_form_validation() {
     };
     let server = ActionServer::start(&python);
     let domain = domain();
-    let executor = executor(&server.url(), "", &domain, CALL_TIMEOUT);
+    let executor = executor(&server.url(), "", CALL_TIMEOUT);
 
     // A custom action: a slot and a response uttered by name, filled with its variable.
     let tracker = tracker_after(&domain, "mood", "I feel great", "mood_great");
@@ -346,7 +346,7 @@ async fn a_conversation_runs_a_custom_action_and_a_validated_form_on_rasa_sdk() 
     };
     let server = ActionServer::start(&python);
     let (_dir, model) = trip_model();
-    let executor = executor(&server.url(), "", &model.domain, CALL_TIMEOUT);
+    let executor = executor(&server.url(), "", CALL_TIMEOUT);
     let nlu = TableNlu(HashMap::from([
         ("I feel great", ("mood_great", json!([]))),
         ("book a trip", ("book_trip", json!([]))),

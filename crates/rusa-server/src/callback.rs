@@ -86,16 +86,7 @@ async fn deliver(endpoint: &HttpEndpoint, payload: &Value) {
             }
         }
         Err(e) => {
-            tracing::warn!(parent: &span, error = %without_url(&e), "a reply could not be sent to the callback server");
+            tracing::warn!(parent: &span, error = %HttpEndpoint::error_text(&e), "a reply could not be sent to the callback server");
         }
     }
-}
-
-/// The error without the URL (it may carry a token in its query).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "the callback url");
-    }
-    text
 }

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod callback;
 mod error;
+pub mod model_server;
 pub mod openapi;
 mod processor;
 mod rest;

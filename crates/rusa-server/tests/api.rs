@@ -186,6 +186,60 @@ async fn bad_requests_get_rasas_error_shape() {
     assert_eq!(error["status"], "failure");
 }
 
+/// Every API route that takes a body refuses broken JSON (400), events that are not events
+/// (400) and bodies over the limit (413), in Rasa's error shape; a route asked with the
+/// wrong method answers 405; a conversation nobody started is an empty conversation, as
+/// in Rasa, not an error.
+#[tokio::test]
+async fn bad_bodies_wrong_methods_and_unknown_conversations_are_answered_as_rasa_does() {
+    let state = state(api());
+    let big = format!(r#"{{"text": "{}"}}"#, "a".repeat(2 * 1024 * 1024));
+    for uri in [
+        "/model/parse",
+        "/conversations/c9/messages",
+        "/conversations/c9/tracker/events",
+        "/conversations/c9/execute",
+        "/conversations/c9/trigger_intent",
+    ] {
+        let (status, error, _) = send(&state, "POST", uri, Some("{not json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {error}");
+        assert_eq!(
+            (&error["status"], &error["code"]),
+            (&json!("failure"), &json!(400)),
+            "{uri}"
+        );
+        let (status, error, _) = send(&state, "POST", uri, Some(&big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}: {error}");
+        assert_eq!(error["reason"], "PayloadTooLarge", "{uri}");
+    }
+    let (status, error, _) = send(
+        &state,
+        "POST",
+        "/conversations/c9/tracker/events",
+        Some(r#"[{"event": "no_such_event"}]"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    let (status, _, _) = send(&state, "GET", "/webhooks/rest/webhook", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _, _) = send(&state, "DELETE", "/conversations/c9/tracker", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let (status, tracker, _) = send(
+        &state,
+        "GET",
+        "/conversations/never-seen/tracker?include_events=ALL",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tracker}");
+    assert_eq!(tracker["sender_id"], "never-seen");
+    assert!(tracker["events"].is_array(), "{tracker}");
+    let (status, _, story) = send(&state, "GET", "/conversations/never-seen/story", None).await;
+    assert_eq!(status, StatusCode::OK, "{story}");
+}
+
 #[tokio::test]
 async fn the_api_parses_and_shows_trackers() {
     let state = state(api());
@@ -515,7 +569,7 @@ async fn servers_sharing_a_store_see_each_others_turns() {
     // Both have the conversation in memory after the first two messages; from then on
     // they alternate, so each turn starts from a tracker the other one changed.
     let pick = |i: usize| {
-        if i < 2 || i % 2 == 0 {
+        if i < 2 || i.is_multiple_of(2) {
             a.clone()
         } else {
             b.clone()
@@ -551,4 +605,121 @@ async fn servers_sharing_a_store_see_each_others_turns() {
     assert_eq!(status, StatusCode::OK, "{text}");
     let (_, tracker, _) = send(&b, "GET", &uri, None).await;
     assert_eq!(tracker["events"], json!([]));
+}
+
+/// A model server that serves whatever archive and ETag the test sets, answers 304 to a
+/// matching `If-None-Match`, and records the `If-None-Match` it got.
+#[tokio::test]
+async fn the_model_is_pulled_from_a_model_server_and_replaced_when_it_changes() {
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+    use rusa_server::model_server::{ModelServer, PullError, Pulled};
+
+    #[derive(Default)]
+    struct Served {
+        archive: Option<(Vec<u8>, String)>,
+        seen: Vec<Option<String>>,
+    }
+    let served: Arc<Mutex<Served>> = Arc::default();
+    let shared = served.clone();
+    let model_app = axum::Router::new().route(
+        "/models/default",
+        get(move |headers: HeaderMap| {
+            let shared = shared.clone();
+            async move {
+                let mut served = shared.lock().unwrap();
+                let asked = headers
+                    .get("if-none-match")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                served.seen.push(asked.clone());
+                match served.archive.clone() {
+                    None => (StatusCode::NOT_FOUND, HeaderMap::new(), Vec::new()),
+                    Some((_, etag)) if asked.as_deref() == Some(etag.as_str()) => {
+                        (StatusCode::NOT_MODIFIED, HeaderMap::new(), Vec::new())
+                    }
+                    Some((bytes, etag)) => {
+                        let mut h = HeaderMap::new();
+                        h.insert("etag", etag.parse().unwrap());
+                        (StatusCode::OK, h, bytes)
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, model_app).await });
+
+    // Two archives: moodbot, and moodbot under another model id.
+    let (_, first_path) = moodbot_agent();
+    let first = std::fs::read(&first_path).unwrap();
+    let mut archive = rusa_core::archive::ModelArchive::read(&first_path).unwrap();
+    archive.metadata.model_id = "second-model-id".into();
+    let dir = tempfile::tempdir().unwrap();
+    let second_path = dir.path().join("second.tar.gz");
+    archive.write(&second_path, &|_| {}).unwrap();
+    let second = std::fs::read(&second_path).unwrap();
+
+    let config = rusa_project::EndpointConfig {
+        kind: None,
+        url: Some(format!("http://{addr}/models/default")),
+        params: serde_json::Map::from_iter([("wait_time_between_pulls".to_owned(), Value::Null)]),
+        key_pos: Default::default(),
+        pos: rusa_project::Pos::new(std::path::Path::new("endpoints.yml").into(), 1, 1),
+    };
+    let downloads = dir.path().join("downloads");
+    let server = ModelServer::new(&config, downloads.clone()).unwrap();
+    assert_eq!(server.wait_between_pulls, None);
+    let processor = MessageProcessor::new(
+        None,
+        Arc::new(InMemoryTrackerStore::new()),
+        Arc::new(InMemoryLockStore::new()),
+        None,
+        Arc::new(NoActionServer),
+    );
+    let model_id = |p: &MessageProcessor| p.agent().map(|a| a.metadata.model_id.clone());
+
+    // Nothing served yet: the server stays without a model.
+    assert!(matches!(
+        server.pull(&processor).await,
+        Err(PullError::NotFound)
+    ));
+    assert_eq!(model_id(&processor), None);
+
+    served.lock().unwrap().archive = Some((first, "\"v1\"".into()));
+    assert_eq!(
+        server.pull(&processor).await.unwrap(),
+        Pulled::Loaded {
+            etag: Some("\"v1\"".into())
+        }
+    );
+    assert_eq!(model_id(&processor).as_deref(), Some("test-model-id"));
+    // Unchanged: the server is asked with the ETag and answers 304.
+    assert_eq!(server.pull(&processor).await.unwrap(), Pulled::Unchanged);
+
+    // A turn holds the model it started with while the model is replaced.
+    let before = processor.agent().unwrap();
+    served.lock().unwrap().archive = Some((second, "\"v2\"".into()));
+    assert!(matches!(
+        server.pull(&processor).await.unwrap(),
+        Pulled::Loaded { .. }
+    ));
+    assert_eq!(model_id(&processor).as_deref(), Some("second-model-id"));
+    assert_eq!(before.metadata.model_id, "test-model-id");
+    // The first download was removed when replaced; the loaded one is kept.
+    assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 1);
+
+    let seen = served.lock().unwrap().seen.clone();
+    assert_eq!(
+        seen,
+        vec![None, None, Some("\"v1\"".into()), Some("\"v1\"".into())]
+    );
+    // A broken archive leaves the loaded model in place.
+    served.lock().unwrap().archive = Some((b"not a model".to_vec(), "\"v3\"".into()));
+    assert!(matches!(
+        server.pull(&processor).await,
+        Err(PullError::Load(_))
+    ));
+    assert_eq!(model_id(&processor).as_deref(), Some("second-model-id"));
 }

@@ -98,12 +98,9 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         key_pos: Default::default(),
         pos: project.config.pos.clone(),
     };
-    let executor = rusa_actions::HttpActionExecutor::new(
-        &endpoint,
-        &agent.dialogue.domain,
-        std::time::Duration::from_secs(5),
-    )
-    .unwrap();
+    let executor =
+        rusa_actions::HttpActionExecutor::new(&endpoint, std::time::Duration::from_secs(5))
+            .unwrap();
     let processor = MessageProcessor::new(
         Some((Arc::new(agent), dir.join("m.tar.gz"))),
         Arc::new(InMemoryTrackerStore::new()),

@@ -48,12 +48,7 @@ pub fn recorded_call_domain() -> Domain {
 }
 
 /// An executor for `url`, with the extra endpoint keys in `extra_yaml` (indented by 2).
-pub fn executor(
-    url: &str,
-    extra_yaml: &str,
-    domain: &Domain,
-    timeout: Duration,
-) -> HttpActionExecutor {
+pub fn executor(url: &str, extra_yaml: &str, timeout: Duration) -> HttpActionExecutor {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("endpoints.yml");
     std::fs::write(
@@ -65,7 +60,7 @@ pub fn executor(
         .expect("endpoints load")
         .expect("endpoints present");
     let endpoint = endpoints.action_endpoint.expect("action_endpoint");
-    HttpActionExecutor::new(&endpoint, domain, timeout).expect("executor")
+    HttpActionExecutor::new(&endpoint, timeout).expect("executor")
 }
 
 fn action(name: &str, t: f64) -> Event {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rusa_core::actions::{CustomActionExecutor, NoActionServer};
 use rusa_core::agent::Agent;
+use rusa_server::model_server::ModelServer;
 use rusa_server::{AppState, JwtConfig, MessageProcessor, ServerConfig, app};
 
 use crate::cli::{RunArgs, RunPart, ServerArgs};
@@ -36,19 +37,20 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     for w in &warnings {
         eprintln!("warning: {}: {}", w.pos, w.message);
     }
-    let agent_path = rusa_core::archive::newest_model(&args.model);
-    let agent = match &agent_path {
-        Some(path) => {
-            let agent = Agent::load(path).map_err(|e| UserError::new(e.to_string()))?;
-            Some((Arc::new(agent), path.clone()))
+    // With a model server (`models:`), the model comes from there, as in Rasa.
+    let model_server = match &endpoints.models {
+        Some(config) => {
+            let dir = std::env::temp_dir().join(format!("rusa-models-{}", std::process::id()));
+            let server = ModelServer::new(config, dir)
+                .map_err(|e| UserError::new(format!("{}: models: {e}", config.pos)))?;
+            Some(Arc::new(server))
         }
-        None => {
-            eprintln!(
-                "warning: no model was found at '{}'; the server starts without one (load one with PUT /model)",
-                args.model.display()
-            );
-            None
-        }
+        None => None,
+    };
+    let agent = if model_server.is_some() {
+        None
+    } else {
+        local_model(&args)?
     };
     let tracker_store = rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
         .await
@@ -59,16 +61,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
         .await
         .map_err(|e| UserError::new(e.to_string()))?;
-    let actions: Arc<dyn CustomActionExecutor> = match (&endpoints.action_endpoint, &agent) {
-        (Some(endpoint), Some((agent, _))) => Arc::new(
+    let actions: Arc<dyn CustomActionExecutor> = match &endpoints.action_endpoint {
+        Some(endpoint) => Arc::new(
             rusa_actions::HttpActionExecutor::new(
                 endpoint,
-                &agent.dialogue.domain,
                 Duration::from_secs(args.response_timeout),
             )
             .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?,
         ),
-        _ => Arc::new(NoActionServer),
+        None => Arc::new(NoActionServer),
     };
     let rest = credentials
         .as_ref()
@@ -117,6 +118,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         broker.clone(),
         actions,
     ));
+    if let Some(server) = &model_server {
+        match server.pull(&processor).await {
+            Ok(_) => eprintln!("loaded the model from the model server {}", server.url()),
+            Err(e) => {
+                eprintln!("warning: {e}; the server starts without a model and tries again later")
+            }
+        }
+        tokio::spawn(Arc::clone(server).keep_pulling(Arc::clone(&processor)));
+    }
     let state = AppState {
         processor,
         config: Arc::new(config),
@@ -143,9 +153,31 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     if let Some(broker) = broker {
         broker.flush(BROKER_FLUSH_BUDGET).await;
     }
+    if model_server.is_some() {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("rusa-models-{}", std::process::id())),
+        );
+    }
     tracing::info!("stopped");
     eprintln!("rusa stopped");
     Ok(Outcome::Success)
+}
+
+/// The newest model of `--model` (a file or a directory), if there is one.
+fn local_model(args: &ServerArgs) -> anyhow::Result<Option<(Arc<Agent>, std::path::PathBuf)>> {
+    match rusa_core::archive::newest_model(&args.model) {
+        Some(path) => {
+            let agent = Agent::load(&path).map_err(|e| UserError::new(e.to_string()))?;
+            Ok(Some((Arc::new(agent), path)))
+        }
+        None => {
+            eprintln!(
+                "warning: no model was found at '{}'; the server starts without one (load one with PUT /model)",
+                args.model.display()
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The callback channel's endpoint: its `url` (required), and optionally `headers`,

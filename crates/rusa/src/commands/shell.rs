@@ -43,16 +43,11 @@ fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
 /// then fail with a message saying no action endpoint is configured.
 fn action_executor(
     endpoints: &rusa_project::Endpoints,
-    agent: &Agent,
 ) -> anyhow::Result<Box<dyn CustomActionExecutor>> {
     match &endpoints.action_endpoint {
         Some(endpoint) => {
-            let executor = rusa_actions::HttpActionExecutor::new(
-                endpoint,
-                &agent.dialogue.domain,
-                ACTION_TIMEOUT,
-            )
-            .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?;
+            let executor = rusa_actions::HttpActionExecutor::new(endpoint, ACTION_TIMEOUT)
+                .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?;
             Ok(Box::new(executor))
         }
         None => Ok(Box::new(NoActionServer)),
@@ -139,7 +134,7 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .sender_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let actions = action_executor(&endpoints, &agent)?;
+    let actions = action_executor(&endpoints)?;
     // The action server client runs on tokio; one single-threaded runtime serves the session.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
