@@ -105,4 +105,8 @@ impl EventBroker for FileEventBroker {
     fn dropped(&self) -> u64 {
         self.outbox.dropped()
     }
+
+    fn pending(&self) -> usize {
+        self.outbox.pending()
+    }
 }

@@ -108,12 +108,17 @@ impl Outbox {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn is_empty(&self) -> bool {
+    /// Messages not sent yet (a message stays buffered until its send went through).
+    pub(crate) fn pending(&self) -> usize {
         self.queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .items
-            .is_empty()
+            .len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pending() == 0
     }
 
     /// Waits until everything buffered went out, at most `budget`.
@@ -131,12 +136,7 @@ impl Outbox {
         })
         .await;
         if flushed.is_err() {
-            let waiting = self
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .items
-                .len();
+            let waiting = self.pending();
             tracing::warn!(
                 broker = self.broker,
                 waiting,
@@ -241,7 +241,9 @@ mod tests {
         for n in 0..3 {
             outbox.push(serde_json::json!(n));
         }
+        assert_eq!(outbox.pending(), 3);
         outbox.flush(Duration::from_secs(20)).await;
+        assert_eq!(outbox.pending(), 0);
         assert_eq!(
             *delivered.lock().unwrap(),
             vec![

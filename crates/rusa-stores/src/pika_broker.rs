@@ -374,6 +374,10 @@ impl EventBroker for PikaEventBroker {
     fn dropped(&self) -> u64 {
         self.outbox.dropped()
     }
+
+    fn pending(&self) -> usize {
+        self.outbox.pending()
+    }
 }
 
 #[cfg(test)]

@@ -134,4 +134,8 @@ impl EventBroker for SqlEventBroker {
     fn dropped(&self) -> u64 {
         self.outbox.dropped()
     }
+
+    fn pending(&self) -> usize {
+        self.outbox.pending()
+    }
 }

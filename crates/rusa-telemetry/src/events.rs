@@ -575,7 +575,7 @@ pub const TRAINING_DATA_CONVERTED: EventDecl = EventDecl {
 pub const TRACKER_EXPORTED: EventDecl = EventDecl {
     name: "Tracker Exported",
     description: "Conversations were exported from a tracker store through an event broker.",
-    when: "when `rusa export` has published the events",
+    when: "when `rusa export` has published the events and the event broker has taken all of them",
     properties: &[
         prop!(
             "event_broker",
@@ -593,7 +593,7 @@ pub const TRACKER_EXPORTED: EventDecl = EventDecl {
             "Number of events exported."
         ),
     ],
-    emission: Emission::Pending(&["rusa export"]),
+    emission: Emission::EmittedBy(&["rusa export"]),
 };
 
 /// Story Visualization Started.

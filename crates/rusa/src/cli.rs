@@ -441,7 +441,16 @@ pub struct ExportArgs {
     /// Export only these conversations (comma-separated ids)
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub conversation_ids: Vec<String>,
+
+    /// Seconds to wait for the event broker to take the published events before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BROKER_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub broker_timeout: u64,
 }
+
+/// How long `rusa export` waits for the event broker by default: a batch job can afford to
+/// wait for a slow broker, but not forever for one that is down.
+pub const DEFAULT_BROKER_TIMEOUT: u64 = 60;
 
 #[derive(Debug, Args)]
 pub struct VisualizeArgs {

@@ -157,6 +157,17 @@ pub fn nlu_model_tested(data: &rusa_project::NluData) {
     });
 }
 
+/// `rusa export` delivered every selected event: records Tracker Exported with the number of
+/// events and the class names of the tracker store and the event broker (`SQLTrackerStore`,
+/// `PikaEventBroker`, ...; never their URLs, and nothing of the conversations).
+pub fn tracker_exported(
+    number_of_events: u64,
+    tracker_store: &'static str,
+    event_broker: &'static str,
+) {
+    rusa_telemetry::track_tracker_export(number_of_events, tracker_store, event_broker);
+}
+
 /// What `rusa run` and `rusa shell` report when they start serving.
 pub struct ServerStartInfo<'a> {
     pub input_channels: Vec<String>,

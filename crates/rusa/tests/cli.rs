@@ -222,7 +222,6 @@ fn a_domain_directory_is_merged() {
 fn unbuilt_commands_say_so_and_exit_1() {
     for args in [
         vec!["run", "actions"],
-        vec!["export"],
         vec!["data", "split", "nlu"],
         vec!["visualize"],
         vec!["interactive"],

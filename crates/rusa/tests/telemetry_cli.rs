@@ -483,6 +483,16 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
     }
     record(shell.wait_with_output().unwrap()); // sends Shell Started
     record(sb.run(&["test"])); // sends Model Core Tested and Model NLU Tested
+    // Conversations whose ids and texts carry canaries, exported (sends Tracker Exported).
+    seed_sqlite_tracker(&sb.cwd.join("tracker.db"), &["CanaryUserZq", "CanaryCwdZq"]);
+    std::fs::write(
+        sb.cwd.join("endpoints.yml"),
+        "tracker_store:\n  type: sql\n  db: tracker.db\nevent_broker:\n  type: file\n  path: exported.log\n",
+    )
+    .unwrap();
+    let exported = sb.run(&["export"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    record(exported);
 
     record(sb.run(&["telemetry", "disable"])); // sends Telemetry Disabled
     record(sb.run(&["telemetry", "show", "--json"]));
@@ -521,6 +531,7 @@ fn no_canary_in_anything_sent_spooled_logged_or_printed() {
         "Model Core Tested",
         "Model NLU Tested",
         "Training Data Validated",
+        "Tracker Exported",
     ] {
         assert!(names.contains(&expected), "{expected} missing: {names:?}");
     }
@@ -632,6 +643,20 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
         }
+        "rusa export" => {
+            // Two conversations in an SQLite tracker store, exported to a file broker.
+            let db = sb.cwd.join("tracker.db");
+            seed_sqlite_tracker(&db, &["first", "second"]);
+            std::fs::write(
+                sb.cwd.join("endpoints.yml"),
+                "tracker_store:\n  type: sql\n  dialect: sqlite\n  db: tracker.db\nevent_broker:\n  type: file\n  path: exported.log\n",
+            )
+            .unwrap();
+            let exported = sb.run(&["export"]);
+            assert!(exported.status.success(), "{}", stderr(&exported));
+            let lines = std::fs::read_to_string(sb.cwd.join("exported.log")).unwrap();
+            assert_eq!(lines.lines().count(), 4, "{lines}");
+        }
         "rusa run" => {
             use std::io::BufRead as _;
             let mut child = sb
@@ -663,6 +688,31 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             .map(|m| m["event"].as_str().unwrap().to_owned())
             .collect(),
     )
+}
+
+/// Writes two events (a user message and an action) for each of `conversations` into an
+/// SQLite tracker store at `path`.
+fn seed_sqlite_tracker(path: &Path, conversations: &[&str]) {
+    use rusa_core::stores::TrackerStore as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = rusa_stores::SqlTrackerStore::open(&rusa_stores::SqlConfig::sqlite(path))
+            .await
+            .unwrap();
+        for (n, id) in conversations.iter().enumerate() {
+            let t = 1_700_000_000.0 + n as f64;
+            let events: Vec<rusa_core::Event> = serde_json::from_value(serde_json::json!([
+                {"event": "user", "timestamp": t, "text": "hello CanaryMessageZq",
+                 "parse_data": {"intent": {"name": "greet", "confidence": 1.0}, "entities": []}},
+                {"event": "action", "timestamp": t + 0.5, "name": "utter_greet"}
+            ]))
+            .unwrap();
+            store.append(id, &events).await.unwrap();
+        }
+    });
 }
 
 #[test]

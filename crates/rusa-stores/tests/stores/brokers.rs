@@ -44,6 +44,7 @@ async fn file_broker_appends_one_json_line_per_event() {
     assert_eq!(lines[0]["sender_id"], "alice");
     assert_eq!(lines[0]["event"], "user");
     assert_eq!(broker.dropped(), 0);
+    assert_eq!(broker.pending(), 0);
 }
 
 async fn sql_broker_rows(broker: &SqlEventBroker) {

@@ -2,6 +2,7 @@
 
 mod completions;
 mod data;
+mod export;
 mod init;
 mod plots;
 mod run;
@@ -22,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Shell(args) => shell::run(args),
         Command::Run(args) => run::run(args),
         Command::Data(args) => data::run(args, cli.log),
-        Command::Export(_) => Err(UserError::not_implemented("rusa export").into()),
+        Command::Export(args) => export::run(args, cli.log),
         Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),
         Command::Interactive(_) => Err(UserError::not_implemented("rusa interactive").into()),
         Command::Telemetry(args) => telemetry::run(args),
