@@ -53,8 +53,11 @@ chmod -R u+w "$work/project"
 (cd "$work/project" && "$bin" train -q >/dev/null)
 
 echo "rusa run benchmark, $(basename "$fixture") on 127.0.0.1, $(date -u '+%Y-%m-%d %H:%M UTC')"
-commit=$(git rev-parse --short HEAD)
-git diff --quiet HEAD -- crates Cargo.toml Cargo.lock || commit="$commit + uncommitted changes"
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+  git diff --quiet HEAD -- crates Cargo.toml Cargo.lock || commit="$commit + uncommitted changes"
+else
+  commit="unknown (not a git checkout)"
+fi
 echo "commit: $commit"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ { print $2 }') GiB"
 echo "serve-load flags: ${SERVE_LOAD_ARGS:-(defaults)}"

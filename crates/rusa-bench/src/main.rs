@@ -274,6 +274,10 @@ fn print_report(args: &Args, report: &Report) {
     let turns_per_s = r.concurrent.len() as f64 / r.concurrent_wall.as_secs_f64();
     let per_turn = |cpu: Duration| cpu.as_secs_f64() * 1e6 / r.concurrent.len().max(1) as f64;
     let ratio = r.long.median().as_secs_f64() / r.fresh.median().as_secs_f64().max(1e-9);
+    let conversations = args.clients
+        * args
+            .senders_per_client
+            .min(args.requests.div_ceil(args.clients));
     let rows = [
         (
             format!(
@@ -304,13 +308,10 @@ fn print_report(args: &Args, report: &Report) {
         ),
         (
             format!(
-                "turns/s, {} clients ({} turns, {} conversations)",
+                "turns/s, {} clients ({} turns in {conversations} conversations, ≈{:.0} each)",
                 args.clients,
                 r.concurrent.len(),
-                args.clients
-                    * args
-                        .senders_per_client
-                        .min(args.requests.div_ceil(args.clients))
+                args.requests as f64 / conversations.max(1) as f64
             ),
             format!(
                 "{turns_per_s:.0}/s; latency median {}, p99 {}; CPU per turn: server {:.0} µs, load generator {:.0} µs",
