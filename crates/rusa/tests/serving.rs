@@ -267,8 +267,7 @@ fn a_broken_action_server_never_takes_the_server_down() {
     );
     // The conversation goes on.
     assert_eq!(turn(&server, "fail-1", "/greet"), ["Hello!"]);
-    let failed = server.log().matches("the action failed").count();
-    assert!(failed >= 4, "each failure is logged:\n{}", server.log());
+    server.wait_for_log("the action failed", 4); // each failure is logged
 
     // An action server that is not there at all.
     let closed = closed_port();
@@ -279,11 +278,7 @@ fn a_broken_action_server_never_takes_the_server_down() {
     let mut lonely = project.start(&endpoints, &[]);
     assert_eq!(turn(&lonely, "closed-1", "/ask_custom"), [AFTER_ACTION]);
     assert_eq!(turn(&lonely, "closed-1", "/greet"), ["Hello!"]);
-    assert!(
-        lonely.log().contains("the action failed"),
-        "{}",
-        lonely.log()
-    );
+    lonely.wait_for_log("the action failed", 1);
 
     assert!(server.terminate().success(), "{}", server.log());
     assert!(lonely.terminate().success(), "{}", lonely.log());
@@ -357,11 +352,7 @@ fn a_broker_that_is_down_never_fails_a_turn_nor_blocks_shutdown() {
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert!(!reply_texts(&reply).is_empty(), "{}", reply.body);
     }
-    poll_until(
-        Duration::from_secs(30),
-        "a failed publish is logged",
-        || server.log().contains("cannot publish events"),
-    );
+    server.wait_for_log("cannot publish events", 1);
     assert!(server.is_running(), "{}", server.log());
     // SIGTERM: the server gives the broker its flush budget, then stops.
     let status = server.terminate();
@@ -412,10 +403,7 @@ fn a_tracker_store_error_is_a_500_and_the_server_recovers() {
         "a 5xx answer shows no internals: {}",
         reply.body
     );
-    assert!(
-        server.log().contains("refuse_rows"),
-        "the log has the cause"
-    );
+    server.wait_for_log("refuse_rows", 1); // the cause is logged
     // The server is up, and once the database takes rows again the conversation goes on
     // from what was stored: the failed turn left nothing behind.
     let health = request(&server.addr, "GET", "/webhooks/rest/", None).unwrap();
@@ -1192,6 +1180,19 @@ impl Server {
     /// What the server wrote to stderr so far.
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the log has `pattern` at least `times` times (it is read as it comes).
+    fn wait_for_log(&self, pattern: &str, times: usize) {
+        let deadline = Instant::now() + CLIENT_TIMEOUT;
+        while self.log().matches(pattern).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "{pattern:?} is not logged {times} times:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn is_running(&mut self) -> bool {
