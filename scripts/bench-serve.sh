@@ -7,6 +7,8 @@
 # Targets (shared/spec/performance.md): start <= 0.3 s, turn median <= 0.5 ms,
 # >= 5,000 turns/s, long history within 1.2x, <= 40 MiB. Prints figures; asserts nothing
 # about time, but exits 1 when a request failed (or a server did not start or died).
+# The 16 clients take turns round robin in 100 conversations each, so each turn carries the
+# history of a dozen earlier ones; --senders-per-client changes that, and with it turns/s.
 #
 # Usage: scripts/bench-serve.sh [memory] [sqlite] [postgresql] [redis]   (default: all four)
 #   SERVE_LOAD_ARGS  extra serve-load flags, e.g. "--requests 5000 --turns 500"
@@ -20,6 +22,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stores=("$@")
 [ ${#stores[@]} -gt 0 ] || stores=(memory sqlite postgresql redis)
+for store in "${stores[@]}"; do
+  case $store in
+    memory | sqlite | postgresql | redis) ;;
+    *)
+      echo "bench-serve: unknown store '$store' (memory, sqlite, postgresql, redis)" >&2
+      exit 2
+      ;;
+  esac
+done
 read -ra extra <<<"${SERVE_LOAD_ARGS:-}"
 
 cargo build --release -q -p rusa -p rusa-bench
@@ -96,10 +107,6 @@ for store in "${stores[@]}"; do
       redis_used=true
       printf 'tracker_store:\n  type: redis\n  url: 127.0.0.1\n  port: 6379\n  key_prefix: %s\n' \
         "$redis_prefix" >"$endpoints"
-      ;;
-    *)
-      echo "bench-serve: unknown store '$store' (memory, sqlite, postgresql, redis)" >&2
-      exit 2
       ;;
   esac
   echo

@@ -195,3 +195,34 @@ fn snippet(body: &[u8]) -> String {
     }
     cut
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_must_be_a_non_empty_array_of_messages_for_the_sender() {
+        let ok = br#"[{"recipient_id": "s1", "text": "Hey! How are you?"}]"#;
+        assert_eq!(check_reply(StatusCode::OK, ok, "s1"), Ok(()));
+        let failures = [
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &br#"{"status": "failure"}"#[..],
+                "HTTP 500",
+            ),
+            (StatusCode::OK, b"not json", "not JSON"),
+            (StatusCode::OK, br#"{"text": "hi"}"#, "not a JSON array"),
+            (StatusCode::OK, b"[]", "no bot message"),
+            (
+                StatusCode::OK,
+                br#"[{"recipient_id": "s2", "text": "hi"}]"#,
+                "another sender",
+            ),
+            (StatusCode::OK, br#"[{"text": "hi"}]"#, "no recipient_id"),
+        ];
+        for (status, body, expected) in failures {
+            let message = check_reply(status, body, "s1").unwrap_err();
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+}

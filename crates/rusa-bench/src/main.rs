@@ -168,8 +168,15 @@ fn measure(args: &Args) -> anyhow::Result<Report> {
         .context("cannot start the async runtime")?;
     let load = runtime.block_on(load(args, &server, &tally))?;
     if let Some(status) = server.exited()? {
+        let failures: Vec<String> = tally
+            .failures()
+            .iter()
+            .map(|(message, count)| format!("  {count} × {message}"))
+            .collect();
         bail!(
-            "the server died during the load ({status}); its log:\n{}",
+            "the server died during the load ({status}); {} requests, failures:\n{}\nits log:\n{}",
+            tally.requests(),
+            failures.join("\n"),
             server::log_tail(&args.log)
         );
     }
