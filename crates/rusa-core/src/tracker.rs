@@ -135,12 +135,13 @@ impl DialogueStateTracker {
             event.kind,
             EventKind::UserUtteranceReverted | EventKind::ActionReverted
         );
-        self.events.push(event);
         if needs_replay {
+            self.events.push(event);
             self.replay();
         } else {
-            let event = self.events.last().expect("just pushed").clone();
+            // Applying reads only the event, so it needs no copy of it.
             self.apply(&event);
+            self.events.push(event);
         }
     }
 

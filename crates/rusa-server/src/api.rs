@@ -499,11 +499,7 @@ async fn trigger_intent(
         input_channel: "rest".into(),
         ..crate::Incoming::default()
     };
-    let messages = state
-        .processor
-        .handle_message(incoming, None)
-        .await
-        .map_err(turn_error)?;
+    let messages = crate::rest::complete_turn(&state, incoming).await?;
     let tracker = state
         .processor
         .get_tracker(&agent, &id)

@@ -43,16 +43,18 @@ async fn webhook(
             deliver(&endpoint, &payload).await;
         }
     });
-    let mut emit = move |m: &rusa_core::responses::BotMessage| {
-        for payload in m.rest_payloads(&recipient) {
-            let _ = tx.send(payload);
-        }
-    };
-    let result = state
-        .processor
-        .handle_message(incoming, Some(&mut emit))
-        .await;
-    drop(emit);
+    // The turn runs in a task of its own, so that a client that hangs up does not cut it
+    // short.
+    let processor = std::sync::Arc::clone(&state.processor);
+    let turn = tokio::spawn(async move {
+        let mut emit = move |m: &rusa_core::responses::BotMessage| {
+            for payload in m.rest_payloads(&recipient) {
+                let _ = tx.send(payload);
+            }
+        };
+        processor.handle_message(incoming, Some(&mut emit)).await
+    });
+    let result = turn.await.map_err(|e| ApiError::internal(&e))?;
     if delivery.await.is_err() {
         tracing::error!("the callback delivery task failed");
     }

@@ -18,7 +18,7 @@ mod tracker_cache;
 
 pub use error::ApiError;
 pub use processor::{Incoming, MessageProcessor, ProcessError};
-pub use tracker_cache::DEFAULT_TRACKER_CACHE_EVENTS;
+pub use tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS};
 
 use std::sync::Arc;
 

@@ -12,11 +12,13 @@ use rusa_core::actions::CustomActionExecutor;
 use rusa_core::agent::Agent;
 use rusa_core::processor::{TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
-use rusa_core::stores::{EventBroker, LockStore, StoreError, TrackerStore, broker_message};
+use rusa_core::stores::{
+    EventBroker, LockStore, LockTicket, StoreError, TrackerStore, broker_message,
+};
 use serde_json::{Map, Value};
 use tracing::Instrument as _;
 
-use crate::tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, TrackerCache};
+use crate::tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS, TrackerCache};
 
 /// How long a conversation's lock lives before a dead holder's lock frees itself.
 pub const DEFAULT_LOCK_LIFETIME: Duration = Duration::from_secs(60);
@@ -70,8 +72,16 @@ impl MessageProcessor {
             actions,
             lock_lifetime: DEFAULT_LOCK_LIFETIME,
             lock_wait: DEFAULT_LOCK_WAIT,
-            cache: TrackerCache::new(DEFAULT_TRACKER_CACHE_EVENTS),
+            cache: TrackerCache::new(DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS),
         }
+    }
+
+    /// Keeps in memory between turns at most `budget` events of conversations of at least
+    /// `min_events` events (by default [`DEFAULT_TRACKER_CACHE_EVENTS`] and
+    /// [`MIN_CACHED_EVENTS`]; a budget of 0 keeps nothing).
+    pub fn with_tracker_cache(mut self, budget: usize, min_events: usize) -> Self {
+        self.cache = TrackerCache::new(budget, min_events);
+        self
     }
 
     /// The loaded model, if any. A turn keeps the `Arc` it started with, so swapping the
@@ -232,7 +242,8 @@ impl MessageProcessor {
         Ok(())
     }
 
-    /// Runs `work` holding the conversation's lock.
+    /// Runs `work` holding the conversation's lock. The lock is released even when the
+    /// future is dropped half-way (a client that hung up cancels its handler).
     pub async fn locked<T, F>(&self, sender_id: &str, work: F) -> Result<T, ProcessError>
     where
         F: std::future::Future<Output = Result<T, ProcessError>>,
@@ -243,8 +254,14 @@ impl MessageProcessor {
             .lock(sender_id, self.lock_lifetime, self.lock_wait)
             .instrument(span)
             .await?;
+        let mut guard = ReleaseOnDrop {
+            store: Arc::clone(&self.lock_store),
+            ticket: Some(ticket),
+        };
         let result = work.await;
-        if let Err(e) = self.lock_store.release(&ticket).await {
+        if let Some(ticket) = guard.ticket.take()
+            && let Err(e) = self.lock_store.release(&ticket).await
+        {
             tracing::warn!(error = %e, "a conversation lock was not released; it frees itself when its lifetime ends");
         }
         result
@@ -309,6 +326,33 @@ impl MessageProcessor {
             .instrument(inner)
             .instrument(span)
             .await
+    }
+}
+
+/// Releases a lock whose holder was dropped before releasing it.
+struct ReleaseOnDrop {
+    store: Arc<dyn LockStore>,
+    ticket: Option<LockTicket>,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = store.release(&ticket).await {
+                        tracing::warn!(error = %e, "the lock of a cancelled turn was not released; it frees itself when its lifetime ends");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                "the lock of a cancelled turn is left to expire (no runtime to release it)"
+            ),
+        }
     }
 }
 

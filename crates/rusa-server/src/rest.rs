@@ -1,6 +1,8 @@
 //! The REST channel: `POST /webhooks/rest/webhook` (`?stream=true` streams the replies as
 //! they are produced) and `GET /webhooks/rest/` (health).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -98,16 +100,25 @@ async fn webhook(
     {
         return Ok(stream_turn(state, incoming, sender_id));
     }
-    let messages = state
-        .processor
-        .handle_message(incoming, None)
-        .await
-        .map_err(turn_error)?;
+    let messages = complete_turn(&state, incoming).await?;
     let payloads: Vec<Value> = messages
         .iter()
         .flat_map(|m| m.rest_payloads(&sender_id))
         .collect();
     Ok(Json(payloads).into_response())
+}
+
+/// Handles a turn in a task of its own: a client that hangs up does not cut the turn short
+/// (its custom actions may already have run; what happened is stored).
+pub(crate) async fn complete_turn(
+    state: &AppState,
+    incoming: Incoming,
+) -> Result<Vec<rusa_core::responses::BotMessage>, ApiError> {
+    let processor = Arc::clone(&state.processor);
+    tokio::spawn(async move { processor.handle_message(incoming, None).await })
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(turn_error)
 }
 
 /// Runs the turn in a task and streams each reply as one JSON line as soon as it exists.

@@ -12,8 +12,13 @@ use std::sync::Mutex;
 
 use rusa_core::DialogueStateTracker;
 
-/// How many events the cache holds in all, by default.
-pub const DEFAULT_TRACKER_CACHE_EVENTS: usize = 20_000;
+/// How many events the cache holds in all, by default. A cached event costs about 3 KiB
+/// (its parse data as a JSON tree), so this is some 25 MiB at most.
+pub const DEFAULT_TRACKER_CACHE_EVENTS: usize = 8_192;
+
+/// Conversations shorter than this are not kept: reading them again costs little, and a
+/// server with many new conversations would otherwise fill its memory with them.
+pub const MIN_CACHED_EVENTS: usize = 64;
 
 struct Entry {
     tracker: DialogueStateTracker,
@@ -46,14 +51,17 @@ pub(crate) struct Cached {
 pub(crate) struct TrackerCache {
     inner: Mutex<Inner>,
     budget: usize,
+    min_events: usize,
 }
 
 impl TrackerCache {
-    /// A cache of at most `budget` events (0 turns caching off).
-    pub fn new(budget: usize) -> Self {
+    /// A cache of at most `budget` events (0 turns caching off), of conversations of at
+    /// least `min_events` events.
+    pub fn new(budget: usize, min_events: usize) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             budget,
+            min_events,
         }
     }
 
@@ -93,7 +101,7 @@ impl TrackerCache {
         let size = tracker.events().len();
         let mut inner = self.lock();
         inner.remove(&tracker.sender_id);
-        if size > self.budget {
+        if size > self.budget || size < self.min_events {
             return;
         }
         inner.clock += 1;
@@ -151,7 +159,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_valid_only_for_its_version() {
-        let cache = TrackerCache::new(100);
+        let cache = TrackerCache::new(100, 1);
         cache.put(tracker("a", 3), 7, "m");
         assert!(cache.copy("a", 8).is_none());
         assert_eq!(
@@ -169,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_go_first_when_over_budget() {
-        let cache = TrackerCache::new(40);
+        let cache = TrackerCache::new(40, 1);
         for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
             cache.put(tracker(name, 10), i as u64 + 1, "m");
         }
@@ -184,8 +192,13 @@ mod tests {
         assert!(cache.copy("b", 2).is_none());
         assert!(cache.copy("e", 6).is_some());
         assert!(cache.copy("a", 5).is_some());
-        // A tracker larger than the whole budget is not kept.
+        // A tracker larger than the whole budget is not kept, nor one below the minimum.
         cache.put(tracker("big", 41), 1, "m");
         assert!(cache.copy("big", 1).is_none());
+        let cache = TrackerCache::new(40, 5);
+        cache.put(tracker("short", 4), 1, "m");
+        assert!(cache.copy("short", 1).is_none());
+        cache.put(tracker("long", 5), 1, "m");
+        assert!(cache.copy("long", 1).is_some());
     }
 }

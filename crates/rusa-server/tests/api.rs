@@ -553,13 +553,15 @@ async fn servers_sharing_a_store_see_each_others_turns() {
     let store = Arc::new(InMemoryTrackerStore::new());
     let locks = Arc::new(InMemoryLockStore::new());
     let server = || {
+        // Every conversation is kept in memory, however short.
         let processor = MessageProcessor::new(
             Some(moodbot_agent()),
             store.clone(),
             locks.clone(),
             None,
             Arc::new(NoActionServer),
-        );
+        )
+        .with_tracker_cache(rusa_server::DEFAULT_TRACKER_CACHE_EVENTS, 1);
         AppState {
             processor: Arc::new(processor),
             config: Arc::new(api()),

@@ -54,13 +54,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     };
     let tracker_store = rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
         .await
-        .map_err(|e| UserError::new(e.to_string()))?;
+        .map_err(|e| UserError::new(error_chain(&e)))?;
     let lock_store = rusa_stores::lock_store_from_endpoint(endpoints.lock_store.as_ref())
         .await
-        .map_err(|e| UserError::new(e.to_string()))?;
+        .map_err(|e| UserError::new(error_chain(&e)))?;
     let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
         .await
-        .map_err(|e| UserError::new(e.to_string()))?;
+        .map_err(|e| UserError::new(error_chain(&e)))?;
     let actions: Arc<dyn CustomActionExecutor> = match &endpoints.action_endpoint {
         Some(endpoint) => Arc::new(
             rusa_actions::HttpActionExecutor::new(
@@ -163,11 +163,27 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// An error and its causes, as one line ("cannot set up the tracker_store: connection
+/// refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The newest model of `--model` (a file or a directory), if there is one.
 fn local_model(args: &ServerArgs) -> anyhow::Result<Option<(Arc<Agent>, std::path::PathBuf)>> {
     match rusa_core::archive::newest_model(&args.model) {
         Some(path) => {
-            let agent = Agent::load(&path).map_err(|e| UserError::new(e.to_string()))?;
+            let agent = Agent::load(&path).map_err(|e| UserError::new(error_chain(&e)))?;
             Ok(Some((Arc::new(agent), path)))
         }
         None => {

@@ -2,14 +2,17 @@
 //!
 //! Reads one message per line from stdin, a terminal or a pipe. In a terminal it shows a
 //! prompt; buttons are numbered and typing the number sends the button's payload. `/stop`
-//! or end of input (Ctrl-D) ends the session.
+//! or end of input (Ctrl-D) ends the session. A conversation runs on the message processor
+//! of `rusa run`, in process, with the tracker store, lock store, event broker and action
+//! server of `--endpoints` (none: in memory).
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 use rusa_core::actions::{CustomActionExecutor, NoActionServer};
 use rusa_core::agent::Agent;
-use rusa_core::processor::{TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
+use rusa_server::{Incoming, MessageProcessor};
 use serde_json::Value;
 
 use crate::cli::{ShellArgs, ShellCommon, ShellPart};
@@ -43,16 +46,19 @@ fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
 /// then fail with a message saying no action endpoint is configured.
 fn action_executor(
     endpoints: &rusa_project::Endpoints,
-) -> anyhow::Result<Box<dyn CustomActionExecutor>> {
+) -> anyhow::Result<Arc<dyn CustomActionExecutor>> {
     match &endpoints.action_endpoint {
         Some(endpoint) => {
             let executor = rusa_actions::HttpActionExecutor::new(endpoint, ACTION_TIMEOUT)
                 .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?;
-            Ok(Box::new(executor))
+            Ok(Arc::new(executor))
         }
-        None => Ok(Box::new(NoActionServer)),
+        None => Ok(Arc::new(NoActionServer)),
     }
 }
+
+/// How long the end of a session waits for the event broker to send what it buffered.
+const BROKER_FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long the shell waits for the action server.
 const ACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -135,17 +141,40 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let actions = action_executor(&endpoints)?;
-    // The action server client runs on tokio; one single-threaded runtime serves the session.
+    // One single-threaded runtime serves the session: the stores, broker and action server
+    // clients run on tokio.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!(e).context("cannot start the async runtime"))?;
-    let mut tracker = agent.dialogue.new_tracker(&sender);
+    // The same message processor as `rusa run`, on the stores of the endpoints file.
+    let processor = runtime.block_on(async {
+        let store = |e: rusa_stores::StoresError| UserError::new(e.to_string());
+        let tracker_store =
+            rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
+                .await
+                .map_err(store)?;
+        let lock_store = rusa_stores::lock_store_from_endpoint(endpoints.lock_store.as_ref())
+            .await
+            .map_err(store)?;
+        let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
+            .await
+            .map_err(store)?;
+        Ok::<_, UserError>(MessageProcessor::new(
+            Some((
+                Arc::new(agent),
+                rusa_core::archive::newest_model(&common.model)
+                    .unwrap_or_else(|| common.model.clone()),
+            )),
+            tracker_store,
+            lock_store,
+            broker,
+            actions,
+        ))
+    })?;
     let mut last_buttons: Vec<Value> = Vec::new();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
-    let now = system_now;
-    let mut choose = rusa_core::responses::random_chooser();
     prompt(&mut out, interactive)?;
     for line in stdin.lock().lines() {
         let line = line?;
@@ -167,24 +196,23 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         {
             text = payload.to_owned();
         }
-        let message = UserMessage {
+        let incoming = Incoming {
+            sender_id: sender.clone(),
             text,
-            input_channel: Some("cmdline".into()),
-            ..UserMessage::default()
+            input_channel: "cmdline".into(),
+            ..Incoming::default()
         };
-        let mut env = TurnEnv::new(&now, &mut choose);
-        let output = runtime.block_on(agent.dialogue.handle_message(
-            &mut tracker,
-            &agent,
-            actions.as_ref(),
-            &message,
-            &mut env,
-        ));
+        let messages = runtime
+            .block_on(processor.handle_message(incoming, None))
+            .map_err(|e| UserError::new(format!("the message could not be handled: {e}")))?;
         last_buttons.clear();
-        for m in &output.messages {
+        for m in &messages {
             print_message(&mut out, m, &mut last_buttons)?;
         }
         prompt(&mut out, interactive)?;
+    }
+    if let Some(broker) = &processor.broker {
+        runtime.block_on(broker.flush(BROKER_FLUSH_BUDGET));
     }
     Ok(Outcome::Success)
 }
