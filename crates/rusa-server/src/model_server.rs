@@ -95,6 +95,11 @@ impl ModelServer {
         })
     }
 
+    /// Where downloaded archives are kept (remove it when the server stops).
+    pub fn download_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The model server's URL without query string or credentials.
     pub fn url(&self) -> &str {
         &self.endpoint.display_url

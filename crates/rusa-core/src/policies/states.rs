@@ -30,8 +30,7 @@ pub fn tracker_states_tail(
     for event in &applied {
         if let EventKind::Action(a) = &event.kind {
             let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
-            let first_listen = name == ACTION_LISTEN && !any_action;
-            if name != ACTION_SESSION_START && !first_listen {
+            if is_prediction(name, any_action) {
                 total += 1;
             }
             any_action = true;
@@ -55,9 +54,7 @@ pub fn tracker_states_tail(
                     .clone()
                     .or_else(|| a.action_text.clone())
                     .unwrap_or_default();
-                // The session start and the first listen of a conversation are no predictions.
-                let first_listen = name == ACTION_LISTEN && current.prev_action.is_none();
-                if name != ACTION_SESSION_START && !first_listen {
+                if is_prediction(&name, current.prev_action.is_some()) {
                     if index >= skip {
                         if let Some(u) = pending_user.take() {
                             apply_user(domain, &mut current, u);
@@ -93,6 +90,12 @@ pub fn tracker_states_tail(
     }
     states.push(current);
     (states, total)
+}
+
+/// Whether an action was predicted (and so has a state before it): the session start and
+/// the first listen of a conversation are not.
+fn is_prediction(action: &str, after_another_action: bool) -> bool {
+    action != ACTION_SESSION_START && (after_another_action || action != ACTION_LISTEN)
 }
 
 /// Writes a user message's intent, entities and (without an intent) text into a state.

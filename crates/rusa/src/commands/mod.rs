@@ -6,6 +6,7 @@ mod export;
 mod init;
 mod plots;
 mod run;
+mod serving;
 mod shell;
 mod telemetry;
 mod test;

@@ -7,16 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusa_core::actions::{CustomActionExecutor, NoActionServer};
 use rusa_core::agent::Agent;
 use rusa_server::model_server::ModelServer;
-use rusa_server::{AppState, JwtConfig, MessageProcessor, ServerConfig, app};
+use rusa_server::{AppState, JwtConfig, ServerConfig, app};
 
+use super::serving::{self, BROKER_FLUSH_BUDGET, error_chain};
 use crate::cli::{RunArgs, RunPart, ServerArgs};
 use crate::error::{Outcome, UserError};
-
-/// How long shutdown waits for the event broker to send what it buffered.
-const BROKER_FLUSH_BUDGET: Duration = Duration::from_secs(2);
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(RunPart::Actions(_)) = args.part {
@@ -51,25 +48,6 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         None
     } else {
         local_model(&args)?
-    };
-    let tracker_store = rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
-        .await
-        .map_err(|e| UserError::new(error_chain(&e)))?;
-    let lock_store = rusa_stores::lock_store_from_endpoint(endpoints.lock_store.as_ref())
-        .await
-        .map_err(|e| UserError::new(error_chain(&e)))?;
-    let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
-        .await
-        .map_err(|e| UserError::new(error_chain(&e)))?;
-    let actions: Arc<dyn CustomActionExecutor> = match &endpoints.action_endpoint {
-        Some(endpoint) => Arc::new(
-            rusa_actions::HttpActionExecutor::new(
-                endpoint,
-                Duration::from_secs(args.response_timeout),
-            )
-            .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?,
-        ),
-        None => Arc::new(NoActionServer),
     };
     let rest = credentials
         .as_ref()
@@ -111,13 +89,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
             .as_ref()
             .map(|(a, _)| a.metadata.project_fingerprint.clone()),
     });
-    let processor = Arc::new(MessageProcessor::new(
-        agent,
-        tracker_store,
-        lock_store,
-        broker.clone(),
-        actions,
-    ));
+    let processor = Arc::new(
+        serving::processor(
+            &endpoints,
+            agent,
+            Duration::from_secs(args.response_timeout),
+        )
+        .await?,
+    );
     if let Some(server) = &model_server {
         match server.pull(&processor).await {
             Ok(_) => eprintln!("loaded the model from the model server {}", server.url()),
@@ -127,6 +106,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         }
         tokio::spawn(Arc::clone(server).keep_pulling(Arc::clone(&processor)));
     }
+    let broker = processor.broker.clone();
     let state = AppState {
         processor,
         config: Arc::new(config),
@@ -154,30 +134,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     if let Some(broker) = broker {
         broker.flush(BROKER_FLUSH_BUDGET).await;
     }
-    if model_server.is_some() {
-        let _ = std::fs::remove_dir_all(
-            std::env::temp_dir().join(format!("rusa-models-{}", std::process::id())),
-        );
+    if let Some(server) = &model_server {
+        let _ = std::fs::remove_dir_all(server.download_dir());
     }
     tracing::info!("stopped");
     eprintln!("rusa stopped");
     Ok(Outcome::Success)
-}
-
-/// An error and its causes, as one line ("cannot set up the tracker_store: connection
-/// refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// The newest model of `--model` (a file or a directory), if there is one.

@@ -9,12 +9,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use rusa_core::actions::{CustomActionExecutor, NoActionServer};
 use rusa_core::agent::Agent;
 use rusa_core::responses::BotMessage;
-use rusa_server::{Incoming, MessageProcessor};
+use rusa_server::Incoming;
 use serde_json::Value;
 
+use super::serving::{self, BROKER_FLUSH_BUDGET};
 use crate::cli::{ShellArgs, ShellCommon, ShellPart};
 use crate::error::{Outcome, UserError};
 
@@ -27,38 +27,11 @@ pub fn run(args: ShellArgs) -> anyhow::Result<Outcome> {
 
 fn load(common: &ShellCommon) -> anyhow::Result<Agent> {
     Agent::load(&common.model).map_err(|e| {
-        UserError::new(
-            format!(
-                "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )
-            .trim_end_matches(": ")
-            .to_owned(),
-        )
-        .with_hint("train a model with `rusa train`, or name one with --model")
-        .into()
+        UserError::new(serving::error_chain(&e))
+            .with_hint("train a model with `rusa train`, or name one with --model")
+            .into()
     })
 }
-
-/// The action server of the endpoints file (`action_endpoint`), else none: custom actions
-/// then fail with a message saying no action endpoint is configured.
-fn action_executor(
-    endpoints: &rusa_project::Endpoints,
-) -> anyhow::Result<Arc<dyn CustomActionExecutor>> {
-    match &endpoints.action_endpoint {
-        Some(endpoint) => {
-            let executor = rusa_actions::HttpActionExecutor::new(endpoint, ACTION_TIMEOUT)
-                .map_err(|e| UserError::new(format!("{}: action_endpoint: {e}", endpoint.pos)))?;
-            Ok(Arc::new(executor))
-        }
-        None => Ok(Arc::new(NoActionServer)),
-    }
-}
-
-/// How long the end of a session waits for the event broker to send what it buffered.
-const BROKER_FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long the shell waits for the action server.
 const ACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -140,7 +113,6 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .sender_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let actions = action_executor(&endpoints)?;
     // One single-threaded runtime serves the session: the stores, broker and action server
     // clients run on tokio.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -148,30 +120,13 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         .build()
         .map_err(|e| anyhow::anyhow!(e).context("cannot start the async runtime"))?;
     // The same message processor as `rusa run`, on the stores of the endpoints file.
-    let processor = runtime.block_on(async {
-        let store = |e: rusa_stores::StoresError| UserError::new(e.to_string());
-        let tracker_store =
-            rusa_stores::tracker_store_from_endpoint(endpoints.tracker_store.as_ref())
-                .await
-                .map_err(store)?;
-        let lock_store = rusa_stores::lock_store_from_endpoint(endpoints.lock_store.as_ref())
-            .await
-            .map_err(store)?;
-        let broker = rusa_stores::event_broker_from_endpoint(endpoints.event_broker.as_ref())
-            .await
-            .map_err(store)?;
-        Ok::<_, UserError>(MessageProcessor::new(
-            Some((
-                Arc::new(agent),
-                rusa_core::archive::newest_model(&common.model)
-                    .unwrap_or_else(|| common.model.clone()),
-            )),
-            tracker_store,
-            lock_store,
-            broker,
-            actions,
-        ))
-    })?;
+    let model_path =
+        rusa_core::archive::newest_model(&common.model).unwrap_or_else(|| common.model.clone());
+    let processor = runtime.block_on(serving::processor(
+        &endpoints,
+        Some((Arc::new(agent), model_path)),
+        ACTION_TIMEOUT,
+    ))?;
     let mut last_buttons: Vec<Value> = Vec::new();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
