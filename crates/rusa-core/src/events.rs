@@ -9,18 +9,18 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One event of a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One event of a conversation. It is read from JSON by a hand-written single-pass
+/// decoder (`event_de.rs`); writing it is derived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// What happened, with the fields of that kind of event.
     #[serde(flatten)]
     pub kind: EventKind,
     /// Seconds since the UNIX epoch.
-    #[serde(default)]
     pub timestamp: f64,
     /// Free-form metadata (Rasa puts `model_id`, `assistant_id`, `utter_action` here);
     /// left out of the JSON when empty, as Rasa does.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
 }
 
@@ -39,8 +39,8 @@ impl Event {
     }
 }
 
-/// The kinds of events, named by their JSON `event` value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The kinds of events, named by their JSON `event` value (read by `event_de.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event")]
 pub enum EventKind {
     /// The user sent a message.
@@ -59,7 +59,7 @@ pub enum EventKind {
     #[serde(rename = "session_started")]
     SessionStarted,
     /// A loop (form) became active; `name: null` ends the active loop.
-    #[serde(rename = "active_loop", alias = "form")]
+    #[serde(rename = "active_loop")]
     ActiveLoop { name: Option<String> },
     /// The given action runs next, whatever the policies predict.
     #[serde(rename = "followup")]
@@ -85,9 +85,7 @@ pub enum EventKind {
     #[serde(rename = "action_execution_rejected")]
     ActionExecutionRejected {
         name: String,
-        #[serde(default)]
         policy: Option<String>,
-        #[serde(default)]
         confidence: Option<f64>,
     },
     /// Whether the policies featurize the last user message by its text or its intent.
@@ -103,41 +101,26 @@ pub enum EventKind {
     #[serde(rename = "reminder")]
     ReminderScheduled {
         intent: String,
-        #[serde(default)]
         entities: Option<Value>,
         date_time: String,
-        #[serde(default)]
         name: Option<String>,
-        #[serde(default = "default_true")]
         kill_on_user_msg: bool,
     },
     #[serde(rename = "cancel_reminder")]
     ReminderCancelled {
-        #[serde(default)]
         name: Option<String>,
-        #[serde(default)]
         intent: Option<String>,
-        #[serde(default)]
         entities: Option<Value>,
     },
     /// A message of a human agent, shown in the conversation.
     #[serde(rename = "agent")]
     AgentUttered {
-        #[serde(default)]
         text: Option<String>,
-        #[serde(default)]
         data: Option<Value>,
     },
     /// The conversation was exported.
     #[serde(rename = "export")]
-    StoryExported {
-        #[serde(default)]
-        path: Option<String>,
-    },
-}
-
-fn default_true() -> bool {
-    true
+    StoryExported { path: Option<String> },
 }
 
 impl EventKind {

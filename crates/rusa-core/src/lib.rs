@@ -10,6 +10,7 @@ pub mod agent;
 pub mod archive;
 mod block_on;
 pub mod evaluate;
+mod event_de;
 pub mod events;
 pub mod graph;
 pub mod policies;

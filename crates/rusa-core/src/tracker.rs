@@ -1,11 +1,12 @@
 //! The dialogue state tracker: a conversation's events and the state they add up to.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use crate::events::{BotUttered, Event, EventKind, UserUttered};
+use crate::events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
+use crate::policies::states::StatesWalk;
 
 /// The action the assistant runs when it waits for the user.
 pub const ACTION_LISTEN: &str = rusa_project::dialogue::ACTION_LISTEN;
@@ -70,13 +71,42 @@ pub struct DialogueStateTracker {
     pub sender_id: String,
     events: Vec<Event>,
     slot_specs: Arc<[SlotSpec]>,
+    state: State,
+    /// Where the policies' walk over the events stopped (see `tracker_states_tail`).
+    states_memo: StatesMemo,
+}
+
+/// A [`StatesWalk`] behind a lock, so that predicting from a shared tracker can keep it.
+#[derive(Debug, Default)]
+struct StatesMemo(Mutex<Option<StatesWalk>>);
+
+impl Clone for StatesMemo {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        ))
+    }
+}
+
+/// What the applied events add up to. The latest message, bot utterance and action are
+/// positions in the tracker's events, so applying an event copies nothing of it.
+#[derive(Debug, Clone, Default)]
+struct State {
     slots: IndexMap<String, Value>,
-    latest_message: Option<UserUttered>,
-    latest_bot_utterance: Option<BotUttered>,
-    latest_action: Option<Value>,
+    latest_message: Option<LatestMessage>,
+    latest_bot_utterance: Option<usize>,
+    latest_action: Option<usize>,
     followup_action: Option<String>,
     paused: bool,
     active_loop: Option<ActiveLoop>,
+}
+
+/// The latest user message: an event of the tracker, or a copy of it that later
+/// `entities` events added to.
+#[derive(Debug, Clone)]
+enum LatestMessage {
+    At(usize),
+    Extended(Box<UserUttered>),
 }
 
 /// Which events `current_state` includes.
@@ -101,13 +131,11 @@ impl DialogueStateTracker {
             sender_id: sender_id.into(),
             events: Vec::new(),
             slot_specs,
-            slots,
-            latest_message: None,
-            latest_bot_utterance: None,
-            latest_action: None,
-            followup_action: None,
-            paused: false,
-            active_loop: None,
+            state: State {
+                slots,
+                ..State::default()
+            },
+            states_memo: StatesMemo::default(),
         }
     }
 
@@ -135,13 +163,12 @@ impl DialogueStateTracker {
             event.kind,
             EventKind::UserUtteranceReverted | EventKind::ActionReverted
         );
+        self.events.push(event);
         if needs_replay {
-            self.events.push(event);
             self.replay();
         } else {
-            // Applying reads only the event, so it needs no copy of it.
-            self.apply(&event);
-            self.events.push(event);
+            self.state
+                .apply(&self.slot_specs, &self.events, self.events.len() - 1);
         }
     }
 
@@ -150,40 +177,50 @@ impl DialogueStateTracker {
     }
 
     pub fn slots(&self) -> &IndexMap<String, Value> {
-        &self.slots
+        &self.state.slots
     }
 
     pub fn slot(&self, name: &str) -> Option<&Value> {
-        self.slots.get(name)
+        self.state.slots.get(name)
     }
 
     pub fn latest_message(&self) -> Option<&UserUttered> {
-        self.latest_message.as_ref()
+        self.state.latest_message(&self.events)
     }
 
     pub fn latest_bot_utterance(&self) -> Option<&BotUttered> {
-        self.latest_bot_utterance.as_ref()
+        match &self.events[self.state.latest_bot_utterance?].kind {
+            EventKind::Bot(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn latest_action(&self) -> Option<&ActionExecuted> {
+        match &self.events[self.state.latest_action?].kind {
+            EventKind::Action(a) => Some(a),
+            _ => None,
+        }
     }
 
     /// The name of the last action run (`None` before any, or for a bot text action).
     pub fn latest_action_name(&self) -> Option<&str> {
-        self.latest_action.as_ref()?.get("action_name")?.as_str()
+        self.latest_action()?.name.as_deref()
     }
 
     pub fn followup_action(&self) -> Option<&str> {
-        self.followup_action.as_deref()
+        self.state.followup_action.as_deref()
     }
 
     pub fn is_paused(&self) -> bool {
-        self.paused
+        self.state.paused
     }
 
     pub fn active_loop(&self) -> Option<&ActiveLoop> {
-        self.active_loop.as_ref()
+        self.state.active_loop.as_ref()
     }
 
     pub fn active_loop_name(&self) -> Option<&str> {
-        self.active_loop.as_ref().map(|l| l.name.as_str())
+        self.state.active_loop.as_ref().map(|l| l.name.as_str())
     }
 
     /// The input channel of the latest user message.
@@ -197,21 +234,20 @@ impl DialogueStateTracker {
     /// The events in effect: from the last restart or session start, with rewinds and undos
     /// applied.
     pub fn applied_events(&self) -> Vec<&Event> {
-        let mut applied: Vec<&Event> = Vec::new();
-        for event in &self.events {
-            match &event.kind {
-                EventKind::Restart | EventKind::SessionStarted => applied.clear(),
-                EventKind::ActionReverted => {
-                    undo_till(&mut applied, |k| matches!(k, EventKind::Action(_)))
-                }
-                EventKind::UserUtteranceReverted => {
-                    undo_till(&mut applied, |k| matches!(k, EventKind::User(_)));
-                    undo_till(&mut applied, |k| matches!(k, EventKind::Action(_)));
-                }
-                _ => applied.push(event),
-            }
-        }
-        applied
+        self.applied_positions()
+            .into_iter()
+            .map(|i| &self.events[i])
+            .collect()
+    }
+
+    /// The positions in [`DialogueStateTracker::events`] of the applied events.
+    pub fn applied_positions(&self) -> Vec<usize> {
+        applied_positions(&self.events)
+    }
+
+    /// The policies' memo of their last walk over the events.
+    pub(crate) fn states_memo(&self) -> MutexGuard<'_, Option<StatesWalk>> {
+        self.states_memo.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rasa's tracker JSON (`GET /conversations/{id}/tracker`).
@@ -221,7 +257,8 @@ impl DialogueStateTracker {
         state.insert(
             "slots".into(),
             Value::Object(
-                self.slots
+                self.state
+                    .slots
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
@@ -234,8 +271,8 @@ impl DialogueStateTracker {
                 .last()
                 .map_or(Value::Null, |e| json!(e.timestamp)),
         );
-        state.insert("followup_action".into(), json!(self.followup_action));
-        state.insert("paused".into(), json!(self.paused));
+        state.insert("followup_action".into(), json!(self.state.followup_action));
+        state.insert("paused".into(), json!(self.state.paused));
         let events: Option<Vec<&Event>> = match verbosity {
             EventVerbosity::None => None,
             EventVerbosity::All => Some(self.events.iter().collect()),
@@ -264,10 +301,17 @@ impl DialogueStateTracker {
             json!(self.latest_input_channel()),
         );
         state.insert("active_loop".into(), self.active_loop_json());
-        state.insert(
-            "latest_action".into(),
-            self.latest_action.clone().unwrap_or_else(|| json!({})),
-        );
+        let latest_action = match self.latest_action() {
+            Some(ActionExecuted {
+                name: Some(name), ..
+            }) => json!({"action_name": name}),
+            Some(ActionExecuted {
+                action_text: Some(text),
+                ..
+            }) => json!({"action_text": text}),
+            _ => json!({}),
+        };
+        state.insert("latest_action".into(), latest_action);
         state.insert(
             "latest_action_name".into(),
             json!(self.latest_action_name()),
@@ -276,7 +320,7 @@ impl DialogueStateTracker {
     }
 
     fn latest_message_json(&self) -> Value {
-        match &self.latest_message {
+        match self.latest_message() {
             Some(u) if u.parse_data.is_object() => u.parse_data.clone(),
             Some(u) => {
                 json!({"intent": {}, "entities": [], "text": u.text, "message_id": u.message_id, "metadata": {}})
@@ -288,7 +332,7 @@ impl DialogueStateTracker {
     }
 
     fn active_loop_json(&self) -> Value {
-        match &self.active_loop {
+        match &self.state.active_loop {
             None => json!({}),
             Some(l) => {
                 json!({"name": l.name, "validate": l.validate, "rejected": l.rejected, "trigger_message": l.trigger_message})
@@ -298,15 +342,16 @@ impl DialogueStateTracker {
 
     /// Recomputes the state from the applied events (after a rewind or undo).
     fn replay(&mut self) {
-        let applied: Vec<Event> = self.applied_events().into_iter().cloned().collect();
-        self.reset();
-        for event in &applied {
-            self.apply(event);
+        self.state.reset(&self.slot_specs);
+        for i in applied_positions(&self.events) {
+            self.state.apply(&self.slot_specs, &self.events, i);
         }
     }
+}
 
-    fn reset(&mut self) {
-        self.reset_slots();
+impl State {
+    fn reset(&mut self, specs: &[SlotSpec]) {
+        self.reset_slots(specs);
         self.paused = false;
         self.latest_action = None;
         self.latest_message = None;
@@ -315,25 +360,32 @@ impl DialogueStateTracker {
         self.active_loop = None;
     }
 
-    fn reset_slots(&mut self) {
-        for spec in self.slot_specs.iter() {
+    fn reset_slots(&mut self, specs: &[SlotSpec]) {
+        for spec in specs {
             self.slots
                 .insert(spec.name.clone(), spec.initial_value.clone());
         }
     }
 
-    fn apply(&mut self, event: &Event) {
-        match &event.kind {
-            EventKind::User(u) => {
-                self.latest_message = Some(u.clone());
+    fn latest_message<'a>(&'a self, events: &'a [Event]) -> Option<&'a UserUttered> {
+        match self.latest_message.as_ref()? {
+            LatestMessage::At(i) => match &events[*i].kind {
+                EventKind::User(u) => Some(u),
+                _ => None,
+            },
+            LatestMessage::Extended(u) => Some(u),
+        }
+    }
+
+    /// Applies `events[index]`.
+    fn apply(&mut self, specs: &[SlotSpec], events: &[Event], index: usize) {
+        match &events[index].kind {
+            EventKind::User(_) => {
+                self.latest_message = Some(LatestMessage::At(index));
                 self.followup_action = None;
             }
             EventKind::Action(a) => {
-                self.latest_action = Some(match (&a.name, &a.action_text) {
-                    (Some(name), _) => json!({"action_name": name}),
-                    (None, Some(text)) => json!({"action_text": text}),
-                    (None, None) => json!({}),
-                });
+                self.latest_action = Some(index);
                 self.followup_action = None;
                 if let (Some(active), Some(name)) = (self.active_loop.as_mut(), a.name.as_deref())
                     && active.name == name
@@ -342,7 +394,7 @@ impl DialogueStateTracker {
                     active.rejected = false;
                 }
             }
-            EventKind::Bot(b) => self.latest_bot_utterance = Some(b.clone()),
+            EventKind::Bot(_) => self.latest_bot_utterance = Some(index),
             EventKind::Slot { name, value } => {
                 if let Some(slot) = self.slots.get_mut(name) {
                     *slot = value.clone();
@@ -353,24 +405,24 @@ impl DialogueStateTracker {
                     );
                 }
             }
-            EventKind::SessionStarted => self.reset(),
+            EventKind::SessionStarted => self.reset(specs),
             EventKind::Restart => {
-                self.reset();
+                self.reset(specs);
                 self.followup_action = Some(ACTION_SESSION_START.to_owned());
             }
             EventKind::ActiveLoop { name } => {
+                let trigger_message = self
+                    .latest_message(events)
+                    .map_or_else(|| json!({}), |u| u.parse_data.clone());
                 self.active_loop = name.as_ref().map(|name| ActiveLoop {
                     name: name.clone(),
                     validate: true,
                     rejected: false,
-                    trigger_message: self
-                        .latest_message
-                        .as_ref()
-                        .map_or_else(|| json!({}), |u| u.parse_data.clone()),
+                    trigger_message,
                 });
             }
             EventKind::Followup { name } => self.followup_action = Some(name.clone()),
-            EventKind::AllSlotsReset => self.reset_slots(),
+            EventKind::AllSlotsReset => self.reset_slots(specs),
             EventKind::ConversationPaused => self.paused = true,
             EventKind::ConversationResumed => self.paused = false,
             EventKind::ActionExecutionRejected { name, .. } => {
@@ -384,13 +436,16 @@ impl DialogueStateTracker {
                 }
             }
             EventKind::EntitiesAdded { entities } => {
-                if let Some(message) = self.latest_message.as_mut()
-                    && let Some(list) = message
+                if let Some(message) = self.latest_message(events) {
+                    let mut message = message.clone();
+                    if let Some(list) = message
                         .parse_data
                         .get_mut("entities")
                         .and_then(Value::as_array_mut)
-                {
-                    list.extend(entities.iter().cloned());
+                    {
+                        list.extend(entities.iter().cloned());
+                    }
+                    self.latest_message = Some(LatestMessage::Extended(Box::new(message)));
                 }
             }
             // Handled by `update` through a replay.
@@ -404,10 +459,30 @@ impl DialogueStateTracker {
     }
 }
 
+/// The positions of the events in effect: from the last restart or session start, with
+/// rewinds and undos applied.
+fn applied_positions(events: &[Event]) -> Vec<usize> {
+    let mut applied: Vec<usize> = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        match &event.kind {
+            EventKind::Restart | EventKind::SessionStarted => applied.clear(),
+            EventKind::ActionReverted => {
+                undo_till(&mut applied, events, |k| matches!(k, EventKind::Action(_)))
+            }
+            EventKind::UserUtteranceReverted => {
+                undo_till(&mut applied, events, |k| matches!(k, EventKind::User(_)));
+                undo_till(&mut applied, events, |k| matches!(k, EventKind::Action(_)));
+            }
+            _ => applied.push(i),
+        }
+    }
+    applied
+}
+
 /// Removes events from the end up to and including the last one matching `is_target`.
-fn undo_till(applied: &mut Vec<&Event>, is_target: impl Fn(&EventKind) -> bool) {
-    while let Some(event) = applied.pop() {
-        if is_target(&event.kind) {
+fn undo_till(applied: &mut Vec<usize>, events: &[Event], is_target: impl Fn(&EventKind) -> bool) {
+    while let Some(i) = applied.pop() {
+        if is_target(&events[i].kind) {
             break;
         }
     }

@@ -153,17 +153,32 @@ fn the_ensemble_survives_serialization() {
 }
 
 /// The policies see only the latest states of a long conversation; those must be exactly
-/// the latest states of the whole walk, whatever the window.
+/// the latest states of the whole walk, whatever the window. Each window has a tracker of
+/// its own, so that its walk goes on from where the previous turn left it; rewinds, undos
+/// and restarts make it start over.
 #[test]
 fn the_latest_states_of_a_long_conversation_are_those_of_the_whole() {
     use rusa_core::policies::{tracker_states, tracker_states_tail};
     let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
     let ensemble = PolicyEnsemble::train(&project, &default_policies()).unwrap();
     let specs: Arc<[SlotSpec]> = Arc::from(SlotSpec::from_domain(&project.domain));
-    let mut tracker = DialogueStateTracker::new("long", specs);
-    tracker.update(action("action_session_start", "none", 1.0));
-    tracker.update(Event::new(EventKind::SessionStarted, 0.0));
-    tracker.update(action("action_listen", "none", 1.0));
+    let keeps = [1, 2, 5, 10_000];
+    let mut trackers: Vec<DialogueStateTracker> = keeps
+        .iter()
+        .map(|_| DialogueStateTracker::new("long", specs.clone()))
+        .collect();
+    let mut update = |trackers: &mut Vec<DialogueStateTracker>, event: Event| {
+        for t in trackers.iter_mut() {
+            t.update(event.clone());
+        }
+    };
+    let start = |trackers: &mut Vec<DialogueStateTracker>,
+                 update: &mut dyn FnMut(&mut Vec<DialogueStateTracker>, Event)| {
+        update(trackers, action("action_session_start", "none", 1.0));
+        update(trackers, Event::new(EventKind::SessionStarted, 0.0));
+        update(trackers, action("action_listen", "none", 1.0));
+    };
+    start(&mut trackers, &mut update);
     let intents = [
         "greet",
         "mood_unhappy",
@@ -173,20 +188,39 @@ fn the_latest_states_of_a_long_conversation_are_those_of_the_whole() {
         "goodbye",
     ];
     for turn in 0..100 {
-        tracker.update(user(intents[turn % intents.len()]));
+        update(&mut trackers, user(intents[turn % intents.len()]));
         for _ in 0..10 {
-            let prediction = ensemble.predict(&project.domain, &tracker);
-            tracker.update(action(&prediction.action, "x", 1.0));
+            let prediction = ensemble.predict(&project.domain, &trackers[0]);
+            update(&mut trackers, action(&prediction.action, "x", 1.0));
             if prediction.action == "action_listen" {
                 break;
             }
         }
-        let all = tracker_states(&project.domain, &tracker);
-        for keep in [1, 2, 5, all.len(), all.len() + 3] {
-            let (tail, total) = tracker_states_tail(&project.domain, &tracker, keep);
-            assert_eq!(total, all.len());
-            assert_eq!(tail, all[all.len() - keep.min(all.len())..], "keep {keep}");
+        match turn % 17 {
+            5 => update(
+                &mut trackers,
+                Event::new(EventKind::UserUtteranceReverted, 0.0),
+            ),
+            9 => update(&mut trackers, Event::new(EventKind::ActionReverted, 0.0)),
+            13 if turn == 47 => {
+                update(&mut trackers, Event::new(EventKind::Restart, 0.0));
+                start(&mut trackers, &mut update);
+            }
+            _ => {}
+        }
+        for (keep, tracker) in keeps.iter().zip(&trackers) {
+            let all = tracker_states(&project.domain, tracker);
+            let (tail, total) = tracker_states_tail(&project.domain, tracker, *keep);
+            assert_eq!(total, all.len(), "turn {turn}, keep {keep}");
+            assert_eq!(
+                tail,
+                all[all.len() - (*keep).min(all.len())..],
+                "turn {turn}, keep {keep}"
+            );
+            // A copy of the tracker goes on from the same point.
+            let copy = tracker.clone();
+            assert_eq!(tracker_states_tail(&project.domain, &copy, *keep).0, tail);
         }
     }
-    assert!(tracker.events().len() > 250);
+    assert!(trackers[0].events().len() > 250);
 }

@@ -1,95 +1,196 @@
 //! The dialogue states of a live conversation, featurized exactly as stories are
 //! (`rusa_project::dialogue`), so that what was learned is recognised.
 
+use std::collections::VecDeque;
+
 use rusa_project::Domain;
 use rusa_project::dialogue::{ACTION_LISTEN, DialogueState, entity_features, featurize_slot};
 use serde_json::Value;
 
-use crate::events::{EventKind, UserUttered};
+use crate::events::{Event, EventKind, UserUttered};
 use crate::tracker::{ACTION_SESSION_START, DialogueStateTracker};
 
 /// The state before each action of the conversation (since the last restart or session
 /// start), and last the current state, for which the next action is to be predicted.
 pub fn tracker_states(domain: &Domain, tracker: &DialogueStateTracker) -> Vec<DialogueState> {
-    tracker_states_tail(domain, tracker, usize::MAX).0
+    let mut walk = StatesWalk::new(domain, usize::MAX);
+    walk.walk_all(domain, tracker);
+    walk.states(domain, tracker).0
 }
 
 /// The last `keep` states of [`tracker_states`] (the current one included), and how many
-/// states there are in all. The policies look back a bounded number of states, so a long
-/// conversation costs a walk over its events but no copy of its earlier states.
+/// states there are in all.
+///
+/// The policies look back a bounded number of states, and a conversation only grows at
+/// its end, so the tracker keeps where this walk over its events stopped (for one domain
+/// and one `keep`) and the next call reads only the events added since: a turn in a long
+/// conversation costs what a turn in a short one does. A rewind or undo makes the walk
+/// start over.
 pub fn tracker_states_tail(
     domain: &Domain,
     tracker: &DialogueStateTracker,
     keep: usize,
 ) -> (Vec<DialogueState>, usize) {
-    let applied = tracker.applied_events();
-    // Pass 1: how many states there will be (one before each predicted action, and the
-    // current one), so that pass 2 copies only the last `keep`.
-    let mut total: usize = 1;
-    let mut any_action = false;
-    for event in &applied {
-        if let EventKind::Action(a) = &event.kind {
-            let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
-            if is_prediction(name, any_action) {
-                total += 1;
+    let mut memo = tracker.states_memo();
+    let walk = match memo.take() {
+        Some(mut walk) if walk.is_for(domain, keep) => {
+            if !walk.resume(domain, tracker) {
+                walk.walk_all(domain, tracker);
             }
-            any_action = true;
+            walk
+        }
+        _ => {
+            let mut walk = StatesWalk::new(domain, keep);
+            walk.walk_all(domain, tracker);
+            walk
+        }
+    };
+    let result = walk.states(domain, tracker);
+    *memo = Some(walk);
+    result
+}
+
+/// A walk over a conversation's events in effect that yields its dialogue states, and can
+/// go on from where it stopped when events were added.
+#[derive(Debug, Clone)]
+pub(crate) struct StatesWalk {
+    /// The address of the domain the states are featurized for (a tracker is used with
+    /// one model; the address only guards against mixing two).
+    domain: usize,
+    keep: usize,
+    /// The position in the tracker's events of the next event to read.
+    next: usize,
+    /// The states before predicted actions so far.
+    predictions: usize,
+    /// The last `keep - 1` of them.
+    tail: VecDeque<DialogueState>,
+    current: DialogueState,
+    /// The position of the latest user message not yet written into `current`.
+    pending_user: Option<usize>,
+}
+
+impl StatesWalk {
+    fn new(domain: &Domain, keep: usize) -> Self {
+        Self {
+            domain: std::ptr::from_ref(domain) as usize,
+            keep: keep.max(1),
+            next: 0,
+            predictions: 0,
+            tail: VecDeque::new(),
+            current: Self::start_state(),
+            pending_user: None,
         }
     }
-    let skip = total.saturating_sub(keep.max(1));
-    let mut states = Vec::with_capacity(total - skip);
-    let mut current = DialogueState {
-        active_loop: Some(None),
-        ..DialogueState::default()
-    };
-    // The latest user message not yet written into `current` (done only for states kept).
-    let mut pending_user = None;
-    let mut index = 0;
-    for event in applied {
-        match &event.kind {
-            EventKind::User(u) => pending_user = Some(u),
+
+    fn start_state() -> DialogueState {
+        DialogueState {
+            active_loop: Some(None),
+            ..DialogueState::default()
+        }
+    }
+
+    fn is_for(&self, domain: &Domain, keep: usize) -> bool {
+        self.domain == std::ptr::from_ref(domain) as usize && self.keep == keep.max(1)
+    }
+
+    fn restart(&mut self) {
+        self.predictions = 0;
+        self.tail.clear();
+        self.current = Self::start_state();
+        self.pending_user = None;
+    }
+
+    /// Walks all events in effect (after the last restart or session start, rewinds and
+    /// undos applied).
+    fn walk_all(&mut self, domain: &Domain, tracker: &DialogueStateTracker) {
+        self.restart();
+        let events = tracker.events();
+        for i in tracker.applied_positions() {
+            self.step(domain, events, i);
+        }
+        self.next = events.len();
+    }
+
+    /// Walks the events added since the last walk; `false` when one of them undoes earlier
+    /// events (then the walk must start over).
+    fn resume(&mut self, domain: &Domain, tracker: &DialogueStateTracker) -> bool {
+        let events = tracker.events();
+        if self.next > events.len() {
+            return false;
+        }
+        for i in self.next..events.len() {
+            match events[i].kind {
+                EventKind::UserUtteranceReverted | EventKind::ActionReverted => return false,
+                EventKind::Restart | EventKind::SessionStarted => self.restart(),
+                _ => self.step(domain, events, i),
+            }
+        }
+        self.next = events.len();
+        true
+    }
+
+    fn step(&mut self, domain: &Domain, events: &[Event], i: usize) {
+        match &events[i].kind {
+            EventKind::User(_) => self.pending_user = Some(i),
             EventKind::Action(a) => {
-                let name = a
-                    .name
-                    .clone()
-                    .or_else(|| a.action_text.clone())
-                    .unwrap_or_default();
-                if is_prediction(&name, current.prev_action.is_some()) {
-                    if index >= skip {
-                        if let Some(u) = pending_user.take() {
-                            apply_user(domain, &mut current, u);
+                let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
+                if is_prediction(name, self.current.prev_action.is_some()) {
+                    self.write_pending_user(domain, events);
+                    if self.keep > 1 {
+                        if self.tail.len() == self.keep - 1 {
+                            self.tail.pop_front();
                         }
-                        states.push(current.clone());
+                        self.tail.push_back(self.current.clone());
                     }
-                    index += 1;
+                    self.predictions += 1;
                 }
-                current.prev_action = Some(name);
+                self.current.prev_action = Some(name.to_owned());
             }
             EventKind::Slot { name, value } => {
                 if let Some(slot) = domain.slot(name) {
                     match featurize_slot(slot, value) {
                         Some(f) => {
-                            current.slots.insert(name.clone(), f);
+                            self.current.slots.insert(name.clone(), f);
                         }
                         None => {
-                            current.slots.remove(name);
+                            self.current.slots.remove(name);
                         }
                     }
                 }
             }
-            EventKind::ActiveLoop { name } => current.active_loop = Some(name.clone()),
-            EventKind::AllSlotsReset => current.slots.clear(),
+            EventKind::ActiveLoop { name } => self.current.active_loop = Some(name.clone()),
+            EventKind::AllSlotsReset => self.current.slots.clear(),
             _ => {}
         }
     }
-    if let Some(u) = pending_user {
-        apply_user(domain, &mut current, u);
+
+    fn write_pending_user(&mut self, domain: &Domain, events: &[Event]) {
+        if let Some(i) = self.pending_user.take()
+            && let EventKind::User(u) = &events[i].kind
+        {
+            apply_user(domain, &mut self.current, u);
+        }
     }
-    if current.prev_action.is_none() {
-        current.prev_action = Some(ACTION_LISTEN.to_owned());
+
+    /// The kept states and the current one, and the number of states in all.
+    fn states(
+        &self,
+        domain: &Domain,
+        tracker: &DialogueStateTracker,
+    ) -> (Vec<DialogueState>, usize) {
+        let mut current = self.current.clone();
+        if let Some(i) = self.pending_user
+            && let EventKind::User(u) = &tracker.events()[i].kind
+        {
+            apply_user(domain, &mut current, u);
+        }
+        if current.prev_action.is_none() {
+            current.prev_action = Some(ACTION_LISTEN.to_owned());
+        }
+        let mut states: Vec<DialogueState> = self.tail.iter().cloned().collect();
+        states.push(current);
+        (states, self.predictions + 1)
     }
-    states.push(current);
-    (states, total)
 }
 
 /// Whether an action was predicted (and so has a state before it): the session start and
