@@ -56,8 +56,9 @@ struct Args {
     /// Unmeasured turns (new senders) before measuring
     #[arg(long, default_value_t = 200)]
     warmup: usize,
-    /// Sequential turns of one client, each from a new sender
-    #[arg(long, default_value_t = 2000)]
+    /// Sequential turns of one client, each from a new sender (with the warm-up, 4,400
+    /// requests: the point at which performance.md compares memory with Rasa's)
+    #[arg(long, default_value_t = 4200)]
     turns: usize,
     /// Concurrent clients, one keep-alive connection each
     #[arg(long, default_value_t = 16)]
@@ -357,8 +358,10 @@ fn print_report(args: &Args, report: &Report) {
                 mib(report.memory_after_load.rss_kib),
                 mib(report.memory_after_load.hwm_kib)
             ),
-            "≤ 40 MiB",
-            met(report.memory_after_load.hwm_kib <= 40 * 1024),
+            // performance.md sets the bound after start and after 4,400 requests; what the
+            // whole load leaves (every conversation, with the in-memory store) is shown too.
+            "≤ 40 MiB after start and after 4,400 requests",
+            met(report.memory_after_start.rss_kib <= 40 * 1024 && r.memory_mid.rss_kib <= 40 * 1024),
         ),
         (
             "failed requests".to_owned(),
