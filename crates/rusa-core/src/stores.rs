@@ -64,6 +64,29 @@ pub trait TrackerStore: Send + Sync {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// The conversation's events and version, or [`Loaded::Unchanged`] when its version is
+    /// still `known` (the version of a copy the caller keeps). Stores that can answer in one
+    /// round trip do; by default this is [`TrackerStore::version`] and, unless unchanged,
+    /// [`TrackerStore::retrieve`].
+    fn load<'a>(
+        &'a self,
+        sender_id: &'a str,
+        known: Option<u64>,
+    ) -> BoxFuture<'a, Result<Loaded, StoreError>> {
+        Box::pin(async move {
+            let version = self.version(sender_id).await?;
+            if version.is_some() && version == known {
+                return Ok(Loaded::Unchanged);
+            }
+            let events = if version == Some(0) {
+                Vec::new()
+            } else {
+                self.retrieve(sender_id).await?.unwrap_or_default()
+            };
+            Ok(Loaded::Events { events, version })
+        })
+    }
+
     /// Replaces all events of a conversation (`PUT /conversations/{id}/tracker/events`).
     fn replace<'a>(
         &'a self,
@@ -73,6 +96,19 @@ pub trait TrackerStore: Send + Sync {
 
     /// The ids of all stored conversations.
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+}
+
+/// What [`TrackerStore::load`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loaded {
+    /// The conversation is still at the version the caller knows.
+    Unchanged,
+    /// Its events (none for a new conversation) and the version they are at (`None` when
+    /// the store keeps no versions).
+    Events {
+        events: Vec<Event>,
+        version: Option<u64>,
+    },
 }
 
 /// Proof of holding a conversation's lock; give it back with [`LockStore::release`].

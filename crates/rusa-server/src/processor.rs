@@ -13,7 +13,7 @@ use rusa_core::agent::Agent;
 use rusa_core::processor::{TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
 use rusa_core::stores::{
-    EventBroker, LockStore, LockTicket, StoreError, TrackerStore, broker_message,
+    EventBroker, Loaded, LockStore, LockTicket, StoreError, TrackerStore, broker_message,
 };
 use serde_json::{Map, Value};
 use tracing::Instrument as _;
@@ -139,43 +139,38 @@ impl MessageProcessor {
             number_of_events = tracing::field::Empty
         );
         async {
-            let specs = || agent.dialogue.slot_specs.clone();
-            let version = self.tracker_store.version(sender_id).await?;
-            let cached = match version {
-                Some(0) => {
-                    self.cache.remove(sender_id);
-                    Some(DialogueStateTracker::new(sender_id, specs()))
-                }
-                Some(version) => {
+            let build = |events| {
+                DialogueStateTracker::from_events(
+                    sender_id,
+                    agent.dialogue.slot_specs.clone(),
+                    events,
+                )
+            };
+            let known = self.cache.version(sender_id);
+            let tracker = match self.tracker_store.load(sender_id, known).await? {
+                Loaded::Unchanged => {
+                    let version = known.unwrap_or_default();
                     let hit = if take {
                         self.cache.take(sender_id, version)
                     } else {
                         self.cache.copy(sender_id, version)
                     };
-                    hit.map(|c| {
-                        if c.model_id == agent.metadata.model_id {
-                            c.tracker
-                        } else {
-                            // Another model's slots: the same events, applied anew.
-                            DialogueStateTracker::from_events(
-                                sender_id,
-                                specs(),
-                                c.tracker.into_events(),
-                            )
-                        }
-                    })
+                    match hit {
+                        Some(c) if c.model_id == agent.metadata.model_id => c.tracker,
+                        // Another model's slots: the same events, applied anew.
+                        Some(c) => build(c.tracker.into_events()),
+                        // Replaced by a concurrent reader's turn since: read it again.
+                        None => build(
+                            self.tracker_store
+                                .retrieve(sender_id)
+                                .await?
+                                .unwrap_or_default(),
+                        ),
+                    }
                 }
-                None => None,
-            };
-            let tracker = match cached {
-                Some(tracker) => tracker,
-                None => {
-                    let events = self
-                        .tracker_store
-                        .retrieve(sender_id)
-                        .await?
-                        .unwrap_or_default();
-                    DialogueStateTracker::from_events(sender_id, specs(), events)
+                Loaded::Events { events, .. } => {
+                    self.cache.remove(sender_id);
+                    build(events)
                 }
             };
             tracing::Span::current().record("number_of_events", tracker.events().len());

@@ -90,6 +90,11 @@ impl TrackerCache {
         })
     }
 
+    /// The version the conversation's kept tracker was saved at, if one is kept.
+    pub fn version(&self, sender_id: &str) -> Option<u64> {
+        self.lock().entries.get(sender_id).map(|e| e.version)
+    }
+
     /// Forgets a conversation.
     pub fn remove(&self, sender_id: &str) {
         self.lock().remove(sender_id);

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{StoreError, TrackerStore};
+use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 /// One event as compact JSON: far smaller than the parsed event tree (a parse with its
 /// intent ranking is hundreds of small JSON values), so a server keeps many conversations in
@@ -97,6 +97,31 @@ impl TrackerStore for InMemoryTrackerStore {
                 }
             }
             None => Ok(None),
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn load<'a>(
+        &'a self,
+        sender_id: &'a str,
+        known: Option<u64>,
+    ) -> BoxFuture<'a, Result<Loaded, StoreError>> {
+        let result = match self.conversation(sender_id) {
+            None => Ok(Loaded::Events {
+                events: Vec::new(),
+                version: Some(0),
+            }),
+            Some(conv) => {
+                let stored = conv.read().unwrap_or_else(|p| p.into_inner());
+                if known == Some(stored.version) {
+                    Ok(Loaded::Unchanged)
+                } else {
+                    decode(&stored.events).map(|events| Loaded::Events {
+                        events,
+                        version: Some(stored.version),
+                    })
+                }
+            }
         };
         Box::pin(std::future::ready(result))
     }

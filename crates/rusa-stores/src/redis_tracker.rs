@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{StoreError, TrackerStore};
+use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 use crate::redis_conn::{RedisConfig, redis_error};
 
@@ -21,6 +21,7 @@ pub struct RedisTrackerStore {
     namespace: String,
     version_namespace: String,
     record_exp: Option<Duration>,
+    load: redis::Script,
 }
 
 impl RedisTrackerStore {
@@ -34,6 +35,7 @@ impl RedisTrackerStore {
             namespace: config.namespace("tracker"),
             version_namespace: config.namespace("tracker_version"),
             record_exp: record_exp.filter(|d| !d.is_zero()),
+            load: redis::Script::new(LOAD),
         })
     }
 
@@ -151,6 +153,29 @@ impl RedisTrackerStore {
     }
 }
 
+/// Reads a conversation's stored events.
+fn decode(sender_id: &str, items: &[String]) -> Result<Vec<Event>, StoreError> {
+    items
+        .iter()
+        .map(|item| {
+            serde_json::from_str::<Event>(item).map_err(|e| StoreError::Corrupt {
+                store: STORE,
+                message: format!("an event of '{sender_id}': {e}"),
+            })
+        })
+        .collect()
+}
+
+/// A conversation's version (KEYS[2]) and, unless it equals ARGV[1], its events (KEYS[1])
+/// in one round trip: `{version}` when unchanged, else `{version or nil, events}`.
+const LOAD: &str = r"
+local version = redis.call('GET', KEYS[2])
+if version and version == ARGV[1] then
+  return {version}
+end
+return {version, redis.call('LRANGE', KEYS[1], 0, -1)}
+";
+
 fn serialize(events: &[Event]) -> Result<Vec<String>, StoreError> {
     events
         .iter()
@@ -205,16 +230,52 @@ impl TrackerStore for RedisTrackerStore {
             if items.is_empty() {
                 return Ok(None);
             }
-            items
-                .iter()
-                .map(|item| {
-                    serde_json::from_str::<Event>(item).map_err(|e| StoreError::Corrupt {
-                        store: STORE,
-                        message: format!("an event of '{sender_id}': {e}"),
+            decode(sender_id, &items).map(Some)
+        })
+    }
+
+    fn load<'a>(
+        &'a self,
+        sender_id: &'a str,
+        known: Option<u64>,
+    ) -> BoxFuture<'a, Result<Loaded, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let reply: Vec<redis::Value> = match self
+                .load
+                .key(self.key(sender_id))
+                .key(self.version_key(sender_id))
+                .arg(known.map(|k| k.to_string()).unwrap_or_default())
+                .invoke_async(&mut conn)
+                .await
+            {
+                Ok(reply) => reply,
+                Err(e) if is_wrong_type(&e) => {
+                    return Ok(Loaded::Events {
+                        events: self.legacy(sender_id).await?.unwrap_or_default(),
+                        version: self.current_version(sender_id).await?,
+                    });
+                }
+                Err(e) => return Err(redis_error(STORE, &e)),
+            };
+            let parse = |value: &redis::Value| redis::from_redis_value_ref::<Option<u64>>(value);
+            let corrupt = |message: String| StoreError::Corrupt {
+                store: STORE,
+                message: format!("the conversation '{sender_id}': {message}"),
+            };
+            match reply.as_slice() {
+                [_] => Ok(Loaded::Unchanged),
+                [version, items] => {
+                    let version = parse(version).map_err(|e| corrupt(e.to_string()))?;
+                    let items: Vec<String> =
+                        redis::from_redis_value_ref(items).map_err(|e| corrupt(e.to_string()))?;
+                    Ok(Loaded::Events {
+                        events: decode(sender_id, &items)?,
+                        version,
                     })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some)
+                }
+                _ => Err(corrupt("unexpected reply to the load script".into())),
+            }
         })
     }
 

@@ -3,7 +3,7 @@
 
 use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{StoreError, TrackerStore};
+use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 use crate::sql::{Access, SqlConfig, SqlDb};
 
@@ -101,6 +101,14 @@ const PG_VERSION: &str = "SELECT COALESCE(MAX(id), 0)::int8 FROM events WHERE se
 const SQLITE_VERSION: &str = "SELECT COALESCE(MAX(id), 0) FROM events WHERE sender_id = ?1";
 
 const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
+
+/// A conversation's version and, unless it is `$2`, its rows, in one statement (one
+/// snapshot): at least one row, whose `id` is null when no event row was read.
+const PG_LOAD: &str = "
+WITH v AS (SELECT COALESCE(MAX(id), 0)::int8 AS version FROM events WHERE sender_id = $1)
+SELECT v.version, e.id::int8, e.data
+FROM v LEFT JOIN events e ON e.sender_id = $1 AND v.version <> $2
+ORDER BY e.id";
 const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";
 
 const SQLITE_INSERT: &str = "INSERT INTO events \
@@ -277,6 +285,66 @@ impl SqlTrackerStore {
     }
 }
 
+/// What a load read: `None` when the conversation is at the version the caller knows, else
+/// its rows (`data`) and the id of the newest one (0: none).
+type LoadedRows = Option<(Vec<Option<String>>, i64)>;
+
+impl SqlTrackerStore {
+    async fn load_rows(
+        &self,
+        sender_id: &str,
+        known: Option<u64>,
+    ) -> Result<LoadedRows, StoreError> {
+        // No version is negative: -1 matches none.
+        let known = known.and_then(|k| i64::try_from(k).ok()).unwrap_or(-1);
+        match &self.db {
+            SqlDb::Sqlite(conn) => {
+                let sender = sender_id.to_owned();
+                SqlDb::with_sqlite(conn, Access::Read, STORE, move |conn| {
+                    // One read transaction, so that the version and the rows agree.
+                    let tx = conn.transaction()?;
+                    let version: i64 = tx
+                        .prepare_cached(SQLITE_VERSION)?
+                        .query_row([&sender], |row| row.get(0))?;
+                    if version == known {
+                        return Ok(None);
+                    }
+                    let rows = if version == 0 {
+                        Vec::new()
+                    } else {
+                        tx.prepare_cached(
+                            "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id",
+                        )?
+                        .query_map([&sender], |row| row.get::<_, Option<String>>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?
+                    };
+                    Ok(Some((rows, version)))
+                })
+                .await
+            }
+            SqlDb::Postgres(pg) => {
+                let client = pg.client().await?;
+                let statement = client.statement(PG_LOAD, STORE).await?;
+                let rows = client
+                    .client
+                    .query(&statement, &[&sender_id, &known])
+                    .await
+                    .map_err(|e| client.fail(STORE, &e))?;
+                let version = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+                if version == known {
+                    return Ok(None);
+                }
+                let data = rows
+                    .iter()
+                    .filter(|row| row.get::<_, Option<i64>>(1).is_some())
+                    .map(|row| row.get::<_, Option<String>>(2))
+                    .collect();
+                Ok(Some((data, version)))
+            }
+        }
+    }
+}
+
 fn decode(rows: Vec<Option<String>>) -> Result<Option<Vec<Event>>, StoreError> {
     if rows.is_empty() {
         return Ok(None);
@@ -329,6 +397,22 @@ impl TrackerStore for SqlTrackerStore {
                 }
             };
             decode(rows)
+        })
+    }
+
+    fn load<'a>(
+        &'a self,
+        sender_id: &'a str,
+        known: Option<u64>,
+    ) -> BoxFuture<'a, Result<Loaded, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.load_rows(sender_id, known).await? {
+                None => Loaded::Unchanged,
+                Some((rows, version)) => Loaded::Events {
+                    events: decode(rows)?.unwrap_or_default(),
+                    version: Some(u64::try_from(version).unwrap_or(0)),
+                },
+            })
         })
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusa_core::stores::TrackerStore;
+use rusa_core::stores::{Loaded, TrackerStore};
 use rusa_stores::{InMemoryTrackerStore, RedisTrackerStore, SqlConfig, SqlTrackerStore};
 
 use crate::support::{PgDatabase, json, redis_config, sample_events, service, unique};
@@ -48,6 +48,49 @@ async fn versions(store: &dyn TrackerStore, sender: &str) {
     assert!(
         emptied.is_some_and(|v| !seen.contains(&v) && v != replaced),
         "emptying the conversation gave version {emptied:?}"
+    );
+}
+
+/// `load` answers the events and their version, or "unchanged" when the caller's version
+/// is still the conversation's.
+async fn loads(store: &dyn TrackerStore, sender: &str) {
+    let name = store.class_name();
+    match store.load(sender, None).await.unwrap() {
+        Loaded::Events { events, version } => {
+            assert!(events.is_empty(), "{name}: a new conversation has events");
+            assert!(
+                matches!(version, None | Some(0)),
+                "{name}: version {version:?}"
+            );
+        }
+        Loaded::Unchanged => panic!("{name}: nothing was known"),
+    }
+    let mut expected = Vec::new();
+    let mut known = None;
+    for turn in 0..3 {
+        let events = sample_events(turn);
+        let appended = store.append(sender, &events).await.unwrap();
+        expected.extend(events);
+        // A stale version (or none) reads the events and the version they are at.
+        match store.load(sender, known).await.unwrap() {
+            Loaded::Events { events, version } => {
+                assert_eq!(events, expected, "{name}: turn {turn}");
+                assert_eq!(version, appended, "{name}: turn {turn}");
+                known = version;
+            }
+            Loaded::Unchanged => panic!("{name}: turn {turn} was not seen"),
+        }
+        assert_eq!(
+            store.load(sender, known).await.unwrap(),
+            Loaded::Unchanged,
+            "{name}: turn {turn}"
+        );
+    }
+    // Replacing the events by the same ones is a change too.
+    store.replace(sender, &expected).await.unwrap();
+    assert!(
+        matches!(store.load(sender, known).await.unwrap(), Loaded::Events { events, .. } if events == expected),
+        "{name}: a replace went unseen"
     );
 }
 
@@ -99,6 +142,7 @@ async fn conformance(store: Arc<dyn TrackerStore>) -> String {
 
     // Versions: every write gives a new one, the same as `version` then answers.
     versions(store.as_ref(), &format!("{run}-v")).await;
+    loads(store.as_ref(), &format!("{run}-l")).await;
 
     // Keys.
     let keys = store.keys().await.unwrap();
