@@ -3,6 +3,7 @@
 
 use rusa_core::Event;
 use rusa_core::actions::BoxFuture;
+use rusa_core::events::EventKind;
 use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 use crate::sql::{Access, SqlConfig, SqlDb};
@@ -125,25 +126,31 @@ struct Row {
 
 impl Row {
     fn of(event: &Event) -> Result<Self, StoreError> {
-        let value = serde_json::to_value(event).map_err(|e| StoreError::Corrupt {
+        let data = serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
             store: STORE,
             message: e.to_string(),
         })?;
         // As Rasa: the intent of a user message, and the `name` of any event that has one.
-        let intent_name = value
-            .pointer("/parse_data/intent/name")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let action_name = value
-            .get("name")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let intent_name = match &event.kind {
+            EventKind::User(u) => u.intent_name().map(str::to_owned),
+            _ => None,
+        };
+        let action_name = match &event.kind {
+            EventKind::Action(a) => a.name.clone(),
+            EventKind::Slot { name, .. }
+            | EventKind::Followup { name }
+            | EventKind::ActionExecutionRejected { name, .. } => Some(name.clone()),
+            EventKind::ActiveLoop { name }
+            | EventKind::ReminderScheduled { name, .. }
+            | EventKind::ReminderCancelled { name, .. } => name.clone(),
+            _ => None,
+        };
         Ok(Self {
             type_name: event.type_name(),
             timestamp: event.timestamp,
             intent_name,
             action_name,
-            data: value.to_string(),
+            data,
         })
     }
 }

@@ -285,6 +285,23 @@ async fn postgresql_tracker_store() {
         .unwrap()
         .get(0);
     assert_eq!(intent.as_deref(), Some("greet"));
+    // `action_name` holds the `name` of any event that has one, as Rasa's column does.
+    for (type_name, name) in [
+        ("action", Some("utter_greet")),
+        ("slot", Some("name")),
+        ("bot", None),
+        ("user", None),
+    ] {
+        let got: Option<String> = client
+            .query_one(
+                "SELECT action_name FROM events WHERE type_name = $1 LIMIT 1",
+                &[&type_name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(got.as_deref(), name, "{type_name}");
+    }
     drop(client);
     drop(again);
     db.drop_database().await;
