@@ -329,7 +329,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     tracker.update(Event::new(
                         EventKind::User(UserUttered {
                             text: text.clone(),
-                            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entity_values, "text": text}),
+                            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entity_values, "text": text}).into(),
                             input_channel: None,
                             message_id: None,
                         }),

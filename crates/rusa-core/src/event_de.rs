@@ -12,6 +12,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 use serde_json::{Map, Value};
 
 use crate::events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
+use crate::lazy_json::LazyJson;
 
 /// The keys of an event's JSON object that some kind of event reads.
 enum Field {
@@ -89,7 +90,7 @@ struct Fields {
     name: Option<String>,
     value: Option<Value>,
     text: Option<String>,
-    parse_data: Option<Value>,
+    parse_data: Option<LazyJson>,
     input_channel: Option<String>,
     message_id: Option<String>,
     policy: Option<String>,
@@ -142,7 +143,7 @@ impl Fields {
         let kind = match event.as_str() {
             "user" => EventKind::User(UserUttered {
                 text: self.text,
-                parse_data: self.parse_data.unwrap_or(Value::Null),
+                parse_data: self.parse_data.unwrap_or_default(),
                 input_channel: self.input_channel,
                 message_id: self.message_id,
             }),
@@ -308,7 +309,8 @@ mod tests {
         let kinds = vec![
             EventKind::User(UserUttered {
                 text: Some("hi".into()),
-                parse_data: json!({"intent": {"name": "greet", "confidence": 0.9}, "entities": []}),
+                parse_data: json!({"intent": {"name": "greet", "confidence": 0.9}, "entities": []})
+                    .into(),
                 input_channel: Some("rest".into()),
                 message_id: Some("m1".into()),
             }),

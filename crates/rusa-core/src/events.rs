@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::lazy_json::LazyJson;
+
 /// One event of a conversation. It is read from JSON by a hand-written single-pass
 /// decoder (`event_de.rs`); writing it is derived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,9 +159,10 @@ pub struct UserUttered {
     #[serde(default)]
     pub text: Option<String>,
     /// The `/model/parse` result: intent, entities, ranking, ... (kept as JSON so that
-    /// fields rusa does not produce survive a round trip).
+    /// fields rusa does not produce survive a round trip; read from a store, it stays JSON
+    /// text until looked into).
     #[serde(default)]
-    pub parse_data: Value,
+    pub parse_data: LazyJson,
     #[serde(default)]
     pub input_channel: Option<String>,
     #[serde(default)]

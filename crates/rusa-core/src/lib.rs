@@ -13,6 +13,7 @@ pub mod evaluate;
 mod event_de;
 pub mod events;
 pub mod graph;
+pub mod lazy_json;
 pub mod policies;
 pub mod processor;
 pub mod responses;

@@ -210,7 +210,7 @@ impl DialogueModel {
             tracker.update(self.stamp(Event::new(
                 EventKind::User(UserUttered {
                     text: Some(message.text.clone()),
-                    parse_data,
+                    parse_data: parse_data.into(),
                     input_channel: message.input_channel.clone(),
                     message_id: message.message_id.clone(),
                 }),

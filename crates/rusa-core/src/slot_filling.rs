@@ -186,7 +186,7 @@ mod tests {
         t.update(Event::new(
             EventKind::User(UserUttered {
                 text: Some(text.into()),
-                parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entities, "text": text}),
+                parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": entities, "text": text}).into(),
                 input_channel: None,
                 message_id: None,
             }),

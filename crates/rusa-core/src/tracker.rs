@@ -321,7 +321,7 @@ impl DialogueStateTracker {
 
     fn latest_message_json(&self) -> Value {
         match self.latest_message() {
-            Some(u) if u.parse_data.is_object() => u.parse_data.clone(),
+            Some(u) if u.parse_data.is_object() => u.parse_data.value().clone(),
             Some(u) => {
                 json!({"intent": {}, "entities": [], "text": u.text, "message_id": u.message_id, "metadata": {}})
             }
@@ -413,7 +413,7 @@ impl State {
             EventKind::ActiveLoop { name } => {
                 let trigger_message = self
                     .latest_message(events)
-                    .map_or_else(|| json!({}), |u| u.parse_data.clone());
+                    .map_or_else(|| json!({}), |u| u.parse_data.value().clone());
                 self.active_loop = name.as_ref().map(|name| ActiveLoop {
                     name: name.clone(),
                     validate: true,
@@ -440,6 +440,7 @@ impl State {
                     let mut message = message.clone();
                     if let Some(list) = message
                         .parse_data
+                        .to_mut()
                         .get_mut("entities")
                         .and_then(Value::as_array_mut)
                     {
@@ -517,7 +518,8 @@ mod tests {
         Event::new(
             EventKind::User(UserUttered {
                 text: Some(intent.into()),
-                parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": []}),
+                parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": []})
+                    .into(),
                 input_channel: Some("rest".into()),
                 message_id: None,
             }),

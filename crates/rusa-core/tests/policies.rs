@@ -31,7 +31,8 @@ fn user(intent: &str) -> Event {
     Event::new(
         EventKind::User(UserUttered {
             text: Some(intent.into()),
-            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": []}),
+            parse_data: json!({"intent": {"name": intent, "confidence": 1.0}, "entities": []})
+                .into(),
             input_channel: None,
             message_id: None,
         }),
@@ -223,4 +224,22 @@ fn the_latest_states_of_a_long_conversation_are_those_of_the_whole() {
         }
     }
     assert!(trackers[0].events().len() > 250);
+
+    // Read back from JSON, as from a store, a conversation's first prediction parses only
+    // the user messages in the policies' window.
+    let text = serde_json::to_string(trackers[0].events()).unwrap();
+    let events: Vec<Event> = serde_json::from_str(&text).unwrap();
+    let users = events.iter().filter(|e| e.type_name() == "user").count();
+    let reread = DialogueStateTracker::from_events("long", specs.clone(), events);
+    let again = ensemble.predict(&project.domain, &reread);
+    assert_eq!(again, ensemble.predict(&project.domain, &trackers[0]));
+    let parsed = reread
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::User(u) if u.parse_data.is_parsed()))
+        .count();
+    assert!(
+        parsed <= 6 && users > 90,
+        "{parsed} of {users} user messages parsed"
+    );
 }

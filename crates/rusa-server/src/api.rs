@@ -372,7 +372,7 @@ async fn add_message(
             tracker.update(Event::new(
                 EventKind::User(UserUttered {
                     text: Some(request.text.clone()),
-                    parse_data,
+                    parse_data: parse_data.into(),
                     input_channel: message.input_channel.clone(),
                     message_id: message.message_id.clone(),
                 }),

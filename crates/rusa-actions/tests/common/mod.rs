@@ -88,7 +88,8 @@ pub fn user(text: &str, intent: &str, entities: Value, t: f64) -> Event {
                 "message_id": "m1",
                 "metadata": {},
                 "intent_ranking": [{"name": intent, "confidence": 0.99}],
-            }),
+            })
+            .into(),
             input_channel: Some("rest".into()),
             message_id: Some("m1".into()),
         }),

@@ -67,6 +67,9 @@ pub(crate) struct StatesWalk {
     current: DialogueState,
     /// The position of the latest user message not yet written into `current`.
     pending_user: Option<usize>,
+    /// States before this many predictions are not kept, so they are not written out
+    /// either (writing one reads its user message's parse data).
+    kept_from: usize,
 }
 
 impl StatesWalk {
@@ -79,6 +82,7 @@ impl StatesWalk {
             tail: VecDeque::new(),
             current: Self::start_state(),
             pending_user: None,
+            kept_from: 0,
         }
     }
 
@@ -105,9 +109,24 @@ impl StatesWalk {
     fn walk_all(&mut self, domain: &Domain, tracker: &DialogueStateTracker) {
         self.restart();
         let events = tracker.events();
-        for i in tracker.applied_positions() {
+        let applied = tracker.applied_positions();
+        // How many states there will be, so that only the kept ones are written.
+        let mut predictions = 0;
+        let mut any_action = false;
+        for &i in &applied {
+            if let EventKind::Action(a) = &events[i].kind {
+                let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
+                if is_prediction(name, any_action) {
+                    predictions += 1;
+                }
+                any_action = true;
+            }
+        }
+        self.kept_from = predictions - predictions.min(self.keep - 1);
+        for i in applied {
             self.step(domain, events, i);
         }
+        self.kept_from = 0;
         self.next = events.len();
     }
 
@@ -134,13 +153,18 @@ impl StatesWalk {
             EventKind::User(_) => self.pending_user = Some(i),
             EventKind::Action(a) => {
                 let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
+                // A state not kept leaves its user message pending: the next kept state
+                // (or the current one) writes the latest, which overwrites all the
+                // message's features anyway.
                 if is_prediction(name, self.current.prev_action.is_some()) {
-                    self.write_pending_user(domain, events);
-                    if self.keep > 1 {
-                        if self.tail.len() == self.keep - 1 {
-                            self.tail.pop_front();
+                    if self.predictions >= self.kept_from {
+                        self.write_pending_user(domain, events);
+                        if self.keep > 1 {
+                            if self.tail.len() == self.keep - 1 {
+                                self.tail.pop_front();
+                            }
+                            self.tail.push_back(self.current.clone());
                         }
-                        self.tail.push_back(self.current.clone());
                     }
                     self.predictions += 1;
                 }
