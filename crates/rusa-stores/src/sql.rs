@@ -1,9 +1,11 @@
 //! The SQL databases the SQL tracker store and the SQL event broker write to: an SQLite
 //! file (through `rusqlite`, on the blocking thread pool) or PostgreSQL (through
-//! `tokio-postgres`, one pipelined connection that reconnects when it breaks).
+//! `tokio-postgres`, a small pool of pipelined connections, each reconnecting on its own
+//! when it breaks; statements go to them round robin).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +15,13 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 /// How long connecting to PostgreSQL may take before it counts as failed.
 pub const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections a PostgreSQL tracker store or event broker keeps: 4. Each write is
+/// its own transaction, and its COMMIT waits for the WAL to reach the disk; one connection
+/// runs those commits strictly one after another, while several let PostgreSQL flush
+/// theirs together (group commit). Each connection is a server process, so a few suffice.
+/// The first is opened when the store opens, the others on first use.
+pub const POSTGRES_POOL_SIZE: usize = 4;
 
 /// The SQL dialects rusa speaks, named as in Rasa's `dialect` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,25 +253,30 @@ impl SqlDb {
     }
 }
 
-/// A PostgreSQL connection that prepares each statement once and reconnects when the
-/// server closed it.
+/// [`POSTGRES_POOL_SIZE`] PostgreSQL connections, used round robin; each prepares a
+/// statement once and reconnects when the server closed it. Every statement runs in a
+/// transaction of its own (autocommit), so it does not matter which connection runs it:
+/// what one committed, the next statement on any other sees.
 pub(crate) struct PgConnection {
     config: tokio_postgres::Config,
     login_db: Option<String>,
     store: &'static str,
-    current: tokio::sync::RwLock<Arc<PgClient>>,
+    /// The connections; `None` until a slot is first used (`connect` opens the first).
+    slots: Box<[tokio::sync::RwLock<Option<Arc<PgClient>>>]>,
+    /// How many `client` calls there were: the next one uses this slot modulo their number.
+    next: AtomicUsize,
 }
 
 pub(crate) struct PgClient {
     pub(crate) client: Client,
     statements: Mutex<HashMap<&'static str, Statement>>,
     /// Set when an error showed that the connection is gone (the client may not know yet).
-    broken: std::sync::atomic::AtomicBool,
+    broken: AtomicBool,
 }
 
 impl PgClient {
     fn is_usable(&self) -> bool {
-        !self.client.is_closed() && !self.broken.load(std::sync::atomic::Ordering::Relaxed)
+        !self.client.is_closed() && !self.broken.load(Ordering::Relaxed)
     }
 
     /// Maps an error, and marks the connection for replacement when the error says it
@@ -276,8 +290,7 @@ impl PgClient {
             })
             || (error.as_db_error().is_none() && error.code().is_none());
         if fatal {
-            self.broken
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.broken.store(true, Ordering::Relaxed);
         }
         pg_error(store, error)
     }
@@ -311,17 +324,25 @@ impl PgClient {
 }
 
 impl PgConnection {
+    /// Opens the first connection (creating the database if missing), so that a server
+    /// that cannot reach PostgreSQL fails at start; the other slots open on first use.
     async fn connect(
         config: tokio_postgres::Config,
         login_db: Option<String>,
         store: &'static str,
     ) -> Result<Self, StoreError> {
-        let client = Self::open(&config, login_db.as_deref(), store).await?;
+        let first = Self::open(&config, login_db.as_deref(), store).await?;
+        let slots = std::iter::once(Some(Arc::new(first)))
+            .chain(std::iter::repeat_with(|| None))
+            .take(POSTGRES_POOL_SIZE.max(1))
+            .map(tokio::sync::RwLock::new)
+            .collect();
         Ok(Self {
             config,
             login_db,
             store,
-            current: tokio::sync::RwLock::new(Arc::new(client)),
+            slots,
+            next: AtomicUsize::new(0),
         })
     }
 
@@ -343,7 +364,7 @@ impl PgConnection {
         Ok(PgClient {
             client,
             statements: Mutex::new(HashMap::new()),
-            broken: std::sync::atomic::AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         })
     }
 
@@ -357,18 +378,32 @@ impl PgConnection {
         Ok(client)
     }
 
-    /// The live client, reconnecting first if the last one was closed.
+    /// The next slot's live client (round robin), opening it first if it was never opened
+    /// or was closed. When that fails, this call fails and the next use of the slot tries
+    /// again.
     pub(crate) async fn client(&self) -> Result<Arc<PgClient>, StoreError> {
-        let current = Arc::clone(&*self.current.read().await);
-        if current.is_usable() {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let slot = &self.slots[index];
+        let current = slot.read().await.clone();
+        if let Some(current) = current
+            && current.is_usable()
+        {
             return Ok(current);
         }
-        let mut slot = self.current.write().await;
-        if !slot.is_usable() {
-            tracing::info!(store = self.store, "reconnecting to PostgreSQL");
-            *slot = Arc::new(Self::open(&self.config, self.login_db.as_deref(), self.store).await?);
+        let mut slot = slot.write().await;
+        match &*slot {
+            Some(current) if current.is_usable() => return Ok(Arc::clone(current)),
+            Some(_) => tracing::info!(
+                store = self.store,
+                slot = index,
+                "reconnecting to PostgreSQL"
+            ),
+            None => tracing::debug!(store = self.store, slot = index, "connecting to PostgreSQL"),
         }
-        Ok(Arc::clone(&slot))
+        let client =
+            Arc::new(Self::open(&self.config, self.login_db.as_deref(), self.store).await?);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
     }
 }
 
@@ -431,4 +466,264 @@ pub(crate) fn pg_error(store: &'static str, error: &tokio_postgres::Error) -> St
         }
     };
     StoreError::Backend { store, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use rusa_core::Event;
+    use rusa_core::stores::TrackerStore;
+
+    use super::*;
+    use crate::SqlTrackerStore;
+
+    /// How long a statement that should not wait may take before the test gives up on it.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// A fresh database on the PostgreSQL of 127.0.0.1:5432 (created by whoever opens it
+    /// first), or `None` with a note when PostgreSQL is absent (a failure when
+    /// `RUSA_TEST_SERVICES=required`).
+    fn test_database() -> Option<SqlConfig> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err() {
+            assert!(
+                !std::env::var("RUSA_TEST_SERVICES").is_ok_and(|v| v == "required"),
+                "postgresql is not reachable on {addr} and RUSA_TEST_SERVICES=required; \
+                 start it with scripts/services.sh"
+            );
+            println!("skipped: postgresql not reachable");
+            return None;
+        }
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "rusa_test_pool_{}x{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut config = SqlConfig::postgresql("127.0.0.1", &name);
+        config.username = Some("postgres".into());
+        Some(config)
+    }
+
+    /// A connection of the test's own to `config`'s database.
+    async fn admin(config: &SqlConfig) -> Client {
+        PgConnection::open_once(&config.postgres_config().unwrap())
+            .await
+            .expect("connect to the test database")
+    }
+
+    async fn drop_database(config: &SqlConfig) {
+        let mut login = config.postgres_config().unwrap();
+        login.dbname("postgres");
+        let client = PgConnection::open_once(&login).await.unwrap();
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&config.db)
+        );
+        if let Err(e) = client.batch_execute(&sql).await {
+            eprintln!("could not drop test database {}: {e}", config.db);
+        }
+    }
+
+    async fn connect(config: &SqlConfig) -> PgConnection {
+        PgConnection::connect(config.postgres_config().unwrap(), None, "test")
+            .await
+            .unwrap()
+    }
+
+    /// The backend process behind the next pooled client.
+    async fn backend_pid(pool: &PgConnection) -> Result<i32, StoreError> {
+        let client = pool.client().await?;
+        let row = client
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(|e| client.fail("test", &e))?;
+        Ok(row.get(0))
+    }
+
+    fn events(text: &str) -> Vec<Event> {
+        vec![
+            serde_json::from_value(serde_json::json!({
+                "event": "user", "timestamp": 1_700_000_000.0, "text": text,
+                "parse_data": {"intent": {"name": "greet", "confidence": 1.0}, "entities": []}
+            }))
+            .unwrap(),
+            serde_json::from_value(serde_json::json!({
+                "event": "action", "timestamp": 1_700_000_001.0, "name": "utter_greet"
+            }))
+            .unwrap(),
+        ]
+    }
+
+    #[tokio::test]
+    async fn statements_go_round_robin_to_connections_of_their_own() {
+        let Some(config) = test_database() else {
+            return;
+        };
+        let pool = connect(&config).await;
+        let mut first = Vec::new();
+        for _ in 0..POSTGRES_POOL_SIZE {
+            first.push(backend_pid(&pool).await.unwrap());
+        }
+        let distinct: HashSet<i32> = first.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            POSTGRES_POOL_SIZE,
+            "each slot is its own server process: {first:?}"
+        );
+        // The next round reuses them, in the same order.
+        for pid in &first {
+            assert_eq!(backend_pid(&pool).await.unwrap(), *pid);
+        }
+        drop(pool);
+        drop_database(&config).await;
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_for_a_lock_holds_up_no_other_connection() {
+        const {
+            assert!(
+                POSTGRES_POOL_SIZE >= 2,
+                "a pool of one runs one statement at a time"
+            )
+        };
+        let Some(config) = test_database() else {
+            return;
+        };
+        let store = Arc::new(SqlTrackerStore::open(&config).await.unwrap());
+        for sender in ["a", "b"] {
+            store.append(sender, &events(sender)).await.unwrap();
+        }
+        // Appends wait for this lock; reads do not.
+        let holder = admin(&config).await;
+        holder
+            .batch_execute("BEGIN; LOCK TABLE events IN EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.append("waits", &events("waits")).await }
+        });
+        // Until the append waits on the lock at the server.
+        let watcher = admin(&config).await;
+        loop {
+            let waits: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waits > 0 {
+                break;
+            }
+            assert!(
+                !waiting.is_finished(),
+                "the append did not wait for the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The other connections answer meanwhile (one connection would queue these behind
+        // the waiting append).
+        for turn in 0..POSTGRES_POOL_SIZE - 1 {
+            let sender = ["a", "b"][turn % 2];
+            let read = tokio::time::timeout(PATIENCE, store.retrieve(sender))
+                .await
+                .unwrap_or_else(|_| panic!("read {turn} waited behind the blocked append"))
+                .unwrap();
+            assert_eq!(read.map(|e| e.len()), Some(2));
+        }
+        assert!(!waiting.is_finished());
+        holder.batch_execute("COMMIT").await.unwrap();
+        let version = waiting.await.unwrap().unwrap();
+        assert_eq!(store.version("waits").await.unwrap(), version);
+        assert_eq!(
+            store.retrieve("waits").await.unwrap().map(|e| e.len()),
+            Some(2)
+        );
+        drop((holder, watcher, store));
+        drop_database(&config).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_to_many_conversations_are_all_stored() {
+        let Some(config) = test_database() else {
+            return;
+        };
+        let store = Arc::new(SqlTrackerStore::open(&config).await.unwrap());
+        let senders: Vec<String> = (0..64).map(|i| format!("sender-{i}")).collect();
+        let appends = senders.iter().map(|sender| {
+            let store = Arc::clone(&store);
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                for turn in 0..3 {
+                    let version = store
+                        .append(&sender, &events(&format!("{sender} {turn}")))
+                        .await
+                        .unwrap();
+                    // Whichever connection answers, it sees the committed append.
+                    assert_eq!(store.version(&sender).await.unwrap(), version);
+                }
+            })
+        });
+        for append in appends.collect::<Vec<_>>() {
+            append.await.unwrap();
+        }
+        let mut keys = store.keys().await.unwrap();
+        keys.sort();
+        let mut expected = senders.clone();
+        expected.sort();
+        assert_eq!(keys, expected);
+        for sender in &senders {
+            let stored = store.retrieve(sender).await.unwrap().unwrap();
+            assert_eq!(stored.len(), 6, "{sender}");
+        }
+        drop(store);
+        drop_database(&config).await;
+    }
+
+    #[tokio::test]
+    async fn every_connection_reconnects_after_the_server_terminated_them_all() {
+        let Some(config) = test_database() else {
+            return;
+        };
+        let pool = connect(&config).await;
+        let mut before = HashSet::new();
+        for _ in 0..POSTGRES_POOL_SIZE {
+            before.insert(backend_pid(&pool).await.unwrap());
+        }
+        let admin = admin(&config).await;
+        let killed: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(killed, i64::try_from(POSTGRES_POOL_SIZE).unwrap());
+        // The one call per slot that meets its dead connection may fail; the next
+        // reconnects.
+        let mut failures = 0;
+        for _ in 0..POSTGRES_POOL_SIZE {
+            match backend_pid(&pool).await {
+                Ok(pid) => assert!(!before.contains(&pid), "a terminated backend answered"),
+                Err(_) => failures += 1,
+            }
+        }
+        let mut after = HashSet::new();
+        for _ in 0..POSTGRES_POOL_SIZE {
+            let pid = backend_pid(&pool).await.expect("the slot reconnected");
+            assert!(!before.contains(&pid), "a terminated backend answered");
+            after.insert(pid);
+        }
+        assert_eq!(after.len(), POSTGRES_POOL_SIZE, "{failures} calls failed");
+        drop((admin, pool));
+        drop_database(&config).await;
+    }
 }
