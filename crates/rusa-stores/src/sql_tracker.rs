@@ -104,11 +104,17 @@ const SQLITE_VERSION: &str = "SELECT COALESCE(MAX(id), 0) FROM events WHERE send
 const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
 
 /// A conversation's version and, unless it is `$2`, its rows, in one statement (one
-/// snapshot): at least one row, whose `id` is null when no event row was read.
+/// snapshot): at least one row, whose `id` is null when no event row was read. The rows
+/// are a lateral subquery so that "unchanged" is a one-time filter that skips reading
+/// them (as a join condition, PostgreSQL read every row of the conversation and then
+/// dropped it).
 const PG_LOAD: &str = "
 WITH v AS (SELECT COALESCE(MAX(id), 0)::int8 AS version FROM events WHERE sender_id = $1)
-SELECT v.version, e.id::int8, e.data
-FROM v LEFT JOIN events e ON e.sender_id = $1 AND v.version <> $2
+SELECT v.version, e.id, e.data
+FROM v LEFT JOIN LATERAL (
+    SELECT id::int8 AS id, data FROM events
+    WHERE sender_id = $1 AND v.version <> $2
+) e ON true
 ORDER BY e.id";
 const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";
 
