@@ -102,6 +102,7 @@ const PG_VERSION: &str = "SELECT COALESCE(MAX(id), 0)::int8 FROM events WHERE se
 const SQLITE_VERSION: &str = "SELECT COALESCE(MAX(id), 0) FROM events WHERE sender_id = ?1";
 
 const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
+const SQLITE_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id";
 
 /// A conversation's version and, unless it is `$2`, its rows, in one statement (one
 /// snapshot): at least one row, whose `id` is null when no event row was read. The rows
@@ -325,11 +326,9 @@ impl SqlTrackerStore {
                     let rows = if version == 0 {
                         Vec::new()
                     } else {
-                        tx.prepare_cached(
-                            "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id",
-                        )?
-                        .query_map([&sender], |row| row.get::<_, Option<String>>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?
+                        tx.prepare_cached(SQLITE_RETRIEVE)?
+                            .query_map([&sender], |row| row.get::<_, Option<String>>(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?
                     };
                     Ok(Some((rows, version)))
                 })
@@ -388,9 +387,7 @@ impl TrackerStore for SqlTrackerStore {
                 SqlDb::Sqlite(conn) => {
                     let sender = sender_id.to_owned();
                     SqlDb::with_sqlite(conn, Access::Read, STORE, move |conn| {
-                        let mut stmt = conn.prepare_cached(
-                            "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id",
-                        )?;
+                        let mut stmt = conn.prepare_cached(SQLITE_RETRIEVE)?;
                         stmt.query_map([&sender], |row| row.get::<_, Option<String>>(0))?
                             .collect()
                     })

@@ -7,7 +7,7 @@ use rusa_project::Domain;
 use rusa_project::dialogue::{ACTION_LISTEN, DialogueState, entity_features, featurize_slot};
 use serde_json::Value;
 
-use crate::events::{Event, EventKind, UserUttered};
+use crate::events::{ActionExecuted, Event, EventKind, UserUttered};
 use crate::tracker::{ACTION_SESSION_START, DialogueStateTracker};
 
 /// The state before each action of the conversation (since the last restart or session
@@ -115,7 +115,7 @@ impl StatesWalk {
         let mut any_action = false;
         for &i in &applied {
             if let EventKind::Action(a) = &events[i].kind {
-                let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
+                let name = action_label(a);
                 if is_prediction(name, any_action) {
                     predictions += 1;
                 }
@@ -152,7 +152,7 @@ impl StatesWalk {
         match &events[i].kind {
             EventKind::User(_) => self.pending_user = Some(i),
             EventKind::Action(a) => {
-                let name = a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("");
+                let name = action_label(a);
                 // A state not kept leaves its user message pending: the next kept state
                 // (or the current one) writes the latest, which overwrites all the
                 // message's features anyway.
@@ -215,6 +215,12 @@ impl StatesWalk {
         states.push(current);
         (states, self.predictions + 1)
     }
+}
+
+/// What names an action in a dialogue state: its name, or the text of an end-to-end bot
+/// action.
+fn action_label(a: &ActionExecuted) -> &str {
+    a.name.as_deref().or(a.action_text.as_deref()).unwrap_or("")
 }
 
 /// Whether an action was predicted (and so has a state before it): the session start and
