@@ -296,6 +296,13 @@ impl DialogueModel {
         }
     }
 
+    /// Starts a conversation session on `tracker` (`action_session_start` and its events),
+    /// as Rasa does before a conversation's first message; `GET .../tracker` shows a new
+    /// conversation this way without saving it.
+    pub fn start_session(&self, tracker: &mut DialogueStateTracker, env: &mut TurnEnv<'_>) {
+        self.run_session_start(tracker, &UserMessage::default(), env);
+    }
+
     fn run_session_start(
         &self,
         tracker: &mut DialogueStateTracker,

@@ -245,6 +245,14 @@ async fn get_tracker(
         .get_tracker(&agent, &id)
         .await
         .map_err(turn_error)?;
+    if tracker.events().is_empty() {
+        // A conversation nobody started is shown with a new session, not saved (Rasa's
+        // `fetch_full_tracker_with_initial_session`).
+        let now = rusa_core::processor::system_now;
+        let mut choose = rusa_core::responses::random_chooser();
+        let mut env = rusa_core::processor::TurnEnv::new(&now, &mut choose);
+        agent.dialogue.start_session(&mut tracker, &mut env);
+    }
     if let Some(until) = query.until {
         let events: Vec<Event> = tracker
             .events()

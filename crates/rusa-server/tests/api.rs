@@ -60,9 +60,13 @@ fn moodbot_agent() -> (Arc<Agent>, PathBuf) {
 }
 
 fn state(config: ServerConfig) -> AppState {
+    state_on(config, Arc::new(InMemoryTrackerStore::new()))
+}
+
+fn state_on(config: ServerConfig, store: Arc<InMemoryTrackerStore>) -> AppState {
     let processor = MessageProcessor::new(
         Some(moodbot_agent()),
-        Arc::new(InMemoryTrackerStore::new()),
+        store,
         Arc::new(InMemoryLockStore::new()),
         None,
         Arc::new(NoActionServer),
@@ -188,11 +192,12 @@ async fn bad_requests_get_rasas_error_shape() {
 
 /// Every API route that takes a body refuses broken JSON (400), events that are not events
 /// (400) and bodies over the limit (413), in Rasa's error shape; a route asked with the
-/// wrong method answers 405; a conversation nobody started is an empty conversation, as
-/// in Rasa, not an error.
+/// wrong method answers 405; a conversation nobody started is shown with a new session,
+/// unsaved, as in Rasa, not an error.
 #[tokio::test]
 async fn bad_bodies_wrong_methods_and_unknown_conversations_are_answered_as_rasa_does() {
-    let state = state(api());
+    let store = Arc::new(InMemoryTrackerStore::new());
+    let state = state_on(api(), store.clone());
     let big = format!(r#"{{"text": "{}"}}"#, "a".repeat(2 * 1024 * 1024));
     for uri in [
         "/model/parse",
@@ -235,7 +240,19 @@ async fn bad_bodies_wrong_methods_and_unknown_conversations_are_answered_as_rasa
     .await;
     assert_eq!(status, StatusCode::OK, "{tracker}");
     assert_eq!(tracker["sender_id"], "never-seen");
-    assert!(tracker["events"].is_array(), "{tracker}");
+    let names: Vec<&str> = tracker["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["action", "session_started", "action"], "{tracker}");
+    assert_eq!(tracker["latest_action_name"], "action_listen", "{tracker}");
+    // Shown, not saved.
+    let stored = rusa_core::stores::TrackerStore::retrieve(store.as_ref(), "never-seen")
+        .await
+        .unwrap();
+    assert!(stored.is_none_or(|events| events.is_empty()));
     let (status, _, story) = send(&state, "GET", "/conversations/never-seen/story", None).await;
     assert_eq!(status, StatusCode::OK, "{story}");
 }
@@ -605,8 +622,15 @@ async fn servers_sharing_a_store_see_each_others_turns() {
     // Replacing the events through one server is seen by the other's next turn.
     let (status, _, text) = send(&a, "PUT", &format!("{uri}/events"), Some("[]")).await;
     assert_eq!(status, StatusCode::OK, "{text}");
+    // (An empty conversation is shown with a new session, as Rasa shows it.)
     let (_, tracker, _) = send(&b, "GET", &uri, None).await;
-    assert_eq!(tracker["events"], json!([]));
+    let names: Vec<&Value> = tracker["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event"])
+        .collect();
+    assert_eq!(names, ["action", "session_started", "action"], "{tracker}");
 }
 
 /// A model server that serves whatever archive and ETag the test sets, answers 304 to a
