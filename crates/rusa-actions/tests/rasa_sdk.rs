@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -128,8 +129,26 @@ struct ActionServer {
 }
 
 impl Drop for ActionServer {
+    /// Stops the server and its worker processes: the whole process group is asked to end
+    /// (SIGTERM), and killed if it has not after a few seconds. Killing the main process
+    /// alone left Sanic's multiprocessing workers running.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let signal = |name: &str| {
+            let _ = Command::new("kill")
+                .args([name, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal("-KILL");
         let _ = self.child.wait();
     }
 }
@@ -146,6 +165,7 @@ impl ActionServer {
         let log = dir.path().join("action_server.log");
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(python)
+            .process_group(0)
             .args(["-m", "rasa_sdk", "--actions", "actions", "--port"])
             .arg(port.to_string())
             .current_dir(dir.path())
