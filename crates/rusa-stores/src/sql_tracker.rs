@@ -44,7 +44,8 @@ fn sqlite_schema(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
 
 /// The PostgreSQL schema, run under an advisory lock so that servers starting together do
 /// not race. A table made by Rasa (its ids come from the `events_seq` sequence, not a
-/// column default) gets that sequence as the id default.
+/// column default) gets that sequence as the id default, and its index on `sender_id` is
+/// replaced by one on `(sender_id, id)`.
 const PG_SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(727355010);
@@ -72,8 +73,10 @@ BEGIN
         ALTER TABLE events ALTER COLUMN id SET DEFAULT nextval('events_seq');
     END IF;
 END $$;
-CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id);
 CREATE INDEX IF NOT EXISTS ix_events_sender_id_id ON events (sender_id, id);
+-- Rasa's index on sender_id alone: the one above serves every lookup it served, and with
+-- both the planner may scan a whole conversation for its newest id.
+DROP INDEX IF EXISTS ix_events_sender_id;
 COMMIT;
 ";
 
@@ -98,23 +101,32 @@ ORDER BY u.n
 RETURNING id::int8";
 
 /// A conversation's version: the id of its newest row (ids only grow), 0 without rows.
-const PG_VERSION: &str = "SELECT COALESCE(MAX(id), 0)::int8 FROM events WHERE sender_id = $1";
+/// Asked as "the first id in descending order", which only the (sender_id, id) index
+/// answers without reading the conversation: for `MAX(id)` PostgreSQL may aggregate over
+/// every row, when its statistics say the table is small.
+const PG_VERSION: &str = "SELECT COALESCE(
+    (SELECT id FROM events WHERE sender_id = $1 ORDER BY id DESC LIMIT 1), 0)::int8";
 const SQLITE_VERSION: &str = "SELECT COALESCE(MAX(id), 0) FROM events WHERE sender_id = ?1";
 
 const PG_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = $1 ORDER BY id";
 const SQLITE_RETRIEVE: &str = "SELECT data FROM events WHERE sender_id = ?1 ORDER BY id";
 
-/// A conversation's version and, unless it is `$2`, its rows, in one statement (one
-/// snapshot): at least one row, whose `id` is null when no event row was read. The rows
-/// are a lateral subquery so that "unchanged" is a one-time filter that skips reading
-/// them (as a join condition, PostgreSQL read every row of the conversation and then
-/// dropped it).
-const PG_LOAD: &str = "
-WITH v AS (SELECT COALESCE(MAX(id), 0)::int8 AS version FROM events WHERE sender_id = $1)
+/// A conversation's version (as [`PG_VERSION`]) and, unless it is `$2`, its rows, in one
+/// statement (one snapshot): at least one row, whose `id` is null when no event row was
+/// read. The rows are a lateral subquery fenced with `OFFSET 0`, so that "unchanged" is a
+/// one-time filter and the conversation's rows are not read at all. Without the fence
+/// PostgreSQL flattens the subquery into the join, reads every row of the conversation
+/// and drops them in a join filter, so a turn cost more the longer the conversation was
+/// (a test in `sql.rs` checks the plan PostgreSQL runs).
+pub(crate) const PG_LOAD: &str = "
+WITH v AS MATERIALIZED (SELECT COALESCE(
+    (SELECT id FROM events WHERE sender_id = $1 ORDER BY id DESC LIMIT 1), 0
+)::int8 AS version)
 SELECT v.version, e.id, e.data
 FROM v LEFT JOIN LATERAL (
     SELECT id::int8 AS id, data FROM events
     WHERE sender_id = $1 AND v.version <> $2
+    OFFSET 0
 ) e ON true
 ORDER BY e.id";
 const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";

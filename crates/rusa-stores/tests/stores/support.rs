@@ -82,8 +82,8 @@ impl PgDatabase {
         client
     }
 
-    /// Drops the database (the stores using it must be dropped first).
-    pub async fn drop_database(self) {
+    /// A client on the server's `postgres` database.
+    async fn admin(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::Config::new()
             .host(self.config.host.as_deref().unwrap_or("127.0.0.1"))
             .port(self.config.port.unwrap_or(5432))
@@ -93,11 +93,26 @@ impl PgDatabase {
             .await
             .expect("connect to postgres");
         tokio::spawn(conn);
+        client
+    }
+
+    /// Creates the (empty) database, for a test that sets up tables before a store opens it.
+    pub async fn create(&self) {
+        let sql = format!("CREATE DATABASE \"{}\"", self.config.db);
+        self.admin()
+            .await
+            .batch_execute(&sql)
+            .await
+            .expect("create the test database");
+    }
+
+    /// Drops the database (the stores using it must be dropped first).
+    pub async fn drop_database(self) {
         let sql = format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.config.db
         );
-        if let Err(e) = client.batch_execute(&sql).await {
+        if let Err(e) = self.admin().await.batch_execute(&sql).await {
             eprintln!("could not drop test database {}: {e}", self.config.db);
         }
     }

@@ -262,20 +262,23 @@ async fn postgresql_tracker_store() {
     conformance(Arc::clone(&store) as Arc<dyn TrackerStore>).await;
     check_sql_rows_only_appended(&store).await;
 
-    // The schema: one events table, indexed by sender_id; opening again migrates nothing.
+    // The schema: one events table, indexed by (sender_id, id) and by nothing else that
+    // starts with sender_id; opening again migrates nothing.
     drop(store);
     let again = SqlTrackerStore::open(&db.config).await.unwrap();
     let client = db.client().await;
-    let index: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_indexes WHERE tablename = 'events' \
-             AND indexdef LIKE '%(sender_id)%'",
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' \
+             AND indexdef LIKE '%(sender_id%'",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(index, 1);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(indexes, ["ix_events_sender_id_id"]);
     let intent: Option<String> = client
         .query_one(
             "SELECT intent_name FROM events WHERE type_name = 'user' LIMIT 1",
@@ -304,6 +307,65 @@ async fn postgresql_tracker_store() {
     }
     drop(client);
     drop(again);
+    db.drop_database().await;
+}
+
+/// A table as Rasa 3.6's SQLTrackerStore made it on PostgreSQL (ids from the `events_seq`
+/// sequence, given by the client; an index on `sender_id` alone): rusa reads its rows,
+/// appends after them with ids from the same sequence, and indexes it by (sender_id, id)
+/// instead, so that a conversation's newest id is one index entry away.
+#[tokio::test]
+async fn postgresql_tracker_store_takes_over_a_table_made_by_rasa() {
+    let Some(pg) = service("postgresql") else {
+        return;
+    };
+    let db = PgDatabase::new(pg);
+    db.create().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE SEQUENCE events_seq;
+             CREATE TABLE events (
+                 id INTEGER NOT NULL, sender_id VARCHAR(255) NOT NULL,
+                 type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255),
+                 action_name VARCHAR(255), data TEXT, PRIMARY KEY (id));
+             CREATE INDEX ix_events_sender_id ON events (sender_id);
+             INSERT INTO events (id, sender_id, type_name, timestamp, data)
+             VALUES (nextval('events_seq'), 'old', 'restart', 1.0,
+                     '{\"event\": \"restart\", \"timestamp\": 1.0}');",
+        )
+        .await
+        .unwrap();
+    let store = SqlTrackerStore::open(&db.config).await.unwrap();
+    let before = store.version("old").await.unwrap().unwrap();
+    store.append("old", &sample_events(0)).await.unwrap();
+    assert!(store.version("old").await.unwrap().unwrap() > before);
+    let events = store.retrieve("old").await.unwrap().unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0].type_name(), "restart");
+    let next: i64 = client
+        .query_one("SELECT nextval('events_seq')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        next, 6,
+        "the appended rows took their ids from Rasa's sequence"
+    );
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' \
+             AND indexdef LIKE '%(sender_id%' ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(indexes, ["ix_events_sender_id_id"]);
+    drop(client);
+    drop(store);
     db.drop_database().await;
 }
 
