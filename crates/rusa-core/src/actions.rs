@@ -144,10 +144,20 @@ impl ActionContext<'_> {
 
 /// The `bot` event of a message.
 pub fn bot_event(message: &BotMessage, now: f64) -> Event {
+    let data = message.event_data();
+    // A plain text message shares the one all-null `data`.
+    let data = if data
+        .as_object()
+        .is_some_and(|o| o.values().all(Value::is_null))
+    {
+        BotUttered::empty_data()
+    } else {
+        data.into()
+    };
     let mut event = Event::new(
         EventKind::Bot(BotUttered {
             text: message.text.clone(),
-            data: message.event_data(),
+            data,
         }),
         now,
     );

@@ -9,9 +9,9 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
+use crate::events::{ActionExecuted, BotUttered, Event, EventKind, Metadata, UserUttered};
 use crate::lazy_json::LazyJson;
 
 /// The keys of an event's JSON object that some kind of event reads.
@@ -86,7 +86,7 @@ impl<'de> Deserialize<'de> for Field {
 struct Fields {
     event: Option<String>,
     timestamp: Option<f64>,
-    metadata: Option<Map<String, Value>>,
+    metadata: Option<Metadata>,
     name: Option<String>,
     value: Option<Value>,
     text: Option<String>,
@@ -97,7 +97,7 @@ struct Fields {
     confidence: Option<f64>,
     action_text: Option<String>,
     hide_rule_turn: Option<bool>,
-    data: Option<Value>,
+    data: Option<LazyJson>,
     use_text_for_featurization: Option<bool>,
     entities: Option<Value>,
     is_interrupted: Option<bool>,
@@ -209,7 +209,10 @@ impl Fields {
             },
             "agent" => EventKind::AgentUttered {
                 text: self.text,
-                data: self.data.filter(|v| !v.is_null()),
+                data: self
+                    .data
+                    .map(|d| d.value().clone())
+                    .filter(|v| !v.is_null()),
             },
             "export" => EventKind::StoryExported { path: self.path },
             other => return Err(E::unknown_variant(other, EVENT_TYPES)),

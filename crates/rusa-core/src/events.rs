@@ -22,8 +22,8 @@ pub struct Event {
     pub timestamp: f64,
     /// Free-form metadata (Rasa puts `model_id`, `assistant_id`, `utter_action` here);
     /// left out of the JSON when empty, as Rasa does.
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub metadata: Map<String, Value>,
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
 }
 
 impl Event {
@@ -31,13 +31,116 @@ impl Event {
         Self {
             kind,
             timestamp,
-            metadata: Map::new(),
+            metadata: Metadata::default(),
         }
     }
 
     /// The value of `event` in the JSON: "user", "action", ...
     pub fn type_name(&self) -> &'static str {
         self.kind.type_name()
+    }
+}
+
+/// An event's `metadata`: a JSON object, kept as the text it was read from until
+/// something looks into it (nearly every event carries the model's `model_id` and
+/// `assistant_id`, and a turn reads them for none of the events it loads). Copies share
+/// it; an empty one allocates nothing.
+#[derive(Clone, Default)]
+pub struct Metadata(Option<LazyJson>);
+
+impl Metadata {
+    /// The value under `key`, if the metadata has one.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.as_ref()?.get(key)
+    }
+
+    /// Sets `key` (the metadata is copied first if shared).
+    pub fn insert(&mut self, key: String, value: Value) {
+        let object = self
+            .0
+            .get_or_insert_with(|| LazyJson::new(Value::Object(Map::new())))
+            .to_mut();
+        if !object.is_object() {
+            *object = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = object {
+            map.insert(key, value);
+        }
+    }
+
+    /// Whether it has no keys; metadata still held as text is not parsed for this.
+    pub fn is_empty(&self) -> bool {
+        match &self.0 {
+            None => true,
+            Some(lazy) => match lazy.unparsed_text() {
+                Some(text) => text.trim_start_matches('{').trim_start().starts_with('}'),
+                None => lazy.as_object().is_none_or(Map::is_empty),
+            },
+        }
+    }
+
+    /// The metadata as a JSON object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .as_ref()
+            .and_then(|lazy| lazy.as_object().cloned())
+            .unwrap_or_default()
+    }
+}
+
+impl From<Map<String, Value>> for Metadata {
+    fn from(map: Map<String, Value>) -> Self {
+        if map.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(LazyJson::new(Value::Object(map))))
+        }
+    }
+}
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.is_empty() && other.is_empty() || self.to_map() == other.to_map()
+    }
+}
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_map().fmt(f)
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(lazy) => lazy.serialize(serializer),
+            None => Map::new().serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    /// An object (kept as text) or `null` (empty); anything else is an error, as it was
+    /// when metadata was read into a map.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let lazy = LazyJson::deserialize(deserializer)?;
+        match lazy.unparsed_text() {
+            Some("null") => Ok(Self(None)),
+            Some(text) if text.starts_with('{') => Ok(Self(Some(lazy))),
+            Some(_) => Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("a JSON value other than an object"),
+                &"an object",
+            )),
+            // Not from text: whatever the deserializer gave, checked now.
+            None => match lazy.value() {
+                Value::Null => Ok(Self(None)),
+                Value::Object(_) => Ok(Self(Some(lazy))),
+                _ => Err(serde::de::Error::invalid_type(
+                    serde::de::Unexpected::Other("a JSON value other than an object"),
+                    &"an object",
+                )),
+            },
+        }
     }
 }
 
@@ -209,18 +312,24 @@ pub struct ActionExecuted {
 pub struct BotUttered {
     #[serde(default)]
     pub text: Option<String>,
-    /// `{elements, quick_replies, buttons, attachment, image, custom}`.
+    /// `{elements, quick_replies, buttons, attachment, image, custom}`, kept as read until
+    /// looked into.
     #[serde(default = "BotUttered::empty_data")]
-    pub data: Value,
+    pub data: LazyJson,
 }
 
 impl BotUttered {
-    /// Rasa's `data` with every field present and null.
-    pub fn empty_data() -> Value {
-        serde_json::json!({
-            "elements": null, "quick_replies": null, "buttons": null,
-            "attachment": null, "image": null, "custom": null
-        })
+    /// Rasa's `data` with every field present and null (one shared value).
+    pub fn empty_data() -> LazyJson {
+        static EMPTY: std::sync::OnceLock<LazyJson> = std::sync::OnceLock::new();
+        EMPTY
+            .get_or_init(|| {
+                LazyJson::new(serde_json::json!({
+                    "elements": null, "quick_replies": null, "buttons": null,
+                    "attachment": null, "image": null, "custom": null
+                }))
+            })
+            .clone()
     }
 }
 
@@ -254,6 +363,70 @@ mod tests {
             }
         );
         assert_eq!(serde_json::to_value(&form).unwrap()["event"], "active_loop");
+    }
+
+    #[test]
+    fn metadata_and_bot_data_stay_text_until_read_and_are_written_back_as_read() {
+        let text = r#"{"event":"bot","timestamp":1.0,"metadata":{"utter_action":"utter_greet","model_id":"m"},"text":"Hey!","data":{"elements":null,"quick_replies":null,"buttons":null,"attachment":null,"image":null,"custom":{"a":1.5e-7}}}"#;
+        let mut event: Event = serde_json::from_str(text).unwrap();
+        assert!(!event.metadata.is_empty());
+        let EventKind::Bot(bot) = &event.kind else {
+            panic!("a bot event: {event:?}")
+        };
+        assert!(!bot.data.is_parsed());
+        let written = serde_json::to_string(&event).unwrap();
+        for part in [
+            r#""metadata":{"utter_action":"utter_greet","model_id":"m"}"#,
+            r#""custom":{"a":1.5e-7}"#,
+        ] {
+            assert!(written.contains(part), "{part} in {written}");
+        }
+        assert_eq!(
+            event.metadata.get("utter_action"),
+            Some(&Value::from("utter_greet"))
+        );
+        assert_eq!(event.metadata.get("absent"), None);
+        // A copy shares it until one of them changes it.
+        let copy = event.clone();
+        event.metadata.insert("assistant_id".into(), "a".into());
+        assert_eq!(copy.metadata.get("assistant_id"), None);
+        assert_eq!(event.metadata.get("assistant_id"), Some(&Value::from("a")));
+        assert_eq!(event.metadata.get("model_id"), Some(&Value::from("m")));
+        assert_ne!(event, copy);
+    }
+
+    #[test]
+    fn empty_null_and_invalid_metadata() {
+        for empty in [r#"{}"#, r#"{ }"#, "null"] {
+            let text = format!(r#"{{"event": "restart", "timestamp": 2, "metadata": {empty}}}"#);
+            let event: Event = serde_json::from_str(&text).unwrap();
+            assert!(event.metadata.is_empty(), "{empty}");
+            // Left out when written, as Rasa does.
+            assert!(
+                serde_json::to_value(&event)
+                    .unwrap()
+                    .get("metadata")
+                    .is_none()
+            );
+            assert_eq!(event, Event::new(EventKind::Restart, 2.0));
+        }
+        for invalid in ["5", r#""x""#, "[1]", "true"] {
+            let text = format!(r#"{{"event": "restart", "metadata": {invalid}}}"#);
+            let error = serde_json::from_str::<Event>(&text).unwrap_err();
+            assert!(
+                error.to_string().contains("an object"),
+                "{invalid}: {error}"
+            );
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert!(serde_json::from_value::<Event>(value).is_err(), "{invalid}");
+        }
+        let mut event = Event::new(EventKind::Restart, 2.0);
+        event.metadata.insert("k".into(), Value::Null);
+        assert!(!event.metadata.is_empty());
+        assert_eq!(
+            serde_json::to_value(&event).unwrap()["metadata"],
+            serde_json::json!({"k": null})
+        );
     }
 
     #[test]

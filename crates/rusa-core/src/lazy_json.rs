@@ -65,6 +65,14 @@ impl LazyJson {
     pub fn is_parsed(&self) -> bool {
         self.0.value.get().is_some()
     }
+
+    /// The JSON text it was read from, while it has not been parsed.
+    pub fn unparsed_text(&self) -> Option<&str> {
+        match (self.0.value.get(), &self.0.text) {
+            (None, Some(text)) => Some(text.get()),
+            _ => None,
+        }
+    }
 }
 
 impl Deref for LazyJson {

@@ -24,5 +24,5 @@ pub mod tracker;
 
 pub use block_on::block_on;
 
-pub use events::{ActionExecuted, BotUttered, Event, EventKind, UserUttered};
+pub use events::{ActionExecuted, BotUttered, Event, EventKind, Metadata, UserUttered};
 pub use tracker::{ActiveLoop, DialogueStateTracker, EventVerbosity, SlotSpec};

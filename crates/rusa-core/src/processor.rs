@@ -16,7 +16,7 @@ use crate::actions::{
     ActionContext, ActionError, ActionKind, ActionOutcome, CustomActionExecutor, action_kind,
     run_builtin,
 };
-use crate::events::{ActionExecuted, Event, EventKind, UserUttered};
+use crate::events::{ActionExecuted, Event, EventKind, Metadata, UserUttered};
 use crate::policies::{PolicyEnsemble, PolicyPrediction};
 use crate::responses::BotMessage;
 use crate::tracker::{ACTION_LISTEN, ACTION_SESSION_START, DialogueStateTracker, SlotSpec};
@@ -40,6 +40,8 @@ pub struct DialogueModel {
     /// Written into each event's metadata, as Rasa does.
     pub model_id: String,
     pub assistant_id: Option<String>,
+    /// `{model_id, assistant_id}`, shared by the events that have no other metadata.
+    stamp: Metadata,
 }
 
 impl DialogueModel {
@@ -50,7 +52,13 @@ impl DialogueModel {
         assistant_id: Option<String>,
     ) -> Self {
         let slot_specs = Arc::from(SlotSpec::from_domain(&domain));
+        let mut stamp = Map::new();
+        stamp.insert("model_id".into(), json!(model_id));
+        if let Some(a) = &assistant_id {
+            stamp.insert("assistant_id".into(), json!(a));
+        }
         Self {
+            stamp: stamp.into(),
             domain,
             policies,
             slot_specs,
@@ -155,7 +163,12 @@ pub fn shortcut_parse(text: &str) -> Option<Value> {
 }
 
 impl DialogueModel {
+    /// Writes the model's `model_id` and `assistant_id` into the event's metadata.
     fn stamp(&self, mut event: Event) -> Event {
+        if event.metadata.is_empty() {
+            event.metadata = self.stamp.clone();
+            return event;
+        }
         event
             .metadata
             .insert("model_id".into(), json!(self.model_id));
