@@ -23,6 +23,7 @@ mod redis_lock;
 mod redis_tracker;
 mod runtime;
 mod sql;
+mod sql_append;
 mod sql_broker;
 mod sql_tracker;
 

@@ -7,8 +7,9 @@ use rusa_core::events::EventKind;
 use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 use crate::sql::{Access, SqlConfig, SqlDb};
+use crate::sql_append::{SqlAppends, columns};
 
-const STORE: &str = "SQLTrackerStore";
+pub(crate) const STORE: &str = "SQLTrackerStore";
 
 /// The SQLite schema: created if missing, missing columns added (older tables).
 fn sqlite_schema(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
@@ -82,7 +83,7 @@ COMMIT;
 
 /// Appends one turn's events in one statement (one implicit transaction): the rows come
 /// from arrays in their order, so ids follow the events' order.
-const PG_APPEND: &str = "
+pub(crate) const PG_APPEND: &str = "
 INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)
 SELECT $1, u.type_name, u.ts, u.intent_name, u.action_name, u.data
 FROM UNNEST($2::varchar[], $3::float8[], $4::varchar[], $5::varchar[], $6::text[])
@@ -131,16 +132,16 @@ FROM v LEFT JOIN LATERAL (
 ORDER BY e.id";
 const PG_KEYS: &str = "SELECT DISTINCT sender_id FROM events";
 
-const SQLITE_INSERT: &str = "INSERT INTO events \
+pub(crate) const SQLITE_INSERT: &str = "INSERT INTO events \
     (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// One event as a row of the `events` table.
-struct Row {
-    type_name: &'static str,
-    timestamp: f64,
-    intent_name: Option<String>,
-    action_name: Option<String>,
-    data: String,
+pub(crate) struct Row {
+    pub(crate) type_name: &'static str,
+    pub(crate) timestamp: f64,
+    pub(crate) intent_name: Option<String>,
+    pub(crate) action_name: Option<String>,
+    pub(crate) data: String,
 }
 
 impl Row {
@@ -176,15 +177,19 @@ impl Row {
 
 /// Keeps conversations in an SQL database (SQLite or PostgreSQL), one row per event, in
 /// Rasa's `events` table; the schema is created or migrated when the store opens.
+/// A turn's new events are written with those of the turns that finish at the same time
+/// (group commit, `sql_append.rs`).
 pub struct SqlTrackerStore {
     db: SqlDb,
+    appends: SqlAppends,
 }
 
 impl SqlTrackerStore {
     /// Opens (and creates or migrates) the database.
     pub async fn open(config: &SqlConfig) -> Result<Self, StoreError> {
         let db = SqlDb::open(config, STORE, sqlite_schema, PG_SCHEMA).await?;
-        Ok(Self { db })
+        let appends = SqlAppends::new(db.clone());
+        Ok(Self { db, appends })
     }
 
     /// The `id` column of a conversation's rows, in order (to check that a turn only adds
@@ -229,14 +234,15 @@ impl SqlTrackerStore {
             return self.current_version(sender_id).await;
         }
         let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>()?;
+        if !replace {
+            return self.appends.append(sender_id, rows).await;
+        }
         match &self.db {
             SqlDb::Sqlite(conn) => {
                 let sender = sender_id.to_owned();
                 SqlDb::with_sqlite(conn, Access::Write, STORE, move |conn| {
                     let tx = conn.transaction()?;
-                    if replace {
-                        tx.execute("DELETE FROM events WHERE sender_id = ?1", [&sender])?;
-                    }
+                    tx.execute("DELETE FROM events WHERE sender_id = ?1", [&sender])?;
                     {
                         let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
                         for row in &rows {
@@ -255,7 +261,6 @@ impl SqlTrackerStore {
                     } else {
                         u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
                     };
-                    // Committed before the call returns: an acknowledged turn is on disk.
                     tx.commit()?;
                     Ok(version)
                 })
@@ -263,15 +268,8 @@ impl SqlTrackerStore {
             }
             SqlDb::Postgres(pg) => {
                 let client = pg.client().await?;
-                let sql = if replace { PG_REPLACE } else { PG_APPEND };
-                let statement = client.statement(sql, STORE).await?;
-                let types: Vec<&str> = rows.iter().map(|r| r.type_name).collect();
-                let timestamps: Vec<f64> = rows.iter().map(|r| r.timestamp).collect();
-                let intents: Vec<Option<&str>> =
-                    rows.iter().map(|r| r.intent_name.as_deref()).collect();
-                let actions: Vec<Option<&str>> =
-                    rows.iter().map(|r| r.action_name.as_deref()).collect();
-                let data: Vec<&str> = rows.iter().map(|r| r.data.as_str()).collect();
+                let statement = client.statement(PG_REPLACE, STORE).await?;
+                let (types, timestamps, intents, actions, data) = columns(rows.iter());
                 let ids = client
                     .client
                     .query(

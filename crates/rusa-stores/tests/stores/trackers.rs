@@ -310,6 +310,105 @@ async fn postgresql_tracker_store() {
     db.drop_database().await;
 }
 
+/// Appends that arrive together are committed together (group commit), and each is
+/// answered with its own conversation's version: 48 conversations append concurrently,
+/// one of them three times in a row, and every conversation ends up with its events in
+/// order, at the version its last append answered.
+async fn concurrent_appends(store: Arc<SqlTrackerStore>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..48 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let sender = format!("group-{c}");
+            let turns = if c == 0 { 3 } else { 1 };
+            let mut version = 0;
+            for turn in 0..turns {
+                version = store
+                    .append(&sender, &sample_events(turn))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            (sender, turns, version)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (sender, turns, version) = done.unwrap();
+        assert_eq!(
+            store.version(&sender).await.unwrap(),
+            Some(version),
+            "{sender}"
+        );
+        let expected: Vec<_> = (0..turns).flat_map(sample_events).collect();
+        let stored = store.retrieve(&sender).await.unwrap().unwrap();
+        assert_eq!(json(&stored), json(&expected), "{sender}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_appends_are_committed_in_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqlTrackerStore::open(&SqlConfig::sqlite(dir.path().join("group.db")))
+            .await
+            .unwrap(),
+    );
+    concurrent_appends(store).await;
+}
+
+#[tokio::test]
+async fn postgresql_appends_are_committed_in_groups_and_fail_alone() {
+    let Some(pg) = service("postgresql") else {
+        return;
+    };
+    let db = PgDatabase::new(pg);
+    let store = Arc::new(SqlTrackerStore::open(&db.config).await.unwrap());
+    concurrent_appends(Arc::clone(&store)).await;
+    // Rows written by one transaction share its xmin: fewer transactions than appends
+    // means that appends were grouped.
+    let client = db.client().await;
+    let transactions: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM events WHERE sender_id LIKE 'group-%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        transactions < 50,
+        "{transactions} transactions for 50 appends"
+    );
+
+    // A turn that cannot be written (a sender id longer than the column's 255
+    // characters) fails alone; the turns grouped with it are written.
+    let long = "x".repeat(300);
+    let mut tasks = tokio::task::JoinSet::new();
+    for sender in ["ok-1", long.as_str(), "ok-2"] {
+        let store = Arc::clone(&store);
+        let sender = sender.to_owned();
+        tasks.spawn(async move {
+            (
+                sender.clone(),
+                store.append(&sender, &sample_events(0)).await,
+            )
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (sender, result) = done.unwrap();
+        if sender == long {
+            let error = result.unwrap_err().to_string();
+            assert!(error.contains("too long"), "{error}");
+        } else {
+            result.unwrap();
+            assert_eq!(store.retrieve(&sender).await.unwrap().unwrap().len(), 4);
+        }
+    }
+    drop(client);
+    drop(store);
+    db.drop_database().await;
+}
+
 /// A table as Rasa 3.6's SQLTrackerStore made it on PostgreSQL (ids from the `events_seq`
 /// sequence, given by the client; an index on `sender_id` alone): rusa reads its rows,
 /// appends after them with ids from the same sequence, and indexes it by (sender_id, id)
