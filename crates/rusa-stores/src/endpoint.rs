@@ -138,6 +138,15 @@ pub async fn lock_store_from_endpoint(
 pub async fn event_broker_from_endpoint(
     config: Option<&EndpointConfig>,
 ) -> Result<Option<Arc<dyn EventBroker>>, StoresError> {
+    event_broker_with_headers(config, Vec::new()).await
+}
+
+/// [`event_broker_from_endpoint`], with `headers` put on every message by the brokers whose
+/// messages have headers (RabbitMQ); the others have nowhere to put them.
+pub async fn event_broker_with_headers(
+    config: Option<&EndpointConfig>,
+    headers: Vec<(String, String)>,
+) -> Result<Option<Arc<dyn EventBroker>>, StoresError> {
     const SECTION: &str = "event_broker";
     let Some(config) = config else {
         return Ok(None);
@@ -145,7 +154,8 @@ pub async fn event_broker_from_endpoint(
     let params = Params::new(config);
     match kind_of(config).as_deref() {
         None | Some("pika") => {
-            let pika = pika_config(config)?;
+            let mut pika = pika_config(config)?;
+            pika.headers = headers;
             let broker =
                 PikaEventBroker::start(pika).map_err(|e| connect_error(config, SECTION, e))?;
             Ok(Some(Arc::new(broker)))

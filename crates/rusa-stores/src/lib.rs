@@ -29,8 +29,8 @@ mod sql_tracker;
 
 pub use endpoint::{
     DEFAULT_BROKER_DB, DEFAULT_TRACKER_DB, EVENT_BROKER_TYPES, LOCK_STORE_TYPES,
-    TRACKER_STORE_TYPES, event_broker_from_endpoint, lock_store_from_endpoint,
-    tracker_store_from_endpoint,
+    TRACKER_STORE_TYPES, event_broker_from_endpoint, event_broker_with_headers,
+    lock_store_from_endpoint, tracker_store_from_endpoint,
 };
 pub use error::StoresError;
 pub use file_broker::{DEFAULT_EVENT_LOG, FileEventBroker};

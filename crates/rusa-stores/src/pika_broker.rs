@@ -17,7 +17,10 @@ use amqprs::channel::{
     QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, DELIVERY_MODE_PERSISTENT, Nack, Return};
+use amqprs::{
+    Ack, BasicProperties, Cancel, CloseChannel, DELIVERY_MODE_PERSISTENT, FieldName, FieldTable,
+    LongStr, Nack, Return,
+};
 use rusa_core::actions::BoxFuture;
 use rusa_core::stores::{EventBroker, StoreError};
 use tokio::sync::mpsc;
@@ -51,6 +54,9 @@ pub struct PikaConfig {
     pub virtual_host: String,
     pub queues: Vec<String>,
     pub exchange_name: String,
+    /// Headers put on every message (`rusa export` sets `rasa-export-process-id`, as
+    /// `rasa export` does); none by default.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for PikaConfig {
@@ -63,6 +69,7 @@ impl Default for PikaConfig {
             virtual_host: "/".into(),
             queues: vec![DEFAULT_QUEUE.into()],
             exchange_name: DEFAULT_EXCHANGE.into(),
+            headers: Vec::new(),
         }
     }
 }
@@ -286,8 +293,14 @@ impl Sink for PikaSink {
             let mut confirmed = Confirmed::new(open.next_tag);
             // Confirms of an earlier, failed batch on this channel are stale.
             while open.confirms.try_recv().is_ok() {}
-            let result =
-                publish_and_confirm(open, &self.config.exchange_name, batch, &mut confirmed).await;
+            let result = publish_and_confirm(
+                open,
+                &self.config.exchange_name,
+                &self.config.headers,
+                batch,
+                &mut confirmed,
+            )
+            .await;
             match result {
                 Ok(()) => Ok(()),
                 Err(message) => {
@@ -302,17 +315,38 @@ impl Sink for PikaSink {
     }
 }
 
+/// The message headers as an AMQP field table (`None` without headers).
+fn header_table(headers: &[(String, String)]) -> Result<Option<FieldTable>, String> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut table = FieldTable::new();
+    for (name, value) in headers {
+        let key = FieldName::try_from(name.as_str())
+            .map_err(|e| format!("message header '{name}': {e}"))?;
+        let value = LongStr::try_from(value.as_str())
+            .map_err(|e| format!("message header '{name}': {e}"))?;
+        table.insert(key, value.into());
+    }
+    Ok(Some(table))
+}
+
 async fn publish_and_confirm(
     open: &mut Open,
     exchange: &str,
+    headers: &[(String, String)],
     batch: &[serde_json::Value],
     confirmed: &mut Confirmed,
 ) -> Result<(), String> {
+    let headers = header_table(headers)?;
     for message in batch {
         let mut properties = BasicProperties::default();
         properties
             .with_content_type("application/json")
             .with_delivery_mode(DELIVERY_MODE_PERSISTENT);
+        if let Some(headers) = &headers {
+            properties.with_headers(headers.clone());
+        }
         let body = message.to_string().into_bytes();
         open.channel
             .basic_publish(properties, body, BasicPublishArguments::new(exchange, ""))

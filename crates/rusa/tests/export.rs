@@ -459,8 +459,9 @@ async fn postgres(db: &str) -> tokio_postgres::Client {
 }
 
 /// Takes every message in `queue`, in order, until it is empty (the export has exited
-/// after RabbitMQ confirmed each message, so all of them are there).
-async fn drain(queue: &str) -> Vec<Value> {
+/// after RabbitMQ confirmed each message, so all of them are there), with its
+/// `rasa-export-process-id` header.
+async fn drain(queue: &str) -> Vec<(Value, Option<String>)> {
     use amqprs::channel::BasicGetArguments;
     use amqprs::connection::{Connection, OpenConnectionArguments};
     let connection = Connection::open(&OpenConnectionArguments::new(
@@ -475,8 +476,15 @@ async fn drain(queue: &str) -> Vec<Value> {
     let mut received = Vec::new();
     let mut args = BasicGetArguments::new(queue);
     args.no_ack = true;
-    while let Some((_, _, body)) = channel.basic_get(args.clone()).await.unwrap() {
-        received.push(serde_json::from_slice(&body).unwrap());
+    while let Some((_, properties, body)) = channel.basic_get(args.clone()).await.unwrap() {
+        let export_id = properties.headers().and_then(|headers| {
+            let key = amqprs::FieldName::try_from("rasa-export-process-id").ok()?;
+            match headers.get(&key)? {
+                amqprs::FieldValue::S(text) => Some(text.to_string()),
+                other => panic!("the export id is not a string: {other:?}"),
+            }
+        });
+        received.push((serde_json::from_slice(&body).unwrap(), export_id));
     }
     let _ = channel.close().await;
     let _ = connection.close().await;
@@ -564,7 +572,14 @@ fn postgresql_conversations_are_exported_to_rabbitmq() {
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(expected.len(), 60 * 42);
-    assert_eq!(received.expect("consumed"), expected);
+    let received = received.expect("consumed");
+    let (bodies, ids): (Vec<Value>, Vec<Option<String>>) = received.into_iter().unzip();
+    assert_eq!(bodies, expected);
+    // Every message names this export, as Rasa's do: one id, 32 hex digits.
+    let first = ids[0].clone().expect("the rasa-export-process-id header");
+    assert_eq!(first.len(), 32);
+    assert!(first.chars().all(|c| c.is_ascii_hexdigit()), "{first}");
+    assert!(ids.iter().all(|id| id.as_deref() == Some(first.as_str())));
     assert_eq!(
         stdout(&o),
         "Exported 2520 events from 60 conversations to PikaEventBroker.\n"

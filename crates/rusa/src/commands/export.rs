@@ -5,7 +5,8 @@
 //! Semantics follow Rasa: `--minimum-timestamp` is inclusive and `--maximum-timestamp`
 //! exclusive; requested conversations the store does not have are named in a warning, and
 //! the export fails only when none of them is there; having nothing to export is an error.
-//! Each message is the event's JSON with `sender_id`, as a running server publishes it.
+//! Each message is the event's JSON with `sender_id`, as a running server publishes it; on
+//! RabbitMQ it also carries the header `rasa-export-process-id`, one random id per export.
 //!
 //! Conversations go out one after the other, each one's events in stored order (Rasa 3.6
 //! sorted all events of all conversations by timestamp first, which needs every event in
@@ -32,6 +33,10 @@ use crate::error::{Outcome, UserError};
 pub const EXPORT_BACKLOG: usize = 2_048;
 
 const _: () = assert!(EXPORT_BACKLOG < rusa_stores::BROKER_BUFFER_CAPACITY);
+
+/// The message header that names the export a RabbitMQ message came from (a random id per
+/// run), so that consumers can tell exported events from live ones.
+pub const EXPORT_ID_HEADER: &str = "rasa-export-process-id";
 
 pub fn run(args: ExportArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     let range = TimeRange::new(args.minimum_timestamp, args.maximum_timestamp)?;
@@ -175,7 +180,10 @@ async fn export(args: ExportArgs, range: TimeRange, log: LogArgs) -> anyhow::Res
         .into());
     }
     // Opened only now, so that nothing is written or connected when there is nothing to do.
-    let broker = rusa_stores::event_broker_from_endpoint(Some(&broker_config))
+    // On RabbitMQ every message of this export carries its id, as Rasa's exports do.
+    let export_id = uuid::Uuid::new_v4().simple().to_string();
+    let headers = vec![(EXPORT_ID_HEADER.to_owned(), export_id)];
+    let broker = rusa_stores::event_broker_with_headers(Some(&broker_config), headers)
         .await
         .map_err(|e| UserError::new(e.to_string()))?
         .ok_or_else(|| no_event_broker(path))?;
