@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use rusa_core::stores::StoreError;
 use tokio::sync::oneshot;
 
-use crate::sql::{Access, SqlDb};
+use crate::sql::{Access, PgConnection, SqlDb};
 use crate::sql_tracker::{PG_APPEND, Row, SQLITE_INSERT, STORE};
 
 /// The most turns one batch holds.
@@ -179,21 +179,9 @@ async fn write_many(db: &SqlDb, turns: Vec<(String, Arc<[Row]>)>) -> Result<Vec<
             SqlDb::with_sqlite(conn, Access::Write, STORE, move |conn| {
                 let tx = conn.transaction()?;
                 let mut versions = Vec::with_capacity(turns.len());
-                {
-                    let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
-                    for (sender, rows) in &turns {
-                        for row in rows.iter() {
-                            insert.execute(rusqlite::params![
-                                sender,
-                                row.type_name,
-                                row.timestamp,
-                                row.intent_name,
-                                row.action_name,
-                                row.data
-                            ])?;
-                        }
-                        versions.push(u64::try_from(tx.last_insert_rowid()).unwrap_or(0));
-                    }
+                for (sender, rows) in &turns {
+                    sqlite_insert(&tx, sender, rows)?;
+                    versions.push(u64::try_from(tx.last_insert_rowid()).unwrap_or(0));
                 }
                 // Committed before the call returns: an acknowledged turn is on disk.
                 tx.commit()?;
@@ -202,21 +190,10 @@ async fn write_many(db: &SqlDb, turns: Vec<(String, Arc<[Row]>)>) -> Result<Vec<
             .await
         }
         SqlDb::Postgres(pg) => {
-            let client = pg.client().await?;
             if let [(sender, rows)] = turns.as_slice() {
-                let statement = client.statement(PG_APPEND, STORE).await?;
-                let (types, timestamps, intents, actions, data) = columns(rows.iter());
-                let ids = client
-                    .client
-                    .query(
-                        &statement,
-                        &[sender, &types, &timestamps, &intents, &actions, &data],
-                    )
-                    .await
-                    .map_err(|e| client.fail(STORE, &e))?;
-                let newest = ids.iter().map(|r| r.get::<_, i64>(0)).max().unwrap_or(0);
-                return Ok(vec![u64::try_from(newest).unwrap_or(0)]);
+                return Ok(vec![pg_write(pg, PG_APPEND, sender, rows).await?]);
             }
+            let client = pg.client().await?;
             let statement = client.statement(PG_APPEND_MANY, STORE).await?;
             let senders: Vec<&str> = turns
                 .iter()
@@ -249,7 +226,50 @@ async fn write_many(db: &SqlDb, turns: Vec<(String, Arc<[Row]>)>) -> Result<Vec<
     }
 }
 
-pub(crate) type Columns<'a> = (
+/// Runs `sql` (`PG_APPEND` or `PG_REPLACE`: a conversation and its rows as column arrays)
+/// and answers the conversation's version, the id of the newest row written.
+pub(crate) async fn pg_write(
+    pg: &PgConnection,
+    sql: &'static str,
+    sender: &str,
+    rows: &[Row],
+) -> Result<u64, StoreError> {
+    let client = pg.client().await?;
+    let statement = client.statement(sql, STORE).await?;
+    let (types, timestamps, intents, actions, data) = columns(rows.iter());
+    let ids = client
+        .client
+        .query(
+            &statement,
+            &[&sender, &types, &timestamps, &intents, &actions, &data],
+        )
+        .await
+        .map_err(|e| client.fail(STORE, &e))?;
+    let newest = ids.iter().map(|r| r.get::<_, i64>(0)).max().unwrap_or(0);
+    Ok(u64::try_from(newest).unwrap_or(0))
+}
+
+/// Inserts a conversation's rows, in order, in an SQLite transaction.
+pub(crate) fn sqlite_insert(
+    tx: &rusqlite::Transaction<'_>,
+    sender: &str,
+    rows: &[Row],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
+    for row in rows {
+        insert.execute(rusqlite::params![
+            sender,
+            row.type_name,
+            row.timestamp,
+            row.intent_name,
+            row.action_name,
+            row.data
+        ])?;
+    }
+    Ok(())
+}
+
+type Columns<'a> = (
     Vec<&'a str>,
     Vec<f64>,
     Vec<Option<&'a str>>,
@@ -258,7 +278,7 @@ pub(crate) type Columns<'a> = (
 );
 
 /// The rows as the column arrays of the INSERT statements.
-pub(crate) fn columns<'a>(rows: impl Iterator<Item = &'a Row>) -> Columns<'a> {
+fn columns<'a>(rows: impl Iterator<Item = &'a Row>) -> Columns<'a> {
     let mut columns: Columns<'a> = Default::default();
     for row in rows {
         columns.0.push(row.type_name);

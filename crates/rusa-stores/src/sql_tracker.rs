@@ -7,7 +7,7 @@ use rusa_core::events::EventKind;
 use rusa_core::stores::{Loaded, StoreError, TrackerStore};
 
 use crate::sql::{Access, SqlConfig, SqlDb};
-use crate::sql_append::{SqlAppends, columns};
+use crate::sql_append::{SqlAppends, pg_write, sqlite_insert};
 
 pub(crate) const STORE: &str = "SQLTrackerStore";
 
@@ -243,19 +243,7 @@ impl SqlTrackerStore {
                 SqlDb::with_sqlite(conn, Access::Write, STORE, move |conn| {
                     let tx = conn.transaction()?;
                     tx.execute("DELETE FROM events WHERE sender_id = ?1", [&sender])?;
-                    {
-                        let mut insert = tx.prepare_cached(SQLITE_INSERT)?;
-                        for row in &rows {
-                            insert.execute(rusqlite::params![
-                                sender,
-                                row.type_name,
-                                row.timestamp,
-                                row.intent_name,
-                                row.action_name,
-                                row.data
-                            ])?;
-                        }
-                    }
+                    sqlite_insert(&tx, &sender, &rows)?;
                     let version = if rows.is_empty() {
                         0
                     } else {
@@ -266,21 +254,7 @@ impl SqlTrackerStore {
                 })
                 .await
             }
-            SqlDb::Postgres(pg) => {
-                let client = pg.client().await?;
-                let statement = client.statement(PG_REPLACE, STORE).await?;
-                let (types, timestamps, intents, actions, data) = columns(rows.iter());
-                let ids = client
-                    .client
-                    .query(
-                        &statement,
-                        &[&sender_id, &types, &timestamps, &intents, &actions, &data],
-                    )
-                    .await
-                    .map_err(|e| client.fail(STORE, &e))?;
-                let newest = ids.iter().map(|r| r.get::<_, i64>(0)).max().unwrap_or(0);
-                Ok(u64::try_from(newest).unwrap_or(0))
-            }
+            SqlDb::Postgres(pg) => pg_write(pg, PG_REPLACE, sender_id, &rows).await,
         }
     }
 
