@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts as _, Path, Query, RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -95,7 +95,7 @@ async fn require_auth(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(
@@ -105,19 +105,29 @@ async fn require_auth(
         &headers,
     )
     .map_err(|reason| ApiError::new(StatusCode::UNAUTHORIZED, "NotAuthenticated", reason))?;
-    if let Caller::User(user) = &caller {
-        let path = request.uri().path();
-        let own = path
-            .strip_prefix("/conversations/")
-            .and_then(|rest| rest.split('/').next())
-            == Some(user.as_str());
-        if !own {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "NotAuthorized",
-                "this user may only access their own conversation",
-            ));
+    let allowed = match &caller {
+        Caller::Admin => true,
+        Caller::NoScope => false,
+        // The route's own, percent-decoded `conversation_id`, as the handler will see it.
+        Caller::User(user) => {
+            let (mut parts, body) = request.into_parts();
+            let params = RawPathParams::from_request_parts(&mut parts, &())
+                .await
+                .ok();
+            request = Request::from_parts(parts, body);
+            params.is_some_and(|params| {
+                params
+                    .iter()
+                    .any(|(key, value)| key == "conversation_id" && value == user)
+            })
         }
+    };
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "NotAuthorized",
+            "this token's user may not use this route: a JWT of role 'user' reaches only its own conversation's routes",
+        ));
     }
     Ok(next.run(request).await)
 }

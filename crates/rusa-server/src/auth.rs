@@ -1,6 +1,7 @@
 //! Authentication of the HTTP API: a shared token (`?token=`) or a JWT signed with a shared
-//! secret (`Authorization: Bearer`, HS256/HS384/HS512). A JWT whose `user.role` is not
-//! `admin` may only reach the conversation named by its `user.username`, as Rasa restricts.
+//! secret (`Authorization: Bearer`, HS256/HS384/HS512). The scopes are Rasa's: a JWT whose
+//! `user.role` is `admin` reaches everything, one whose role is `user` only the routes of the
+//! conversation named by its `user.username`, and any other valid JWT nothing (403).
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -20,8 +21,11 @@ pub struct JwtConfig {
 pub enum Caller {
     /// Token auth, an admin JWT, or no auth configured.
     Admin,
-    /// A JWT user: may only use their own conversation.
+    /// A JWT of role `user`: may only use the conversation of this name.
     User(String),
+    /// A valid JWT without a role that grants anything (no role, another role, or role
+    /// `user` without a `username`): every route answers 403.
+    NoScope,
 }
 
 /// Checks a request; `Err` with the reason when it may not pass.
@@ -52,11 +56,11 @@ pub fn authenticate(
             let user = claims.get("user");
             let role = user.and_then(|u| u.get("role")).and_then(Value::as_str);
             let name = user.and_then(|u| u.get("username")).and_then(Value::as_str);
-            return match (role, name) {
-                (Some("admin"), _) => Ok(Caller::Admin),
-                (_, Some(name)) => Ok(Caller::User(name.to_owned())),
-                _ => Err("the token names no user"),
-            };
+            return Ok(match (role, name) {
+                (Some("admin"), _) => Caller::Admin,
+                (Some("user"), Some(name)) => Caller::User(name.to_owned()),
+                _ => Caller::NoScope,
+            });
         }
     }
     Err("this endpoint needs authentication: ?token= or an Authorization: Bearer JWT")
@@ -139,6 +143,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn make(claims: &Value, secret: &str) -> String {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,6 +188,28 @@ mod tests {
             authenticate(None, Some(&config), None, &headers),
             Ok(Caller::User("ann".into()))
         );
+        for (claims, caller) in [
+            (
+                json!({"user": {"username": "bo", "role": "admin"}}),
+                Caller::Admin,
+            ),
+            (
+                json!({"user": {"username": "bo", "role": "guest"}}),
+                Caller::NoScope,
+            ),
+            (json!({"user": {"username": "bo"}}), Caller::NoScope),
+            (json!({"user": {"role": "user"}}), Caller::NoScope),
+            (json!({"sub": "bo"}), Caller::NoScope),
+        ] {
+            let mut headers = HeaderMap::new();
+            let bearer = format!("Bearer {}", make(&claims, "s3cret"));
+            headers.insert(axum::http::header::AUTHORIZATION, bearer.parse().unwrap());
+            assert_eq!(
+                authenticate(None, Some(&config), None, &headers),
+                Ok(caller),
+                "{claims}"
+            );
+        }
         assert!(authenticate(Some("t"), None, Some("wrong"), &HeaderMap::new()).is_err());
         assert_eq!(
             authenticate(Some("t"), None, Some("t"), &HeaderMap::new()),

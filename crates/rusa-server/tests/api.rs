@@ -90,10 +90,25 @@ async fn send(
     uri: &str,
     body: Option<&str>,
 ) -> (StatusCode, Value, String) {
-    let request = Request::builder()
+    send_as(state, None, method, uri, body).await
+}
+
+/// [`send`] with `Authorization: Bearer <jwt>` when `jwt` is given.
+async fn send_as(
+    state: &AppState,
+    jwt: Option<&str>,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value, String) {
+    let mut request = Request::builder()
         .method(method)
         .uri(uri)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(jwt) = jwt {
+        request = request.header("authorization", format!("Bearer {jwt}"));
+    }
+    let request = request
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
@@ -432,7 +447,7 @@ async fn the_model_can_be_unloaded_and_loaded_again() {
 }
 
 #[tokio::test]
-async fn tokens_and_jwts_guard_the_api() {
+async fn a_token_guards_the_api_but_not_the_channels() {
     let state = state(ServerConfig {
         auth_token: Some("s3cret".into()),
         ..api()
@@ -451,6 +466,137 @@ async fn tokens_and_jwts_guard_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// An HS256 JWT of `claims`, signed with `secret` (written out here, not with the server's
+/// own signing code, so that a mistake there cannot hide in the test).
+fn jwt(claims: &Value, secret: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signed = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn jwts_reach_what_their_role_allows() {
+    let state = state(ServerConfig {
+        jwt: Some(rusa_server::JwtConfig {
+            secret: "jwt-secret".into(),
+            method: "HS256".into(),
+        }),
+        ..api()
+    });
+    let user = |name: &str| {
+        jwt(
+            &json!({"user": {"username": name, "role": "user"}}),
+            "jwt-secret",
+        )
+    };
+    let ann = user("ann");
+    let admin = jwt(
+        &json!({"user": {"username": "root", "role": "admin"}}),
+        "jwt-secret",
+    );
+
+    // No token at all, a forged one, or one that is not a JWT: 401.
+    for bearer in [
+        None,
+        Some(jwt(&json!({"user": {"role": "admin"}}), "guess")),
+    ] {
+        let (status, error, _) = send_as(&state, bearer.as_deref(), "GET", "/status", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{error}");
+        assert_eq!(error["reason"], "NotAuthenticated");
+    }
+    let (status, _, _) = send_as(&state, Some("a.b"), "GET", "/status", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A user reaches their own conversation, and through every route of it.
+    let (status, tracker, text) = send_as(
+        &state,
+        Some(&ann),
+        "GET",
+        "/conversations/ann/tracker",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(tracker["sender_id"], "ann");
+    let message = r#"{"text": "hello", "sender": "user"}"#;
+    let (status, _, text) = send_as(
+        &state,
+        Some(&ann),
+        "POST",
+        "/conversations/ann/messages",
+        Some(message),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // ... but neither someone else's conversation nor routes of no conversation: 403.
+    for (method, uri) in [
+        ("GET", "/conversations/bob/tracker"),
+        ("GET", "/conversations/anna/tracker"),
+        ("POST", "/conversations/bob/messages"),
+        ("GET", "/status"),
+        ("GET", "/domain"),
+        ("DELETE", "/model"),
+    ] {
+        let body = (method == "POST").then_some(message);
+        let (status, error, _) = send_as(&state, Some(&ann), method, uri, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {error}");
+        assert_eq!(error["reason"], "NotAuthorized");
+        assert_eq!(error["code"], 403);
+    }
+
+    // A conversation id is compared as the route reads it: percent-decoded.
+    let (status, tracker, text) = send_as(
+        &state,
+        Some(&user("ann smith/1")),
+        "GET",
+        "/conversations/ann%20smith%2F1/tracker",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(tracker["sender_id"], "ann smith/1");
+
+    // Roles other than admin and user, and a user without a name, reach nothing.
+    for claims in [
+        json!({"user": {"username": "ann", "role": "guest"}}),
+        json!({"user": {"username": "ann"}}),
+        json!({"user": {"role": "user"}}),
+    ] {
+        let token = jwt(&claims, "jwt-secret");
+        let (status, _, _) = send_as(
+            &state,
+            Some(&token),
+            "GET",
+            "/conversations/ann/tracker",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{claims}");
+    }
+
+    // An admin reaches everything.
+    for uri in ["/status", "/domain", "/conversations/bob/tracker"] {
+        let (status, _, text) = send_as(&state, Some(&admin), "GET", uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {text}");
+    }
+    // An expired token is refused.
+    let expired = jwt(
+        &json!({"user": {"username": "root", "role": "admin"}, "exp": 1_000_000}),
+        "jwt-secret",
+    );
+    let (status, _, _) = send_as(&state, Some(&expired), "GET", "/status", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

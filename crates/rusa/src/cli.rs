@@ -305,8 +305,14 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECRET")]
     pub jwt_secret: Option<String>,
 
-    /// Signing algorithm of the JWTs
-    #[arg(long, value_name = "METHOD", default_value = "HS256")]
+    /// Signing algorithm of the JWTs (HMAC with the secret; RS/ES keys are not supported)
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "HS256",
+        value_parser = ["HS256", "HS384", "HS512"],
+        ignore_case = true
+    )]
     pub jwt_method: String,
 
     /// Write logs to this file as well as to stderr
