@@ -46,6 +46,14 @@ pub(crate) fn incoming_message(
     limit: usize,
     channel: &str,
 ) -> Result<Incoming, ApiError> {
+    // serde reads a struct from an array too (its fields in order); a webhook body is an object.
+    if let Ok(bytes) = &body
+        && bytes.trim_ascii_start().first() == Some(&b'[')
+    {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object with `sender` and `message`, not an array",
+        ));
+    }
     let message: RestMessage = json_body(body, limit)?;
     let sender_id = match message.sender {
         Some(Value::String(s)) => s,

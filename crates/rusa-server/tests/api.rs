@@ -193,6 +193,11 @@ async fn bad_requests_get_rasas_error_shape() {
     }
     assert_eq!(error["status"], "failure");
     assert_eq!(error["code"], 400);
+    // JSON that is not a message object: serde would read an array as the struct's fields.
+    for body in ["[]", r#" ["x", "hi"]"#, "null", "5"] {
+        let (status, error, _) = send(&state, "POST", "/webhooks/rest/webhook", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+    }
     let big = format!(
         r#"{{"sender": "x", "message": "{}"}}"#,
         "a".repeat(2 * 1024 * 1024)
