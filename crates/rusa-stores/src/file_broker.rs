@@ -4,13 +4,12 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{EventBroker, StoreError};
+use rusa_core::stores::StoreError;
 use tokio::task::JoinHandle;
 
-use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
+use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError, buffered_event_broker};
 
 const BROKER: &str = "FileEventBroker";
 
@@ -83,30 +82,4 @@ impl FileEventBroker {
     }
 }
 
-impl Drop for FileEventBroker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl EventBroker for FileEventBroker {
-    fn class_name(&self) -> &'static str {
-        BROKER
-    }
-
-    fn publish(&self, message: serde_json::Value) {
-        self.outbox.push(message);
-    }
-
-    fn flush(&self, budget: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(self.outbox.flush(budget))
-    }
-
-    fn dropped(&self) -> u64 {
-        self.outbox.dropped()
-    }
-
-    fn pending(&self) -> usize {
-        self.outbox.pending()
-    }
-}
+buffered_event_broker!(FileEventBroker, BROKER);

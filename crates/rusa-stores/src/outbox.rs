@@ -44,6 +44,42 @@ struct Queue {
     next_seq: u64,
 }
 
+/// Implements `EventBroker`, and `Drop` (which stops the sending task), for a broker whose
+/// fields `outbox` and `task` are what [`Outbox::start`] returned: every buffered broker
+/// publishes, flushes and counts through its outbox in the same way.
+macro_rules! buffered_event_broker {
+    ($broker:ty, $class_name:expr) => {
+        impl Drop for $broker {
+            fn drop(&mut self) {
+                self.task.abort();
+            }
+        }
+
+        impl rusa_core::stores::EventBroker for $broker {
+            fn class_name(&self) -> &'static str {
+                $class_name
+            }
+
+            fn publish(&self, message: serde_json::Value) {
+                self.outbox.push(message);
+            }
+
+            fn flush(&self, budget: std::time::Duration) -> rusa_core::actions::BoxFuture<'_, ()> {
+                Box::pin(self.outbox.flush(budget))
+            }
+
+            fn dropped(&self) -> u64 {
+                self.outbox.dropped()
+            }
+
+            fn pending(&self) -> usize {
+                self.outbox.pending()
+            }
+        }
+    };
+}
+pub(crate) use buffered_event_broker;
+
 pub(crate) struct Outbox {
     broker: &'static str,
     capacity: usize,

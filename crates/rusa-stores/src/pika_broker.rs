@@ -22,11 +22,11 @@ use amqprs::{
     LongStr, Nack, Return,
 };
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{EventBroker, StoreError};
+use rusa_core::stores::StoreError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
+use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError, buffered_event_broker};
 
 const BROKER: &str = "PikaEventBroker";
 
@@ -386,33 +386,7 @@ impl PikaEventBroker {
     }
 }
 
-impl Drop for PikaEventBroker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl EventBroker for PikaEventBroker {
-    fn class_name(&self) -> &'static str {
-        BROKER
-    }
-
-    fn publish(&self, message: serde_json::Value) {
-        self.outbox.push(message);
-    }
-
-    fn flush(&self, budget: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(self.outbox.flush(budget))
-    }
-
-    fn dropped(&self) -> u64 {
-        self.outbox.dropped()
-    }
-
-    fn pending(&self) -> usize {
-        self.outbox.pending()
-    }
-}
+buffered_event_broker!(PikaEventBroker, BROKER);
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,12 @@
 //! `SQLEventBroker`: each event as a row (`sender_id`, `data`) of an `events` table.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusa_core::actions::BoxFuture;
-use rusa_core::stores::{EventBroker, StoreError};
+use rusa_core::stores::StoreError;
 use tokio::task::JoinHandle;
 
-use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError};
+use crate::outbox::{BROKER_BUFFER_CAPACITY, Outbox, Sink, SinkError, buffered_event_broker};
 use crate::sql::{Access, SqlConfig, SqlDb};
 
 const BROKER: &str = "SQLEventBroker";
@@ -112,30 +111,4 @@ impl SqlEventBroker {
     }
 }
 
-impl Drop for SqlEventBroker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl EventBroker for SqlEventBroker {
-    fn class_name(&self) -> &'static str {
-        BROKER
-    }
-
-    fn publish(&self, message: serde_json::Value) {
-        self.outbox.push(message);
-    }
-
-    fn flush(&self, budget: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(self.outbox.flush(budget))
-    }
-
-    fn dropped(&self) -> u64 {
-        self.outbox.dropped()
-    }
-
-    fn pending(&self) -> usize {
-        self.outbox.pending()
-    }
-}
+buffered_event_broker!(SqlEventBroker, BROKER);
