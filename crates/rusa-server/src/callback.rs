@@ -38,22 +38,28 @@ async fn webhook(
     let recipient = incoming.sender_id.clone();
     // Replies go out one at a time, in order, while the turn goes on.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let delivery = tokio::spawn(async move {
-        while let Some(payload) = rx.recv().await {
-            deliver(&endpoint, &payload).await;
+    let delivery = tokio::spawn(
+        async move {
+            while let Some(payload) = rx.recv().await {
+                deliver(&endpoint, &payload).await;
+            }
         }
-    });
+        .instrument(tracing::Span::current()),
+    );
     // The turn runs in a task of its own, so that a client that hangs up does not cut it
     // short.
     let processor = std::sync::Arc::clone(&state.processor);
-    let turn = tokio::spawn(async move {
-        let mut emit = move |m: &rusa_core::responses::BotMessage| {
-            for payload in m.rest_payloads(&recipient) {
-                let _ = tx.send(payload);
-            }
-        };
-        processor.handle_message(incoming, Some(&mut emit)).await
-    });
+    let turn = tokio::spawn(
+        async move {
+            let mut emit = move |m: &rusa_core::responses::BotMessage| {
+                for payload in m.rest_payloads(&recipient) {
+                    let _ = tx.send(payload);
+                }
+            };
+            processor.handle_message(incoming, Some(&mut emit)).await
+        }
+        .instrument(tracing::Span::current()),
+    );
     let result = turn.await.map_err(|e| ApiError::internal(&e))?;
     if delivery.await.is_err() {
         tracing::error!("the callback delivery task failed");

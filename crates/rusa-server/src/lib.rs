@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod callback;
 mod error;
+mod http_span;
 pub mod model_server;
 pub mod openapi;
 mod processor;
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors);
     let limit = state.config.body_limit;
     let mut router = router
+        .layer(axum::middleware::from_fn(http_span::message_request))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);

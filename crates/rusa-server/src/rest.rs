@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -123,7 +124,8 @@ pub(crate) async fn complete_turn(
     incoming: Incoming,
 ) -> Result<Vec<rusa_core::responses::BotMessage>, ApiError> {
     let processor = Arc::clone(&state.processor);
-    tokio::spawn(async move { processor.handle_message(incoming, None).await })
+    let turn = async move { processor.handle_message(incoming, None).await };
+    tokio::spawn(turn.instrument(tracing::Span::current()))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(turn_error)
@@ -132,7 +134,7 @@ pub(crate) async fn complete_turn(
 /// Runs the turn in a task and streams each reply as one JSON line as soon as it exists.
 fn stream_turn(state: AppState, incoming: Incoming, sender_id: String) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
-    tokio::spawn(async move {
+    let turn = async move {
         let line_tx = tx.clone();
         let recipient = sender_id.clone();
         let mut emit = move |m: &rusa_core::responses::BotMessage| {
@@ -148,7 +150,9 @@ fn stream_turn(state: AppState, incoming: Incoming, sender_id: String) -> Respon
             tracing::error!(error = %e, "a streamed turn failed");
         }
         drop(tx);
-    });
+    }
+    .instrument(tracing::Span::current());
+    tokio::spawn(turn);
     let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")

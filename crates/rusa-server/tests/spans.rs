@@ -122,12 +122,24 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
         .header("content-type", "application/json")
         .body(Body::from(r#"{"sender": "span-user", "message": "hello"}"#))
         .unwrap();
-    let response = app(state).oneshot(request).await.unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
     let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
     assert_eq!(
         String::from_utf8_lossy(&body),
         r#"[{"recipient_id":"span-user","text":"Hello from the action server"}]"#
     );
+    // The same turn streamed: its spans hang under the request's span too.
+    let request = Request::builder()
+        .method("POST")
+        .uri("/webhooks/rest/webhook?stream=true")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"sender": "span-stream", "message": "hello"}"#,
+        ))
+        .unwrap();
+    let response = app(state).oneshot(request).await.unwrap();
+    let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Hello from the action server"));
 
     let spans: Vec<CapturedSpan> = capture.spans();
     let find = |name: &str| {
@@ -138,6 +150,28 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
             )
         })
     };
+    // The HTTP server span, by OpenTelemetry's HTTP conventions, is the turn's parent.
+    let server: Vec<&CapturedSpan> = spans
+        .iter()
+        .filter(|s| s.name == "POST /webhooks/rest/webhook")
+        .collect();
+    assert_eq!(server.len(), 2, "one server span per request");
+    for span in &server {
+        assert_eq!(span.parent, None);
+        assert_eq!(span.fields["otel.kind"], "server");
+        assert_eq!(span.fields["http.request.method"], "POST");
+        assert_eq!(span.fields["http.route"], "/webhooks/rest/webhook");
+        assert_eq!(span.fields["http.response.status_code"], "200");
+        assert!(!span.fields.contains_key("otel.status_code"));
+    }
+    let turns: Vec<&CapturedSpan> = spans
+        .iter()
+        .filter(|s| s.name == "Agent.handle_message")
+        .collect();
+    assert_eq!(turns.len(), 2);
+    for turn in &turns {
+        assert_eq!(turn.parent.as_deref(), Some("POST /webhooks/rest/webhook"));
+    }
     let agent_span = find("Agent.handle_message");
     assert_eq!(agent_span.fields["input_channel"], "rest");
     assert_eq!(agent_span.fields["sender_id"], "span-user");

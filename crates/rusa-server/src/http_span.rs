@@ -1,0 +1,54 @@
+//! The server span of an HTTP request that carries a message (tracing spec §2): named
+//! `{method} {route}` and attributed as OpenTelemetry's HTTP conventions say
+//! (`http.request.method`, `http.route`, `http.response.status_code`), kind server. It is the
+//! parent of the turn's spans, `Agent.handle_message` first: the handlers run their turn in a
+//! task of its own instrumented with the current span, and a streamed turn keeps the span
+//! open until its last reply is out.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument as _;
+
+/// One span per route: a `tracing` span's name is fixed when it is compiled.
+macro_rules! server_span {
+    ($method:literal, $route:literal) => {
+        tracing::info_span!(
+            concat!($method, " ", $route),
+            otel.kind = "server",
+            http.request.method = $method,
+            http.route = $route,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        )
+    };
+}
+
+/// Middleware for the routes that carry a message (see [`crate::app`]).
+pub(crate) async fn message_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let span = match (request.method().as_str(), route) {
+        ("POST", Some("/webhooks/rest/webhook")) => server_span!("POST", "/webhooks/rest/webhook"),
+        ("POST", Some("/webhooks/callback/webhook")) => {
+            server_span!("POST", "/webhooks/callback/webhook")
+        }
+        ("POST", Some("/conversations/{conversation_id}/messages")) => {
+            server_span!("POST", "/conversations/{conversation_id}/messages")
+        }
+        ("POST", Some("/conversations/{conversation_id}/trigger_intent")) => {
+            server_span!("POST", "/conversations/{conversation_id}/trigger_intent")
+        }
+        _ => return next.run(request).await,
+    };
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    // OpenTelemetry's rule for server spans: only a 5xx is the server's error.
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
