@@ -63,10 +63,9 @@ impl RedisTrackerStore {
             Ok(version) => Ok(Some(version)),
             Err(e) if is_wrong_type(&e) => {
                 // A conversation Rasa saved (one JSON string) becomes a list, once.
-                tracing::info!(
-                    sender_id,
-                    "converting a conversation saved by Rasa to an event list"
-                );
+                // The id only at debug level: lines above it never name a user.
+                tracing::info!("converting a conversation saved by Rasa to an event list");
+                tracing::debug!(sender_id, "converting to an event list");
                 let mut all = serialize(&self.legacy(sender_id).await?.unwrap_or_default())?;
                 all.extend(items);
                 self.write_list(sender_id, &all, true)
@@ -90,9 +89,13 @@ impl RedisTrackerStore {
         let Some(text) = text else {
             return Ok(None);
         };
-        let corrupt = |message: String| StoreError::Corrupt {
-            store: STORE,
-            message: format!("the conversation '{sender_id}': {message}"),
+        // Which conversation, only at debug level: errors are logged above it.
+        let corrupt = |message: String| {
+            tracing::debug!(sender_id, "a conversation saved by Rasa could not be read");
+            StoreError::Corrupt {
+                store: STORE,
+                message: format!("a conversation saved by Rasa: {message}"),
+            }
         };
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
@@ -158,9 +161,13 @@ fn decode(sender_id: &str, items: &[String]) -> Result<Vec<Event>, StoreError> {
     items
         .iter()
         .map(|item| {
-            serde_json::from_str::<Event>(item).map_err(|e| StoreError::Corrupt {
-                store: STORE,
-                message: format!("an event of '{sender_id}': {e}"),
+            serde_json::from_str::<Event>(item).map_err(|e| {
+                // Which conversation, only at debug level: errors are logged above it.
+                tracing::debug!(sender_id, "a stored event could not be read");
+                StoreError::Corrupt {
+                    store: STORE,
+                    message: format!("a stored event: {e}"),
+                }
             })
         })
         .collect()
@@ -259,9 +266,13 @@ impl TrackerStore for RedisTrackerStore {
                 Err(e) => return Err(redis_error(STORE, &e)),
             };
             let parse = |value: &redis::Value| redis::from_redis_value_ref::<Option<u64>>(value);
-            let corrupt = |message: String| StoreError::Corrupt {
-                store: STORE,
-                message: format!("the conversation '{sender_id}': {message}"),
+            // Which conversation, only at debug level: errors are logged above it.
+            let corrupt = |message: String| {
+                tracing::debug!(sender_id, "a stored conversation could not be read");
+                StoreError::Corrupt {
+                    store: STORE,
+                    message: format!("a stored conversation: {message}"),
+                }
             };
             match reply.as_slice() {
                 [_] => Ok(Loaded::Unchanged),

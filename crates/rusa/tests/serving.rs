@@ -275,10 +275,15 @@ fn a_broken_action_server_never_takes_the_server_down() {
         "no-actions",
         &format!("action_endpoint:\n  url: http://127.0.0.1:{closed}/webhook\n"),
     );
-    let mut lonely = project.start(&endpoints, &[]);
-    assert_eq!(turn(&lonely, "closed-1", "/ask_custom"), [AFTER_ACTION]);
-    assert_eq!(turn(&lonely, "closed-1", "/greet"), ["Hello!"]);
+    // With -v, the failure's log lines name the turn's spans; they must not name the user
+    // (the spans carry the sender id as an attribute).
+    let mut lonely = project.start(&endpoints, &["-v"]);
+    let sender = "CanarySenderZq";
+    assert_eq!(turn(&lonely, sender, "/ask_custom"), [AFTER_ACTION]);
+    assert_eq!(turn(&lonely, sender, "/greet"), ["Hello!"]);
     lonely.wait_for_log("the action failed", 1);
+    lonely.wait_for_log("Agent.handle_message:", 1);
+    assert!(!lonely.log().contains(sender), "{}", lonely.log());
 
     assert!(server.terminate().success(), "{}", server.log());
     assert!(lonely.terminate().success(), "{}", lonely.log());
