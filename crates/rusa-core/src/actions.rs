@@ -220,7 +220,8 @@ pub fn run_builtin(
         }
         ActionKind::SessionStart => {
             out.events.push(ctx.event(EventKind::SessionStarted));
-            if ctx.domain.session_config.carry_over_slots_to_new_session {
+            let carry_over = ctx.domain.session_config.carry_over_slots_to_new_session;
+            if carry_over {
                 for (slot, value) in tracker.slots() {
                     if !value.is_null() && slot != SESSION_STARTED_METADATA {
                         out.events.push(ctx.event(EventKind::Slot {
@@ -230,10 +231,26 @@ pub fn run_builtin(
                     }
                 }
             }
-            let metadata = tracker
-                .latest_message()
-                .and_then(|m| m.parse_data.get("metadata"))
-                .filter(|m| m.as_object().is_some_and(|o| !o.is_empty()));
+            // `session_started_metadata` survives the reset: the metadata of the message
+            // that starts the session (set just before `action_session_start`), or, when
+            // slots are carried over, whatever the slot held.
+            let given = tracker
+                .events()
+                .iter()
+                .rev()
+                .nth(1)
+                .and_then(|e| match &e.kind {
+                    EventKind::Slot { name, value } if name == SESSION_STARTED_METADATA => {
+                        Some(value)
+                    }
+                    _ => None,
+                });
+            let metadata = if carry_over {
+                tracker.slot(SESSION_STARTED_METADATA)
+            } else {
+                given
+            }
+            .filter(|m| m.as_object().is_some_and(|o| !o.is_empty()));
             if let Some(metadata) = metadata {
                 out.events.push(ctx.event(EventKind::Slot {
                     name: SESSION_STARTED_METADATA.into(),

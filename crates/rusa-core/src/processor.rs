@@ -19,7 +19,9 @@ use crate::actions::{
 use crate::events::{ActionExecuted, Event, EventKind, Metadata, UserUttered};
 use crate::policies::{PolicyEnsemble, PolicyPrediction};
 use crate::responses::BotMessage;
-use crate::tracker::{ACTION_LISTEN, ACTION_SESSION_START, DialogueStateTracker, SlotSpec};
+use crate::tracker::{
+    ACTION_LISTEN, ACTION_SESSION_START, DialogueStateTracker, SESSION_STARTED_METADATA, SlotSpec,
+};
 
 /// How many actions may follow one user message before the turn is cut short.
 pub const DEFAULT_MAX_NUMBER_OF_PREDICTIONS: usize = 10;
@@ -220,7 +222,8 @@ impl DialogueModel {
         let mut output = TurnOutput::default();
         log_span.in_scope(|| {
             let parse_data = parse_message(nlu, message);
-            tracker.update(self.stamp(Event::new(
+            // The message's metadata is the event's too (with the model's ids), as in Rasa.
+            let mut event = Event::new(
                 EventKind::User(UserUttered {
                     text: Some(message.text.clone()),
                     parse_data: parse_data.into(),
@@ -228,7 +231,11 @@ impl DialogueModel {
                     message_id: message.message_id.clone(),
                 }),
                 (env.now)(),
-            )));
+            );
+            if !message.metadata.is_empty() {
+                event.metadata = message.metadata.clone().into();
+            }
+            tracker.update(self.stamp(event));
             let extracted = self.run_builtin_action(
                 &ActionKind::ExtractSlots,
                 "action_extract_slots",
@@ -322,6 +329,18 @@ impl DialogueModel {
         message: &UserMessage,
         env: &mut TurnEnv<'_>,
     ) {
+        // The metadata of the message that starts the session goes into the slot
+        // `session_started_metadata` first; `action_session_start` sets it again in the new
+        // session (Rasa's order).
+        if !message.metadata.is_empty() {
+            tracker.update(self.stamp(Event::new(
+                EventKind::Slot {
+                    name: SESSION_STARTED_METADATA.into(),
+                    value: Value::Object(message.metadata.clone()),
+                },
+                (env.now)(),
+            )));
+        }
         tracker.update(self.action_event(ACTION_SESSION_START, None, (env.now)()));
         let outcome = self.run_builtin_action(
             &ActionKind::SessionStart,

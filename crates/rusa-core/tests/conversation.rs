@@ -136,6 +136,97 @@ fn a_session_expires_after_its_time() {
     assert_eq!(starts, 2);
 }
 
+/// A message's metadata, as Rasa 3.6 keeps it: in `session_started_metadata` when the
+/// message starts a session (set before `action_session_start` and again in the new
+/// session), in the user event's `metadata` beside the model's ids, and in its parse data.
+#[test]
+fn message_metadata_goes_where_rasa_puts_it() {
+    let project = Project::load(&ProjectPaths::in_dir(&fixture("moodbot"))).unwrap();
+    let model = model(&project);
+    let nlu = TableNlu(HashMap::from([(
+        "hi".to_owned(),
+        ("greet".to_owned(), json!([])),
+    )]));
+    let mut tracker = model.new_tracker("m");
+    let metadata = json!({"channel_user": "u-1", "locale": "de"});
+    let now = || 10.0;
+    let mut first = |_: usize| 0;
+    let mut env = TurnEnv::new(&now, &mut first);
+    let message = UserMessage {
+        text: "hi".into(),
+        input_channel: Some("rest".into()),
+        metadata: metadata.as_object().unwrap().clone(),
+        ..UserMessage::default()
+    };
+    block_on(model.handle_message(&mut tracker, &nlu, &NoActionServer, &message, &mut env));
+    let state = tracker.current_state(EventVerbosity::All);
+    let events = state["events"].as_array().unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .take(6)
+        .map(|e| match e["event"].as_str().unwrap() {
+            "action" => e["name"].as_str().unwrap().to_owned(),
+            "slot" => format!("slot {}", e["name"].as_str().unwrap()),
+            other => other.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "slot session_started_metadata",
+            "action_session_start",
+            "session_started",
+            "slot session_started_metadata",
+            "action_listen",
+            "user"
+        ]
+    );
+    assert_eq!(events[0]["value"], metadata);
+    assert_eq!(events[3]["value"], metadata);
+    assert_eq!(state["slots"]["session_started_metadata"], metadata);
+    let user = &events[5];
+    assert_eq!(user["metadata"]["channel_user"], "u-1");
+    assert_eq!(user["metadata"]["locale"], "de");
+    assert_eq!(user["metadata"]["model_id"], "test-model");
+    assert_eq!(user["parse_data"]["metadata"], metadata);
+
+    // Without metadata nothing is set, and the next message's metadata does not start a
+    // session (it only goes into its own event).
+    let mut plain = model.new_tracker("p");
+    let mut clock = 0.0;
+    say(&model, &mut plain, &nlu, "hi", &mut clock);
+    let first_events = plain.current_state(EventVerbosity::All)["events"].clone();
+    assert_eq!(first_events[0]["name"], "action_session_start");
+    assert!(
+        plain
+            .slot("session_started_metadata")
+            .is_none_or(Value::is_null)
+    );
+    let message = UserMessage {
+        text: "hi".into(),
+        input_channel: Some("rest".into()),
+        metadata: metadata.as_object().unwrap().clone(),
+        ..UserMessage::default()
+    };
+    let now = || 20.0;
+    let mut env = TurnEnv::new(&now, &mut first);
+    block_on(model.handle_message(&mut plain, &nlu, &NoActionServer, &message, &mut env));
+    assert!(
+        plain
+            .slot("session_started_metadata")
+            .is_none_or(Value::is_null)
+    );
+    let state = plain.current_state(EventVerbosity::All);
+    let last_user = state["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "user")
+        .unwrap();
+    assert_eq!(last_user["metadata"]["locale"], "de");
+}
+
 #[test]
 fn the_weatherbot_form_asks_rejects_and_finishes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/weatherbot");
