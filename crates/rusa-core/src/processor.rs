@@ -83,6 +83,40 @@ pub struct UserMessage {
     pub input_channel: Option<String>,
     pub message_id: Option<String>,
     pub metadata: Map<String, Value>,
+    /// Set for an external event (`POST /conversations/{id}/trigger_intent`): the intent
+    /// and entities are taken as they are, the NLU is not asked, and the event keeps the
+    /// conversation's latest input channel.
+    pub external: Option<ExternalIntent>,
+}
+
+/// The intent and entities of an external event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExternalIntent {
+    pub intent: String,
+    /// Entity objects (`entity`, `value`, ...), as the user event's `entities`.
+    pub entities: Vec<Value>,
+}
+
+/// The text of an external event's user message, before the intent's name (Rasa's).
+pub const EXTERNAL_MESSAGE_PREFIX: &str = "EXTERNAL: ";
+
+impl UserMessage {
+    /// The message of an external event, as Rasa writes it: text `EXTERNAL: <intent>`,
+    /// metadata `{"is_external": true}`, no message id.
+    pub fn external(intent: &str, entities: Vec<Value>) -> Self {
+        let mut metadata = Map::new();
+        metadata.insert("is_external".into(), Value::Bool(true));
+        Self {
+            text: format!("{EXTERNAL_MESSAGE_PREFIX}{intent}"),
+            input_channel: None,
+            message_id: None,
+            metadata,
+            external: Some(ExternalIntent {
+                intent: intent.to_owned(),
+                entities,
+            }),
+        }
+    }
 }
 
 /// The seconds-since-epoch clock and the variation chooser of a turn (both fixed in tests).
@@ -124,6 +158,16 @@ pub struct TurnOutput {
 /// Parses a message: `/intent` and `/intent{"entity": "value"}` directly (as Rasa does),
 /// anything else with the NLU.
 pub fn parse_message(nlu: &dyn Nlu, message: &UserMessage) -> Value {
+    if let Some(external) = &message.external {
+        // No confidence and no ranking: nothing classified it (Rasa's shape).
+        return json!({
+            "intent": {"name": external.intent},
+            "entities": external.entities,
+            "text": message.text,
+            "message_id": message.message_id,
+            "metadata": message.metadata,
+        });
+    }
     let mut parse = shortcut_parse(&message.text).unwrap_or_else(|| nlu.parse(&message.text));
     if let Some(obj) = parse.as_object_mut() {
         obj.insert("text".into(), json!(message.text));
@@ -223,11 +267,16 @@ impl DialogueModel {
         log_span.in_scope(|| {
             let parse_data = parse_message(nlu, message);
             // The message's metadata is the event's too (with the model's ids), as in Rasa.
+            // An external event keeps the channel the user last wrote on.
+            let input_channel = match &message.external {
+                Some(_) => tracker.latest_input_channel().map(str::to_owned),
+                None => message.input_channel.clone(),
+            };
             let mut event = Event::new(
                 EventKind::User(UserUttered {
                     text: Some(message.text.clone()),
                     parse_data: parse_data.into(),
-                    input_channel: message.input_channel.clone(),
+                    input_channel,
                     message_id: message.message_id.clone(),
                 }),
                 (env.now)(),
@@ -323,6 +372,21 @@ impl DialogueModel {
         self.run_session_start(tracker, &UserMessage::default(), env);
     }
 
+    /// Starts a new session when the conversation has none or its session expired (Rasa's
+    /// `fetch_tracker_and_update_session`, before an action is run from the API); `true`
+    /// when it did.
+    pub fn update_session(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        env: &mut TurnEnv<'_>,
+    ) -> bool {
+        if !self.needs_session_start(tracker, (env.now)()) {
+            return false;
+        }
+        self.start_session(tracker, env);
+        true
+    }
+
     fn run_session_start(
         &self,
         tracker: &mut DialogueStateTracker,
@@ -332,7 +396,9 @@ impl DialogueModel {
         // The metadata of the message that starts the session goes into the slot
         // `session_started_metadata` first; `action_session_start` sets it again in the new
         // session (Rasa's order).
-        if !message.metadata.is_empty() {
+        // (An external event's marker is not the user's metadata: Rasa starts that session
+        // without any.)
+        if !message.metadata.is_empty() && message.external.is_none() {
             tracker.update(self.stamp(Event::new(
                 EventKind::Slot {
                     name: SESSION_STARTED_METADATA.into(),

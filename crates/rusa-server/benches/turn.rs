@@ -53,6 +53,7 @@ fn incoming(sender: &str, text: &str) -> Incoming {
         input_channel: "rest".into(),
         metadata: serde_json::Map::new(),
         message_id: None,
+        external: None,
     }
 }
 

@@ -433,10 +433,38 @@ struct ExecuteRequest {
     confidence: Option<f64>,
 }
 
-/// Runs the named action now; answers the tracker and the bot messages.
+/// `?output_channel=` of `execute` and `trigger_intent`.
+#[derive(Debug, Deserialize, Default)]
+struct OutputChannelQuery {
+    output_channel: Option<String>,
+}
+
+impl OutputChannelQuery {
+    /// The callback endpoint the bot's messages go to, as Rasa picks its output channel:
+    /// the channel named (`latest`: the conversation's latest input channel) when it is one
+    /// that sends replies itself, which of rusa's is `callback`. Otherwise (none named,
+    /// `rest`, `collector`, a channel not served) the messages are only answered.
+    fn callback(
+        &self,
+        state: &AppState,
+        tracker: &DialogueStateTracker,
+    ) -> Option<rusa_actions::HttpEndpoint> {
+        let named = match self.output_channel.as_deref()? {
+            "latest" => tracker.latest_input_channel()?,
+            other => other,
+        };
+        (named == "callback")
+            .then(|| state.config.callback.clone())
+            .flatten()
+    }
+}
+
+/// Runs the named action now (after a session start when the conversation needs one, as
+/// Rasa's `execute_action`); answers the tracker and the bot messages.
 async fn execute(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<OutputChannelQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: ExecuteRequest = json_body(body, state.config.body_limit)?;
@@ -454,6 +482,7 @@ async fn execute(
         let mut choose = rusa_core::responses::random_chooser();
         let mut env = TurnEnv::new(&now, &mut choose);
         let mut output = TurnOutput::default();
+        agent.dialogue.update_session(&mut tracker, &mut env);
         let message = UserMessage {
             input_channel: Some("rest".into()),
             ..UserMessage::default()
@@ -469,6 +498,7 @@ async fn execute(
                 &prediction,
             )
             .await;
+        let callback = query.callback(&state, &tracker);
         let answer = json!({
             "tracker": tracker.current_state(EventVerbosity::AfterRestart),
             "messages": output.messages.iter().flat_map(|m| m.rest_payloads(&id)).collect::<Vec<_>>(),
@@ -476,28 +506,52 @@ async fn execute(
         processor
             .save_tracker(&agent, tracker, before, &serde_json::Map::new())
             .await?;
-        Ok::<_, ProcessError>(answer)
+        Ok::<_, ProcessError>((answer, output.messages, callback))
     };
-    Ok(Json(processor.locked(&id, work).await.map_err(turn_error)?))
+    let (answer, messages, callback) = processor.locked(&id, work).await.map_err(turn_error)?;
+    if let Some(endpoint) = callback {
+        crate::callback::deliver_all(&endpoint, &messages, &id).await;
+    }
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize)]
 struct TriggerRequest {
     name: String,
     #[serde(default)]
-    entities: Option<serde_json::Map<String, Value>>,
+    entities: Option<Value>,
 }
 
-/// Handles the intent as if the user had sent it.
+/// The entities of a `trigger_intent` request as the user event's: a list as it is, or
+/// Rasa's short-hand object `{"entity": "value", ...}`.
+fn trigger_entities(entities: Option<Value>) -> Result<Vec<Value>, ApiError> {
+    match entities {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => Ok(map
+            .into_iter()
+            .map(|(entity, value)| json!({"entity": entity, "value": value}))
+            .collect()),
+        Some(Value::Array(list)) if list.iter().all(Value::is_object) => Ok(list),
+        Some(_) => Err(ApiError::bad_request(
+            "'entities' must be an object of entity names and values, or a list of entity objects",
+        )),
+    }
+}
+
+/// Handles the intent as an external event: a user message `EXTERNAL: <intent>` (metadata
+/// `is_external`, the conversation's latest input channel) that no NLU parsed, then the
+/// prediction loop, as Rasa's `trigger_external_user_uttered`.
 async fn trigger_intent(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<OutputChannelQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: TriggerRequest = json_body(body, state.config.body_limit)?;
     if request.name.trim().is_empty() || request.name.contains(char::is_whitespace) {
         return Err(ApiError::bad_request("'name' must be an intent name"));
     }
+    let entities = trigger_entities(request.entities)?;
     let agent = agent(&state)?;
     if agent.dialogue.domain.intent(&request.name).is_none() {
         return Err(ApiError::not_found(format!(
@@ -505,19 +559,29 @@ async fn trigger_intent(
             request.name
         )));
     }
-    let text = match &request.entities {
-        Some(entities) if !entities.is_empty() => {
-            format!("/{}{}", request.name, Value::Object(entities.clone()))
-        }
-        _ => format!("/{}", request.name),
-    };
     let incoming = crate::Incoming {
         sender_id: id.clone(),
-        text,
-        input_channel: "rest".into(),
+        external: Some(rusa_core::processor::ExternalIntent {
+            intent: request.name.clone(),
+            entities,
+        }),
         ..crate::Incoming::default()
     };
-    let messages = crate::rest::complete_turn(&state, incoming).await?;
+    let callback = match query.output_channel {
+        Some(_) => {
+            let before = state
+                .processor
+                .get_tracker(&agent, &id)
+                .await
+                .map_err(turn_error)?;
+            query.callback(&state, &before)
+        }
+        None => None,
+    };
+    let messages = match callback {
+        Some(endpoint) => crate::callback::turn_with_callback(&state, endpoint, incoming).await?,
+        None => crate::rest::complete_turn(&state, incoming).await?,
+    };
     let tracker = state
         .processor
         .get_tracker(&agent, &id)

@@ -11,12 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rusa_actions::HttpEndpoint;
+use rusa_core::responses::BotMessage;
 use serde_json::Value;
 use tracing::Instrument as _;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::rest::{health, incoming_message, turn_error};
+use crate::{AppState, Incoming};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -35,8 +36,19 @@ async fn webhook(
         ));
     };
     let incoming = incoming_message(body, state.config.body_limit, "callback")?;
+    turn_with_callback(&state, endpoint, incoming).await?;
+    Ok((StatusCode::OK, "success").into_response())
+}
+
+/// Runs a turn in a task of its own (so that a client that hangs up does not cut it short)
+/// and POSTs each reply to `endpoint` as it is produced, one at a time, in order. Answers
+/// the replies once the turn is handled and they were handed to the callback server.
+pub(crate) async fn turn_with_callback(
+    state: &AppState,
+    endpoint: HttpEndpoint,
+    incoming: Incoming,
+) -> Result<Vec<BotMessage>, ApiError> {
     let recipient = incoming.sender_id.clone();
-    // Replies go out one at a time, in order, while the turn goes on.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let delivery = tokio::spawn(
         async move {
@@ -46,12 +58,10 @@ async fn webhook(
         }
         .instrument(tracing::Span::current()),
     );
-    // The turn runs in a task of its own, so that a client that hangs up does not cut it
-    // short.
     let processor = std::sync::Arc::clone(&state.processor);
     let turn = tokio::spawn(
         async move {
-            let mut emit = move |m: &rusa_core::responses::BotMessage| {
+            let mut emit = move |m: &BotMessage| {
                 for payload in m.rest_payloads(&recipient) {
                     let _ = tx.send(payload);
                 }
@@ -64,8 +74,16 @@ async fn webhook(
     if delivery.await.is_err() {
         tracing::error!("the callback delivery task failed");
     }
-    result.map_err(turn_error)?;
-    Ok((StatusCode::OK, "success").into_response())
+    result.map_err(turn_error)
+}
+
+/// POSTs the replies of `messages` to `endpoint`, one at a time, in order.
+pub(crate) async fn deliver_all(endpoint: &HttpEndpoint, messages: &[BotMessage], recipient: &str) {
+    for message in messages {
+        for payload in message.rest_payloads(recipient) {
+            deliver(endpoint, &payload).await;
+        }
+    }
 }
 
 /// POSTs one reply; a failure is logged and the next reply is still sent (as Rasa).

@@ -30,9 +30,11 @@ fn summary(method: &str, path: &str) -> &'static str {
         ("POST", "/conversations/{conversation_id}/predict") => {
             "Predict the next action without running it"
         }
-        ("POST", "/conversations/{conversation_id}/execute") => "Run an action",
+        ("POST", "/conversations/{conversation_id}/execute") => {
+            "Run an action (output_channel=callback|latest also POSTs its messages to the callback)"
+        }
         ("POST", "/conversations/{conversation_id}/trigger_intent") => {
-            "Handle an intent as if the user sent it"
+            "Handle an intent as an external event (entities; output_channel as for execute)"
         }
         ("GET", "/conversations/{conversation_id}/story") => "The conversation as a YAML story",
         ("GET", "/openapi.json") => "This document",

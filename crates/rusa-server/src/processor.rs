@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusa_core::DialogueStateTracker;
 use rusa_core::actions::CustomActionExecutor;
 use rusa_core::agent::Agent;
-use rusa_core::processor::{TurnEnv, UserMessage, system_now};
+use rusa_core::processor::{ExternalIntent, TurnEnv, UserMessage, system_now};
 use rusa_core::responses::BotMessage;
 use rusa_core::stores::{
     EventBroker, Loaded, LockStore, LockTicket, StoreError, TrackerStore, broker_message,
@@ -33,6 +33,9 @@ pub struct Incoming {
     pub input_channel: String,
     pub metadata: Map<String, Value>,
     pub message_id: Option<String>,
+    /// An external event (`trigger_intent`) instead of a text: `text`, `metadata` and
+    /// `message_id` are then Rasa's for external events, whatever they hold here.
+    pub external: Option<ExternalIntent>,
 }
 
 /// Why a turn could not be handled.
@@ -282,16 +285,22 @@ impl MessageProcessor {
         let work = async {
             let mut tracker = self.take_tracker(&agent, &sender).await?;
             let before = tracker.events().len();
-            let message = UserMessage {
-                text: incoming.text.clone(),
-                input_channel: Some(incoming.input_channel.clone()),
-                message_id: Some(
-                    incoming
-                        .message_id
-                        .clone()
-                        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-                ),
-                metadata: incoming.metadata.clone(),
+            let message = match &incoming.external {
+                Some(external) => {
+                    UserMessage::external(&external.intent, external.entities.clone())
+                }
+                None => UserMessage {
+                    text: incoming.text.clone(),
+                    input_channel: Some(incoming.input_channel.clone()),
+                    message_id: Some(
+                        incoming
+                            .message_id
+                            .clone()
+                            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                    ),
+                    metadata: incoming.metadata.clone(),
+                    external: None,
+                },
             };
             let now = system_now;
             let mut choose = rusa_core::responses::random_chooser();

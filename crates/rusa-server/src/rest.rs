@@ -70,6 +70,7 @@ pub(crate) fn incoming_message(
             .and_then(|m| m.as_object().cloned())
             .unwrap_or_default(),
         message_id: None,
+        external: None,
     })
 }
 

@@ -661,11 +661,10 @@ async fn replay_recorded(pick: impl Fn(usize) -> AppState, uri: &str) -> Vec<Val
     expected
 }
 
-#[tokio::test]
-async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
+/// A real callback server on 127.0.0.1 that records the JSON bodies POSTed to it (and
+/// answers the first with a 500 when `fail_first`), and the endpoint of its URL.
+async fn callback_server(fail_first: bool) -> (Arc<Mutex<Vec<Value>>>, rusa_actions::HttpEndpoint) {
     use axum::routing::post;
-    // A real callback server that records what it receives; its first answer is a 500,
-    // which must not stop the next replies.
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
     let log = received.clone();
     let callback_app = axum::Router::new().route(
@@ -675,7 +674,7 @@ async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
             async move {
                 let mut log = log.lock().unwrap();
                 log.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-                if log.len() == 1 {
+                if fail_first && log.len() == 1 {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     StatusCode::OK
@@ -686,7 +685,6 @@ async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, callback_app).await });
-
     let endpoint = rusa_project::EndpointConfig {
         kind: None,
         url: Some(format!("http://{addr}/bot")),
@@ -694,11 +692,137 @@ async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
         key_pos: Default::default(),
         pos: rusa_project::Pos::new(std::path::Path::new("credentials.yml").into(), 1, 1),
     };
+    let endpoint =
+        rusa_actions::HttpEndpoint::new(&endpoint, std::time::Duration::from_secs(5)).unwrap();
+    (received, endpoint)
+}
+
+/// `trigger_intent` logs an external event as Rasa 3.6 does (text `EXTERNAL: <intent>`,
+/// metadata `is_external`, no NLU, the latest input channel, entities from the short-hand
+/// object or a list); `?output_channel=callback` (or `latest`, after a callback message)
+/// POSTs the bot's messages to the callback server; `execute` on a new conversation
+/// starts its session first.
+#[tokio::test]
+async fn external_events_are_logged_as_rasa_logs_them_and_can_go_to_the_callback() {
+    let (received, endpoint) = callback_server(false).await;
+    let state = state(ServerConfig {
+        callback: Some(endpoint),
+        ..api()
+    });
+    let (status, _, text) = send(
+        &state,
+        "POST",
+        "/webhooks/callback/webhook",
+        Some(r#"{"sender": "ext", "message": "hello"}"#),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "success"));
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "the greeting went to the callback"
+    );
+
+    let (status, triggered, text) = send(
+        &state,
+        "POST",
+        "/conversations/ext/trigger_intent?output_channel=latest",
+        Some(r#"{"name": "mood_great", "entities": {"mood": "fine"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(triggered["messages"][0]["text"], "Great, carry on!");
+    let posted = received.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert_eq!(
+        posted[1],
+        json!({"recipient_id": "ext", "text": "Great, carry on!"})
+    );
+    let events = triggered["tracker"]["events"].as_array().unwrap();
+    let user = events.iter().rev().find(|e| e["event"] == "user").unwrap();
+    assert_eq!(user["text"], "EXTERNAL: mood_great");
+    assert_eq!(user["input_channel"], "callback");
+    assert_eq!(user["message_id"], Value::Null);
+    assert_eq!(user["metadata"]["is_external"], true);
+    assert_eq!(user["parse_data"]["intent"], json!({"name": "mood_great"}));
+    assert_eq!(
+        user["parse_data"]["entities"],
+        json!([{"entity": "mood", "value": "fine"}])
+    );
+    assert_eq!(user["parse_data"]["metadata"], json!({"is_external": true}));
+    // Its session did not take the external marker for the user's metadata.
+    assert_eq!(
+        triggered["tracker"]["slots"]["session_started_metadata"],
+        Value::Null
+    );
+
+    // Without output_channel the messages are only answered; a list of entities is taken
+    // as it is, anything else is refused.
+    let (status, triggered, _) = send(
+        &state,
+        "POST",
+        "/conversations/ext/trigger_intent",
+        Some(r#"{"name": "greet", "entities": [{"entity": "name", "value": "Ann", "start": 0, "end": 3}]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(triggered["messages"][0]["text"], "Hey! How are you?");
+    assert_eq!(received.lock().unwrap().len(), 2);
+    let user = triggered["tracker"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "user")
+        .unwrap()
+        .clone();
+    assert_eq!(user["parse_data"]["entities"][0]["start"], 0);
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        "/conversations/ext/trigger_intent",
+        Some(r#"{"name": "greet", "entities": "Ann"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // execute: a new conversation gets its session first; output_channel=callback sends.
+    let (status, executed, text) = send(
+        &state,
+        "POST",
+        "/conversations/fresh/execute?output_channel=callback",
+        Some(r#"{"name": "utter_greet"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let names: Vec<&str> = executed["tracker"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str().or(e["event"].as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "action_session_start",
+            "session_started",
+            "action_listen",
+            "utter_greet",
+            "bot"
+        ]
+    );
+    let posted = received.lock().unwrap().clone();
+    assert_eq!(posted.len(), 3);
+    assert_eq!(posted[2]["recipient_id"], "fresh");
+}
+
+#[tokio::test]
+async fn the_callback_channel_posts_each_reply_to_the_callback_url() {
+    // The callback server's first answer is a 500, which must not stop the next replies.
+    let (received, endpoint) = callback_server(true).await;
     let config = ServerConfig {
         rest: false,
-        callback: Some(
-            rusa_actions::HttpEndpoint::new(&endpoint, std::time::Duration::from_secs(5)).unwrap(),
-        ),
+        callback: Some(endpoint),
         ..ServerConfig::default()
     };
     let server = state(config);
