@@ -52,8 +52,7 @@ fn incoming(sender: &str, text: &str) -> Incoming {
         text: text.into(),
         input_channel: "rest".into(),
         metadata: serde_json::Map::new(),
-        message_id: None,
-        external: None,
+        ..Incoming::default()
     }
 }
 

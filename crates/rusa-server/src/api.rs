@@ -503,9 +503,17 @@ async fn execute(
             "tracker": tracker.current_state(EventVerbosity::AfterRestart),
             "messages": output.messages.iter().flat_map(|m| m.rest_payloads(&id)).collect::<Vec<_>>(),
         });
+        let new_events = tracker.events()[before..].to_vec();
         processor
             .save_tracker(&agent, tracker, before, &serde_json::Map::new())
             .await?;
+        // A custom action run this way may set or cancel reminders, as in a turn.
+        let channel = if callback.is_some() {
+            "callback"
+        } else {
+            "rest"
+        };
+        processor.schedule_reminders(&id, channel, &new_events);
         Ok::<_, ProcessError>((answer, output.messages, callback))
     };
     let (answer, messages, callback) = processor.locked(&id, work).await.map_err(turn_error)?;

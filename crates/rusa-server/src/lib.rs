@@ -14,6 +14,7 @@ mod http_span;
 pub mod model_server;
 pub mod openapi;
 mod processor;
+pub mod reminders;
 mod rest;
 mod tracker_cache;
 

@@ -15,9 +15,11 @@ use rusa_core::responses::BotMessage;
 use rusa_core::stores::{
     EventBroker, Loaded, LockStore, LockTicket, StoreError, TrackerStore, broker_message,
 };
+use rusa_core::{Event, EventKind};
 use serde_json::{Map, Value};
 use tracing::Instrument as _;
 
+use crate::reminders::{Reminder, Reminders};
 use crate::tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS, TrackerCache};
 
 /// How long a conversation's lock lives before a dead holder's lock frees itself.
@@ -36,6 +38,9 @@ pub struct Incoming {
     /// An external event (`trigger_intent`) instead of a text: `text`, `metadata` and
     /// `message_id` are then Rasa's for external events, whatever they hold here.
     pub external: Option<ExternalIntent>,
+    /// The due reminder this external event comes from: the turn happens only if the
+    /// conversation still wants it ([`Reminder::still_wanted`]).
+    pub reminder: Option<Reminder>,
 }
 
 /// Why a turn could not be handled.
@@ -57,6 +62,7 @@ pub struct MessageProcessor {
     pub lock_lifetime: Duration,
     pub lock_wait: Duration,
     cache: TrackerCache,
+    reminders: Reminders,
 }
 
 impl MessageProcessor {
@@ -76,6 +82,65 @@ impl MessageProcessor {
             lock_lifetime: DEFAULT_LOCK_LIFETIME,
             lock_wait: DEFAULT_LOCK_WAIT,
             cache: TrackerCache::new(DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS),
+            reminders: Reminders::new(),
+        }
+    }
+
+    /// Schedules and cancels reminders as the `reminder` and `cancel_reminder` events among
+    /// `events` (new events of `sender_id`, saved) say; their replies are meant for
+    /// `channel`. Nothing happens to due reminders until [`MessageProcessor::run_reminders`]
+    /// runs.
+    pub fn schedule_reminders(&self, sender_id: &str, channel: &str, events: &[Event]) {
+        self.reminders.apply(sender_id, channel, events);
+    }
+
+    /// Reminders scheduled and not yet due.
+    pub fn pending_reminders(&self) -> usize {
+        self.reminders.pending()
+    }
+
+    /// Handles due reminders until the processor is dropped: each as an external event of
+    /// its conversation, in a task of its own; the replies of a reminder set from the
+    /// callback channel are POSTed to `callback`, others are only stored. Only the first
+    /// call runs; later ones return at once.
+    pub async fn run_reminders(self: Arc<Self>, callback: Option<rusa_actions::HttpEndpoint>) {
+        let receiver = self
+            .reminders
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut receiver) = receiver else {
+            return;
+        };
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        while let Some(due) = receiver.recv().await {
+            let Some(processor) = weak.upgrade() else {
+                return;
+            };
+            let callback = callback.clone().filter(|_| due.channel == "callback");
+            tokio::spawn(async move {
+                let sender_id = due.sender_id.clone();
+                let incoming = Incoming {
+                    sender_id: due.sender_id,
+                    input_channel: due.channel,
+                    external: Some(ExternalIntent {
+                        intent: due.reminder.intent.clone(),
+                        entities: due.reminder.entity_list(),
+                    }),
+                    reminder: Some(due.reminder),
+                    ..Incoming::default()
+                };
+                match processor.handle_message(incoming, None).await {
+                    Ok(messages) => {
+                        if let Some(endpoint) = callback {
+                            crate::callback::deliver_all(&endpoint, &messages, &sender_id).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "a due reminder could not be handled"),
+                }
+            });
         }
     }
 
@@ -284,6 +349,12 @@ impl MessageProcessor {
         let sender = incoming.sender_id.clone();
         let work = async {
             let mut tracker = self.take_tracker(&agent, &sender).await?;
+            if let Some(reminder) = &incoming.reminder
+                && !reminder.still_wanted(&tracker)
+            {
+                tracing::debug!("a due reminder is outdated (restart or a user message since)");
+                return Ok(Vec::new());
+            }
             let before = tracker.events().len();
             let message = match &incoming.external {
                 Some(external) => {
@@ -322,8 +393,22 @@ impl MessageProcessor {
                     &mut env,
                 )
                 .await;
+            let reminders: Vec<Event> = tracker.events()[before..]
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EventKind::ReminderScheduled { .. } | EventKind::ReminderCancelled { .. }
+                    )
+                })
+                .cloned()
+                .collect();
             self.save_tracker(&agent, tracker, before, &incoming.metadata)
                 .await?;
+            if !reminders.is_empty() {
+                self.reminders
+                    .apply(&sender, &incoming.input_channel, &reminders);
+            }
             Ok(output.messages)
         };
         self.locked(&sender, work)

@@ -69,8 +69,7 @@ pub(crate) fn incoming_message(
             .metadata
             .and_then(|m| m.as_object().cloned())
             .unwrap_or_default(),
-        message_id: None,
-        external: None,
+        ..Incoming::default()
     })
 }
 

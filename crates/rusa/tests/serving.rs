@@ -289,6 +289,69 @@ fn a_broken_action_server_never_takes_the_server_down() {
     assert!(lonely.terminate().success(), "{}", lonely.log());
 }
 
+/// How long after the turn that sets it the test action server's reminder is due.
+const REMINDER_DELAY: Duration = Duration::from_millis(600);
+
+/// A custom action's reminder fires as an external event of its conversation (the intent
+/// handled without NLU, and the bot answers in the tracker); a reminder killed by a user
+/// message, or cancelled by a later action, does not fire.
+#[test]
+fn reminders_fire_as_external_events_unless_outdated_or_cancelled() {
+    let project = Project::with_custom_action();
+    let action_server = ActionServer::start();
+    let endpoints = project.endpoints(
+        "actions",
+        &format!("action_endpoint:\n  url: {}\n", action_server.url),
+    );
+    let mut server = project.start(&endpoints, &["--enable-api"]);
+    for sender in ["remind-1", "remindkill-1", "remindcancel-1"] {
+        assert_eq!(
+            turn(&server, sender, "/ask_custom"),
+            [AFTER_ACTION],
+            "{sender}"
+        );
+    }
+    // The user writes after the killable reminder was set; the cancelling action runs.
+    assert_eq!(turn(&server, "remindkill-1", "/greet"), ["Hello!"]);
+    assert_eq!(
+        turn(&server, "remindcancel-1", "/ask_custom"),
+        [AFTER_ACTION]
+    );
+
+    let external = |sender: &str| -> Vec<Value> {
+        server
+            .tracker(sender)
+            .into_iter()
+            .skip_while(|e| e["text"] != "EXTERNAL: greet")
+            .collect()
+    };
+    poll_until(CLIENT_TIMEOUT, "the reminder fired", || {
+        !external("remind-1").is_empty()
+    });
+    let fired = external("remind-1");
+    assert_eq!(fired[0]["event"], "user");
+    assert_eq!(fired[0]["parse_data"]["intent"]["name"], "greet");
+    assert_eq!(fired[0]["metadata"]["is_external"], true);
+    assert_eq!(fired[0]["input_channel"], "rest");
+    let said: Vec<&str> = fired
+        .iter()
+        .filter(|e| e["event"] == "bot")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(said, ["Hello!"]);
+    // The others were due at the same time: give them as long again, then look.
+    thread::sleep(REMINDER_DELAY * 2);
+    assert!(
+        external("remindkill-1").is_empty(),
+        "a killed reminder fired"
+    );
+    assert!(
+        external("remindcancel-1").is_empty(),
+        "a cancelled reminder fired"
+    );
+    assert!(server.terminate().success(), "{}", server.log());
+}
+
 /// A client that goes away while its turn runs (a front end that timed out, a closed tab)
 /// must neither lose the turn nor keep the conversation locked (the turn runs to its end
 /// in a task of its own; a cancelled holder's lock is released when it is dropped).
@@ -1310,15 +1373,18 @@ impl ActionServer {
         };
         let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let sender = call["sender_id"].as_str().unwrap_or_default().to_owned();
-        {
+        let nth = {
             let mut stats = stats.lock().unwrap();
-            *stats.calls.entry(sender.clone()).or_default() += 1;
+            let calls = stats.calls.entry(sender.clone()).or_default();
+            *calls += 1;
+            let nth = *calls;
             let running = stats.running.entry(sender.clone()).or_default();
             *running += 1;
             let running = *running;
             stats.most_at_once = stats.most_at_once.max(running);
-        }
-        let reply = Self::reply(&sender, &stream, slow);
+            nth
+        };
+        let reply = Self::reply(&sender, nth, &stream, slow);
         if let Some(running) = stats.lock().unwrap().running.get_mut(&sender) {
             *running -= 1;
         }
@@ -1328,7 +1394,13 @@ impl ActionServer {
         }
     }
 
-    fn reply(sender: &str, stream: &TcpStream, slow: &mpsc::Sender<String>) -> Option<String> {
+    /// The answer to the `nth` call of `sender`'s conversation, by the sender's prefix.
+    fn reply(
+        sender: &str,
+        nth: usize,
+        stream: &TcpStream,
+        slow: &mpsc::Sender<String>,
+    ) -> Option<String> {
         let answer = |status: &str, body: &str| {
             format!(
                 "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -1354,6 +1426,29 @@ impl ActionServer {
         }
         if sender.starts_with("busy-") {
             thread::sleep(BUSY_ACTION);
+        }
+        // Reminders: `remind-` sets one (intent greet, in REMINDER_DELAY, not killed by user
+        // messages), `remindkill-` one that is, `remindcancel-` sets one and cancels it on
+        // the next call.
+        let reminder = |kill: bool| {
+            let at = time::OffsetDateTime::now_utc() + REMINDER_DELAY;
+            let naive = at
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
+                ))
+                .unwrap();
+            json!({"event": "reminder", "intent": "greet", "date_time": naive, "name": "r1", "kill_on_user_msg": kill, "entities": null})
+        };
+        let events = match sender.split('-').next() {
+            Some("remind") => json!([reminder(false)]),
+            Some("remindkill") => json!([reminder(true)]),
+            Some("remindcancel") if nth == 1 => json!([reminder(false)]),
+            Some("remindcancel") => json!([{"event": "cancel_reminder", "intent": "greet"}]),
+            _ => json!([]),
+        };
+        if events.as_array().is_some_and(|e| !e.is_empty()) {
+            let body = json!({"events": events, "responses": []});
+            return Some(answer("200 OK", &body.to_string()));
         }
         let body = json!({"events": [], "responses": [{"text": FROM_ACTION_SERVER}]});
         Some(answer("200 OK", &body.to_string()))

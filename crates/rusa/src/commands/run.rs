@@ -106,6 +106,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         }
         tokio::spawn(Arc::clone(server).keep_pulling(Arc::clone(&processor)));
     }
+    // Due reminders are handled as external events; set from the callback channel, their
+    // replies are POSTed there.
+    tokio::spawn(Arc::clone(&processor).run_reminders(callback.clone()));
     let broker = processor.broker.clone();
     let state = AppState {
         processor,
