@@ -191,16 +191,33 @@ async fn parse(
 #[derive(Debug, Deserialize)]
 struct ModelRequest {
     model_file: Option<String>,
+    model_server: Option<Value>,
+    remote_storage: Option<Value>,
 }
 
+/// Loads the model of `model_file`, or pulls one from `model_server` (an endpoint: `url`,
+/// `token`, `headers`, `wait_time_between_pulls`, ... as `models:` in endpoints.yml; with
+/// a wait, pulling goes on in the background). Either replaces what a previous
+/// `PUT /model` set to pull. Turns in flight finish on the model they started with.
 async fn load_model(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let request: ModelRequest = json_body(body, state.config.body_limit)?;
+    if request.remote_storage.is_some_and(|r| !r.is_null()) {
+        return Err(ApiError::bad_request(
+            "remote_storage (aws, gcs, azure) is not supported by rusa; give model_file or model_server",
+        ));
+    }
+    if let Some(server) = request.model_server.filter(|s| !s.is_null()) {
+        return load_from_model_server(&state, server).await;
+    }
     let Some(file) = request.model_file else {
-        return Err(ApiError::bad_request("the request names no model_file"));
+        return Err(ApiError::bad_request(
+            "the request names neither model_file nor model_server",
+        ));
     };
+    state.processor.replace_model_pulling(None);
     let path = PathBuf::from(file);
     let agent = tokio::task::spawn_blocking({
         let path = path.clone();
@@ -213,7 +230,39 @@ async fn load_model(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn load_from_model_server(state: &AppState, server: Value) -> Result<StatusCode, ApiError> {
+    use crate::model_server::{ModelServer, download_dir};
+    let Value::Object(mut params) = server else {
+        return Err(ApiError::bad_request(
+            "'model_server' must be an object with the model server's url",
+        ));
+    };
+    let Some(Value::String(url)) = params.remove("url") else {
+        return Err(ApiError::bad_request("'model_server' names no url"));
+    };
+    let config = rusa_project::EndpointConfig {
+        kind: None,
+        url: Some(url),
+        params,
+        key_pos: Default::default(),
+        pos: rusa_project::Pos::new(std::path::Path::new("model_server").into(), 1, 1),
+    };
+    let server = ModelServer::new(&config, download_dir())
+        .map_err(|e| ApiError::bad_request(format!("'model_server' is not valid: {e}")))?;
+    server.pull(&state.processor).await.map_err(|e| {
+        ApiError::bad_request(format!(
+            "the model could not be loaded from the model server: {e}"
+        ))
+    })?;
+    let pulling = server.wait_between_pulls.is_some().then(|| {
+        tokio::spawn(Arc::new(server).keep_pulling(Arc::clone(&state.processor))).abort_handle()
+    });
+    state.processor.replace_model_pulling(pulling);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn unload_model(State(state): State<AppState>) -> StatusCode {
+    state.processor.replace_model_pulling(None);
     state.processor.set_agent(None);
     StatusCode::NO_CONTENT
 }

@@ -18,6 +18,11 @@ use rusa_project::EndpointConfig;
 
 use crate::MessageProcessor;
 
+/// Where this server process keeps the archives it downloads (removed when it stops).
+pub fn download_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("rusa-models-{}", std::process::id()))
+}
+
 /// Seconds between pulls when `wait_time_between_pulls` is not written.
 pub const DEFAULT_WAIT_BETWEEN_PULLS: u64 = 100;
 

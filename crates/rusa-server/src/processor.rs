@@ -63,6 +63,8 @@ pub struct MessageProcessor {
     pub lock_wait: Duration,
     cache: TrackerCache,
     reminders: Reminders,
+    /// The pulling of a model server named by `PUT /model`, while it runs.
+    model_pulling: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl MessageProcessor {
@@ -83,6 +85,16 @@ impl MessageProcessor {
             lock_wait: DEFAULT_LOCK_WAIT,
             cache: TrackerCache::new(DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS),
             reminders: Reminders::new(),
+            model_pulling: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Stops the model server pulling that `PUT /model` started, if any, and starts
+    /// `pulling` in its place.
+    pub fn replace_model_pulling(&self, pulling: Option<tokio::task::AbortHandle>) {
+        let mut slot = self.model_pulling.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = std::mem::replace(&mut *slot, pulling) {
+            old.abort();
         }
     }
 

@@ -961,6 +961,7 @@ async fn the_model_is_pulled_from_a_model_server_and_replaced_when_it_changes() 
     let second_path = dir.path().join("second.tar.gz");
     archive.write(&second_path, &|_| {}).unwrap();
     let second = std::fs::read(&second_path).unwrap();
+    let second_bytes = second.clone();
 
     let config = rusa_project::EndpointConfig {
         kind: None,
@@ -1023,4 +1024,26 @@ async fn the_model_is_pulled_from_a_model_server_and_replaced_when_it_changes() 
         Err(PullError::Load(_))
     ));
     assert_eq!(model_id(&processor).as_deref(), Some("second-model-id"));
+
+    // PUT /model with a model_server pulls from it (Rasa's request body); one that has
+    // nothing loadable, no url, or remote_storage, is a 400 and the model stays.
+    let state = state(api());
+    let url = format!("http://{addr}/models/default");
+    for body in [
+        json!({"model_server": {"url": url, "wait_time_between_pulls": null}}),
+        json!({"model_server": {"token": "t"}}),
+        json!({"model_file": "models/x.tar.gz", "remote_storage": "aws"}),
+        json!({}),
+    ] {
+        let (status, error, _) = send(&state, "PUT", "/model", Some(&body.to_string())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+    }
+    let (_, status_before, _) = send(&state, "GET", "/status", None).await;
+    assert_eq!(status_before["model_id"], "test-model-id");
+    served.lock().unwrap().archive = Some((second_bytes, "\"v4\"".into()));
+    let body = json!({"model_server": {"url": url, "wait_time_between_pulls": null}});
+    let (status, _, text) = send(&state, "PUT", "/model", Some(&body.to_string())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let (_, status_after, _) = send(&state, "GET", "/status", None).await;
+    assert_eq!(status_after["model_id"], "second-model-id");
 }

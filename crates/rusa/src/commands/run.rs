@@ -37,8 +37,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     // With a model server (`models:`), the model comes from there, as in Rasa.
     let model_server = match &endpoints.models {
         Some(config) => {
-            let dir = std::env::temp_dir().join(format!("rusa-models-{}", std::process::id()));
-            let server = ModelServer::new(config, dir)
+            let server = ModelServer::new(config, rusa_server::model_server::download_dir())
                 .map_err(|e| UserError::new(format!("{}: models: {e}", config.pos)))?;
             Some(Arc::new(server))
         }
