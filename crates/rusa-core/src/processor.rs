@@ -97,6 +97,16 @@ pub struct ExternalIntent {
     pub entities: Vec<Value>,
 }
 
+impl ExternalIntent {
+    /// Rasa's short-hand entities of an external event, `{"entity": "value", ...}`, as
+    /// entity objects.
+    pub fn shorthand_entities(map: &Map<String, Value>) -> Vec<Value> {
+        map.iter()
+            .map(|(entity, value)| json!({"entity": entity, "value": value}))
+            .collect()
+    }
+}
+
 /// The text of an external event's user message, before the intent's name (Rasa's).
 pub const EXTERNAL_MESSAGE_PREFIX: &str = "EXTERNAL: ";
 

@@ -14,7 +14,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use rusa_core::agent::Agent;
-use rusa_core::processor::{TurnEnv, TurnOutput, UserMessage, parse_message, system_now};
+use rusa_core::processor::{
+    ExternalIntent, TurnEnv, TurnOutput, UserMessage, parse_message, system_now,
+};
 use rusa_core::{DialogueStateTracker, Event, EventKind, EventVerbosity, UserUttered};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -584,10 +586,7 @@ struct TriggerRequest {
 fn trigger_entities(entities: Option<Value>) -> Result<Vec<Value>, ApiError> {
     match entities {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Object(map)) => Ok(map
-            .into_iter()
-            .map(|(entity, value)| json!({"entity": entity, "value": value}))
-            .collect()),
+        Some(Value::Object(map)) => Ok(ExternalIntent::shorthand_entities(&map)),
         Some(Value::Array(list)) if list.iter().all(Value::is_object) => Ok(list),
         Some(_) => Err(ApiError::bad_request(
             "'entities' must be an object of entity names and values, or a list of entity objects",
@@ -618,7 +617,7 @@ async fn trigger_intent(
     }
     let incoming = crate::Incoming {
         sender_id: id.clone(),
-        external: Some(rusa_core::processor::ExternalIntent {
+        external: Some(ExternalIntent {
             intent: request.name.clone(),
             entities,
         }),

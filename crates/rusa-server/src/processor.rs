@@ -106,11 +106,6 @@ impl MessageProcessor {
         self.reminders.apply(sender_id, channel, events);
     }
 
-    /// Reminders scheduled and not yet due.
-    pub fn pending_reminders(&self) -> usize {
-        self.reminders.pending()
-    }
-
     /// Handles due reminders until the processor is dropped: each as an external event of
     /// its conversation, in a task of its own; the replies of a reminder set from the
     /// callback channel are POSTed to `callback`, others are only stored. Only the first

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use rusa_core::processor::ExternalIntent;
 use rusa_core::{DialogueStateTracker, Event, EventKind};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -99,10 +100,7 @@ impl Reminder {
     pub fn entity_list(&self) -> Vec<Value> {
         match &self.entities {
             Some(Value::Array(list)) => list.iter().filter(|e| e.is_object()).cloned().collect(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(entity, value)| serde_json::json!({"entity": entity, "value": value}))
-                .collect(),
+            Some(Value::Object(map)) => ExternalIntent::shorthand_entities(map),
             _ => Vec::new(),
         }
     }
@@ -241,12 +239,6 @@ impl Reminders {
             }
             !cancelled
         });
-    }
-
-    /// How many reminders wait (for tests and the log).
-    pub(crate) fn pending(&self) -> usize {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.values().filter(|job| !job.abort.is_finished()).count()
     }
 }
 
