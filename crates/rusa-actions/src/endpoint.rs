@@ -112,6 +112,11 @@ impl HttpEndpoint {
         text
     }
 
+    /// The `EndpointConfig.request` span of one call to this endpoint.
+    pub fn request_span(&self, body_len: usize) -> tracing::Span {
+        request_span(&self.display_url, body_len)
+    }
+
     /// A request to the endpoint's url, with its credentials.
     pub fn request(&self, method: Method) -> RequestBuilder {
         let mut request = self.client.request(method, self.url.clone());
@@ -120,6 +125,34 @@ impl HttpEndpoint {
         }
         request
     }
+}
+
+/// The span of one outgoing HTTP call (tracing spec §2: `EndpointConfig.request`, kind client,
+/// `url` without query string or credentials, `request_body_size_in_bytes`; the answer's
+/// status is recorded as `http.response.status_code`).
+pub fn request_span(display_url: &str, body_len: usize) -> tracing::Span {
+    tracing::info_span!(
+        "EndpointConfig.request",
+        otel.kind = "client",
+        url = display_url,
+        request_body_size_in_bytes = body_len,
+        http.response.status_code = tracing::field::Empty,
+    )
+}
+
+/// Adds the W3C trace context of `span` (the request's own `EndpointConfig.request` span)
+/// to this request's headers: `traceparent`, with `tracestate` and `baggage` when set.
+/// Nothing when tracing is off.
+pub fn with_trace_context(mut request: RequestBuilder, span: &tracing::Span) -> RequestBuilder {
+    for (name, value) in rusa_otel::propagation::inject(span) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            request = request.header(n, v);
+        }
+    }
+    request
 }
 
 /// TLS with rustls and the ring provider the workspace already builds (no aws-lc), the

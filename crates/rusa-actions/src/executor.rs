@@ -135,18 +135,12 @@ impl HttpActionExecutor {
         domain: &Domain,
     ) -> Result<ActionOutcome, ActionError> {
         let body = self.request_body(action, tracker, domain);
-        let span = tracing::info_span!(
-            "EndpointConfig.request",
-            otel.kind = "client",
-            url = &*self.display_url,
-            request_body_size_in_bytes = body.len(),
-            http.response.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
+        let span = crate::endpoint::request_span(&self.display_url, body.len());
         let mut request = self.client.post(self.url.clone());
         if let Some((user, password)) = &self.basic_auth {
             request = request.basic_auth(user, password.as_deref());
         }
+        request = crate::endpoint::with_trace_context(request, &span);
         if let Some(inject) = &self.header_injector {
             for (name, value) in inject(&span) {
                 match (
@@ -178,7 +172,10 @@ impl HttpActionExecutor {
         .instrument(span.clone())
         .await;
         if let Err(err) = &result {
-            span.record("otel.status_code", "ERROR");
+            // A rejection is an answer of the action server, not a failure of the call.
+            if !matches!(err, ActionError::Rejected { .. }) {
+                rusa_core::span_status::record_failure(&span, "ActionError", &err.to_string());
+            }
             span.in_scope(|| {
                 tracing::warn!(
                     action,

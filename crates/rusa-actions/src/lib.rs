@@ -12,6 +12,6 @@ mod endpoint;
 mod error;
 mod executor;
 
-pub use endpoint::HttpEndpoint;
+pub use endpoint::{HttpEndpoint, request_span, with_trace_context};
 pub use error::ConfigError;
 pub use executor::{HeaderInjector, HttpActionExecutor, RASA_VERSION};

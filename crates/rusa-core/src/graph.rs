@@ -152,21 +152,28 @@ impl GraphTrainer {
         );
         let _entered = span.enter();
         let mut nodes = Vec::new();
-        let nlu = if plan.training_type.has_nlu() {
-            Some(self.train_nlu(project, plan, &inputs.nlu_data, &mut nodes, on_node)?)
-        } else {
-            None
+        let mut run = || -> Result<TrainedGraph, TrainError> {
+            let nlu = if plan.training_type.has_nlu() {
+                Some(self.train_nlu(project, plan, &inputs.nlu_data, &mut nodes, on_node)?)
+            } else {
+                None
+            };
+            let policies = if plan.training_type.has_core() {
+                Some(self.train_policies(project, plan, &inputs.dialogue, &mut nodes, on_node)?)
+            } else {
+                None
+            };
+            Ok(TrainedGraph {
+                nlu,
+                policies,
+                nodes: std::mem::take(&mut nodes),
+            })
         };
-        let policies = if plan.training_type.has_core() {
-            Some(self.train_policies(project, plan, &inputs.dialogue, &mut nodes, on_node)?)
-        } else {
-            None
-        };
-        Ok(TrainedGraph {
-            nlu,
-            policies,
-            nodes,
-        })
+        let result = run();
+        if let Err(e) = &result {
+            crate::span_status::record_failure(&span, "TrainError", &e.to_string());
+        }
+        result
     }
 
     fn train_nlu(

@@ -19,6 +19,7 @@ pub mod processor;
 pub mod responses;
 pub mod slot_filling;
 pub mod span_capture;
+pub mod span_status;
 pub mod stores;
 pub mod tracker;
 

@@ -567,7 +567,12 @@ impl DialogueModel {
                     return false;
                 }
                 Err(err) => {
-                    tracing::error!(action = name.as_str(), error = %err, "the action failed; the turn goes on without its events");
+                    crate::span_status::record_failure(
+                        &action_span,
+                        "ActionError",
+                        &err.to_string(),
+                    );
+                    tracing::error!(parent: &action_span, action = name.as_str(), error = %err, "the action failed; the turn goes on without its events");
                     ActionOutcome::default()
                 }
             }

@@ -209,6 +209,8 @@ pub struct TracingConfig {
     pub sync_export: bool,
     pub batch: BatchConfig,
     pub sampler: SamplerConfig,
+    /// `OTEL_RESOURCE_ATTRIBUTES`: added to the resource of every span.
+    pub resource_attributes: Vec<(String, String)>,
     /// Where the configuration came from: `endpoints.yml:12:1` or an environment variable.
     pub source: String,
 }
@@ -216,6 +218,7 @@ pub struct TracingConfig {
 /// Something worth one log line, said by the caller once logging is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
+    Debug(String),
     Info(String),
     Warn(String),
 }
@@ -313,6 +316,9 @@ pub fn resolve(
         sync_export,
         batch: batch_from_env(env, &mut notes),
         sampler: sampler_from_env(env, &mut notes),
+        resource_attributes: env("OTEL_RESOURCE_ATTRIBUTES")
+            .map(|v| parse_header_list(&v))
+            .unwrap_or_default(),
         source,
     };
     Ok(Resolved {

@@ -13,7 +13,7 @@ pub mod jaeger;
 mod pipeline;
 pub mod processor;
 pub mod propagation;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use config::{Note, Resolved, TracingConfig, resolve};

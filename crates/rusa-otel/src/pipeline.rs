@@ -42,6 +42,12 @@ impl Pipeline {
     /// export: a back end that is down does not stop the command.
     pub fn start(config: &TracingConfig) -> Result<Self, SetupError> {
         let resource = Resource::builder()
+            .with_attributes(
+                config
+                    .resource_attributes
+                    .iter()
+                    .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone())),
+            )
             .with_service_name(config.service_name.clone())
             .build();
         let stats = Arc::new(Stats::default());

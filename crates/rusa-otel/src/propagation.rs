@@ -124,6 +124,18 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
+/// The trace id and span id of the span `id` of the current subscriber, for a debug log
+/// line (tracing spec §3); `None` when tracing is off.
+pub fn log_ids(id: &tracing::span::Id) -> Option<(String, String)> {
+    let cx = tracing::dispatcher::get_default(|dispatch| {
+        tracing_opentelemetry::get_otel_context(id, dispatch)
+    })?;
+    let span_ref = cx.span();
+    let sc = span_ref.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use tracing_subscriber::layer::SubscriberExt as _;

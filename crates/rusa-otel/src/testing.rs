@@ -55,3 +55,324 @@ impl InMemory {
         self.exporter.reset();
     }
 }
+
+pub use receiver::{DecodedSpan, Receiver, TestCa};
+
+/// OTLP receivers for tests: they decode what arrives with the OpenTelemetry protocol's own
+/// message types (independently of the exporter that encoded it).
+mod receiver {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+    use prost::Message as _;
+
+    /// One span as a receiver decoded it.
+    #[derive(Debug, Clone)]
+    pub struct DecodedSpan {
+        pub name: String,
+        pub trace_id: String,
+        pub span_id: String,
+        /// Empty for a root span.
+        pub parent_span_id: String,
+        /// OTLP's numbers: 1 internal, 2 server, 3 client.
+        pub kind: i32,
+        pub attributes: BTreeMap<String, String>,
+        /// 0 unset, 1 ok, 2 error.
+        pub status_code: i32,
+        pub event_names: Vec<String>,
+        pub service_name: String,
+        pub resource: BTreeMap<String, String>,
+    }
+
+    #[derive(Default)]
+    struct Inbox {
+        spans: Mutex<Vec<DecodedSpan>>,
+        /// Raw request bodies, for byte-level checks (privacy canaries).
+        raw: Mutex<Vec<Vec<u8>>>,
+        /// Request headers (HTTP) or metadata (gRPC) of each request.
+        headers: Mutex<Vec<Vec<(String, String)>>>,
+        arrived: Condvar,
+    }
+
+    impl Inbox {
+        fn take(&self, request: &ExportTraceServiceRequest, headers: Vec<(String, String)>) {
+            let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+            raw.push(request.encode_to_vec());
+            drop(raw);
+            self.headers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(headers);
+            let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+            for rs in &request.resource_spans {
+                let resource: BTreeMap<String, String> = rs
+                    .resource
+                    .as_ref()
+                    .map(|r| attributes(&r.attributes))
+                    .unwrap_or_default();
+                let service_name = resource.get("service.name").cloned().unwrap_or_default();
+                for ss in &rs.scope_spans {
+                    for s in &ss.spans {
+                        spans.push(DecodedSpan {
+                            name: s.name.clone(),
+                            trace_id: hex(&s.trace_id),
+                            span_id: hex(&s.span_id),
+                            parent_span_id: hex(&s.parent_span_id),
+                            kind: s.kind,
+                            attributes: attributes(&s.attributes),
+                            status_code: s.status.as_ref().map_or(0, |st| st.code),
+                            event_names: s.events.iter().map(|e| e.name.clone()).collect(),
+                            service_name: service_name.clone(),
+                            resource: resource.clone(),
+                        });
+                    }
+                }
+            }
+            self.arrived.notify_all();
+        }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn attributes(
+        kvs: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    ) -> BTreeMap<String, String> {
+        kvs.iter()
+            .map(|kv| {
+                let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(AnyValue::StringValue(s)) => s.clone(),
+                    Some(AnyValue::IntValue(i)) => i.to_string(),
+                    Some(AnyValue::BoolValue(b)) => b.to_string(),
+                    Some(AnyValue::DoubleValue(d)) => d.to_string(),
+                    Some(other) => format!("{other:?}"),
+                    None => String::new(),
+                };
+                (kv.key.clone(), value)
+            })
+            .collect()
+    }
+
+    /// A running receiver: OTLP/gRPC (plaintext or TLS) or OTLP/HTTP on 127.0.0.1.
+    pub struct Receiver {
+        pub addr: SocketAddr,
+        inbox: Arc<Inbox>,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl std::fmt::Debug for Receiver {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Receiver")
+                .field("addr", &self.addr)
+                .finish()
+        }
+    }
+
+    struct Service(Arc<Inbox>);
+
+    #[tonic::async_trait]
+    impl TraceService for Service {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let headers = request
+                .metadata()
+                .iter()
+                .filter_map(|kv| match kv {
+                    tonic::metadata::KeyAndValueRef::Ascii(k, v) => {
+                        Some((k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                    }
+                    tonic::metadata::KeyAndValueRef::Binary(..) => None,
+                })
+                .collect();
+            self.0.take(request.get_ref(), headers);
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    impl Receiver {
+        /// OTLP over gRPC; with `tls` (certificate and key PEM), over TLS.
+        pub fn grpc(tls: Option<(String, String)>) -> Self {
+            let runtime = runtime();
+            let inbox = Arc::new(Inbox::default());
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind a local port");
+            let addr = listener.local_addr().expect("a local address");
+            let service = TraceServiceServer::new(Service(Arc::clone(&inbox)));
+            let mut builder = tonic::transport::Server::builder();
+            if let Some((cert, key)) = tls {
+                builder = builder
+                    .tls_config(
+                        tonic::transport::ServerTlsConfig::new()
+                            .identity(tonic::transport::Identity::from_pem(cert, key)),
+                    )
+                    .expect("a TLS configuration");
+            }
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            runtime.spawn(builder.add_service(service).serve_with_incoming(incoming));
+            Self {
+                addr,
+                inbox,
+                _runtime: runtime,
+            }
+        }
+
+        /// OTLP over HTTP/protobuf at `/v1/traces`.
+        pub fn http() -> Self {
+            let runtime = runtime();
+            let inbox = Arc::new(Inbox::default());
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind a local port");
+            let addr = listener.local_addr().expect("a local address");
+            let app_inbox = Arc::clone(&inbox);
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(
+                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                        let inbox = Arc::clone(&app_inbox);
+                        async move {
+                            let headers = headers
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                                })
+                                .collect();
+                            match ExportTraceServiceRequest::decode(body) {
+                                Ok(request) => {
+                                    inbox.take(&request, headers);
+                                    (
+                                        axum::http::StatusCode::OK,
+                                        ExportTraceServiceResponse {
+                                            partial_success: None,
+                                        }
+                                        .encode_to_vec(),
+                                    )
+                                }
+                                Err(_) => (axum::http::StatusCode::BAD_REQUEST, Vec::new()),
+                            }
+                        }
+                    },
+                ),
+            );
+            runtime.spawn(async move { axum::serve(listener, app).await });
+            Self {
+                addr,
+                inbox,
+                _runtime: runtime,
+            }
+        }
+
+        /// The spans received so far.
+        pub fn spans(&self) -> Vec<DecodedSpan> {
+            self.inbox
+                .spans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        }
+
+        /// The request bodies received so far, as they came (protobuf).
+        pub fn raw(&self) -> Vec<Vec<u8>> {
+            self.inbox
+                .raw
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        }
+
+        /// The headers (or gRPC metadata) of the requests received so far.
+        pub fn headers(&self) -> Vec<Vec<(String, String)>> {
+            self.inbox
+                .headers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        }
+
+        /// Waits until `done` holds for the spans received, at most `limit`; returns them.
+        pub fn wait_for(
+            &self,
+            limit: Duration,
+            done: impl Fn(&[DecodedSpan]) -> bool,
+        ) -> Vec<DecodedSpan> {
+            let deadline = Instant::now() + limit;
+            let mut spans = self.inbox.spans.lock().unwrap_or_else(|e| e.into_inner());
+            while !done(&spans) {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                spans = self
+                    .inbox
+                    .arrived
+                    .wait_timeout(spans, deadline - now)
+                    .map(|(s, _)| s)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            spans.clone()
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the receiver")
+    }
+
+    /// A certificate authority made for one test, and a server certificate for
+    /// `localhost` and 127.0.0.1 signed by it.
+    #[derive(Debug)]
+    pub struct TestCa {
+        pub ca_pem: String,
+        pub server_cert_pem: String,
+        pub server_key_pem: String,
+    }
+
+    impl TestCa {
+        pub fn new() -> Self {
+            let mut ca_params =
+                rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            ca_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "rusa test CA");
+            let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+            let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("a CA");
+            let server_params =
+                rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                    .expect("server parameters");
+            let server_key = rcgen::KeyPair::generate().expect("a server key");
+            let server = server_params
+                .signed_by(&server_key, &ca)
+                .expect("a server certificate");
+            Self {
+                ca_pem: ca.pem(),
+                server_cert_pem: server.pem(),
+                server_key_pem: server_key.serialize_pem(),
+            }
+        }
+    }
+
+    impl Default for TestCa {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

@@ -88,15 +88,10 @@ pub(crate) async fn deliver_all(endpoint: &HttpEndpoint, messages: &[BotMessage]
 
 /// POSTs one reply; a failure is logged and the next reply is still sent (as Rasa).
 async fn deliver(endpoint: &HttpEndpoint, payload: &Value) {
-    let span = tracing::info_span!(
-        "EndpointConfig.request",
-        otel.kind = "client",
-        url = &*endpoint.display_url,
-        http.response.status_code = tracing::field::Empty,
-    );
-    let sent = endpoint
-        .request(reqwest::Method::POST)
-        .body(payload.to_string())
+    let body = payload.to_string();
+    let span = endpoint.request_span(body.len());
+    let request = endpoint.request(reqwest::Method::POST).body(body);
+    let sent = rusa_actions::with_trace_context(request, &span)
         .send()
         .instrument(span.clone())
         .await;
@@ -104,6 +99,14 @@ async fn deliver(endpoint: &HttpEndpoint, payload: &Value) {
         Ok(answer) => {
             span.record("http.response.status_code", answer.status().as_u16());
             if !answer.status().is_success() {
+                rusa_core::span_status::record_failure(
+                    &span,
+                    "HttpError",
+                    &format!(
+                        "the callback server answered HTTP {}",
+                        answer.status().as_u16()
+                    ),
+                );
                 tracing::warn!(
                     parent: &span,
                     status = answer.status().as_u16(),
@@ -112,7 +115,9 @@ async fn deliver(endpoint: &HttpEndpoint, payload: &Value) {
             }
         }
         Err(e) => {
-            tracing::warn!(parent: &span, error = %HttpEndpoint::error_text(&e), "a reply could not be sent to the callback server");
+            let text = HttpEndpoint::error_text(&e);
+            rusa_core::span_status::record_failure(&span, "HttpError", &text);
+            tracing::warn!(parent: &span, error = %text, "a reply could not be sent to the callback server");
         }
     }
 }

@@ -4,6 +4,10 @@
 //! parent of the turn's spans, `Agent.handle_message` first: the handlers run their turn in a
 //! task of its own instrumented with the current span, and a streamed turn keeps the span
 //! open until its last reply is out.
+//!
+//! A `traceparent` (with `tracestate` and `baggage`) on the request makes the caller's span
+//! this span's parent (tracing spec §3); a malformed one is ignored. The answer of a traced
+//! request carries `traceresponse: 00-<trace id>-<this span's id>-<flags>`.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -41,9 +45,20 @@ pub(crate) async fn message_request(request: Request, next: Next) -> Response {
         ("POST", Some("/conversations/{conversation_id}/trigger_intent")) => {
             server_span!("POST", "/conversations/{conversation_id}/trigger_intent")
         }
+        ("POST", Some("/conversations/{conversation_id}/execute")) => {
+            server_span!("POST", "/conversations/{conversation_id}/execute")
+        }
         _ => return next.run(request).await,
     };
-    let response = next.run(request).instrument(span.clone()).await;
+    rusa_otel::propagation::continue_from_headers(&span, request.headers());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Some(value) = rusa_otel::propagation::traceresponse(&span)
+        .and_then(|v| axum::http::HeaderValue::from_str(&v).ok())
+    {
+        response
+            .headers_mut()
+            .insert(rusa_otel::propagation::TRACERESPONSE, value);
+    }
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     // OpenTelemetry's rule for server spans: only a 5xx is the server's error.

@@ -103,7 +103,11 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     if origins.is_empty() {
         return None;
     }
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    // A browser front end may read the trace of an answer (tracing spec §3).
+    let layer = CorsLayer::new()
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers([axum::http::HeaderName::from_static("traceresponse")]);
     if origins.iter().any(|o| o == "*") {
         return Some(layer.allow_origin(Any));
     }

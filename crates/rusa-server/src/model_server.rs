@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
@@ -112,6 +113,22 @@ impl ModelServer {
 
     /// Pulls once; a new model replaces the processor's.
     pub async fn pull(&self, processor: &MessageProcessor) -> Result<Pulled, PullError> {
+        let span = self.endpoint.request_span(0);
+        let result = self
+            .pull_in(processor, &span)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            rusa_core::span_status::record_failure(&span, "PullError", &e.to_string());
+        }
+        result
+    }
+
+    async fn pull_in(
+        &self,
+        processor: &MessageProcessor,
+        span: &tracing::Span,
+    ) -> Result<Pulled, PullError> {
         let known = self.etag.lock().ok().and_then(|e| e.clone());
         let mut request = self.endpoint.request(reqwest::Method::GET);
         // Only when the loaded model came from this server: a model loaded otherwise
@@ -119,10 +136,11 @@ impl ModelServer {
         if let Some(etag) = known.as_ref().filter(|_| processor.agent().is_some()) {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        let answer = request
+        let answer = rusa_actions::with_trace_context(request, span)
             .send()
             .await
             .map_err(|e| PullError::Request(HttpEndpoint::error_text(&e)))?;
+        span.record("http.response.status_code", answer.status().as_u16());
         match answer.status() {
             StatusCode::NOT_MODIFIED => return Ok(Pulled::Unchanged),
             StatusCode::NOT_FOUND => return Err(PullError::NotFound),

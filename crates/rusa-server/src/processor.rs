@@ -3,6 +3,7 @@
 //! turn, append only the new events, publish them, release the lock. Each step is a
 //! `tracing` span named as in the tracing spec.
 
+use rusa_core::span_status::record_failure;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -277,8 +278,11 @@ impl MessageProcessor {
         let version = self
             .tracker_store
             .append(&tracker.sender_id, new_events)
-            .instrument(span)
+            .instrument(span.clone())
             .await;
+        if let Err(e) = &version {
+            record_failure(&span, "StoreError", &e.to_string());
+        }
         let version = match version {
             Ok(version) => version,
             Err(e) => {
@@ -322,8 +326,9 @@ impl MessageProcessor {
         let ticket = self
             .lock_store
             .lock(sender_id, self.lock_lifetime, self.lock_wait)
-            .instrument(span)
-            .await?;
+            .instrument(span.clone())
+            .await
+            .inspect_err(|e| record_failure(&span, "LockError", &e.to_string()))?;
         let mut guard = ReleaseOnDrop {
             store: Arc::clone(&self.lock_store),
             ticket: Some(ticket),
@@ -418,10 +423,15 @@ impl MessageProcessor {
             }
             Ok(output.messages)
         };
-        self.locked(&sender, work)
+        let result = self
+            .locked(&sender, work)
             .instrument(inner)
-            .instrument(span)
-            .await
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            record_failure(&span, "ProcessError", &e.to_string());
+        }
+        result
     }
 }
 

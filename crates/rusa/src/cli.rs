@@ -153,7 +153,7 @@ pub struct TrainCommon {
     #[arg(long)]
     pub strict_components: bool,
 
-    /// Endpoints file; accepted as Rasa accepts it, but training contacts no endpoint
+    /// Endpoints file: its `tracing:` entry traces the training; no other endpoint is contacted
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 }
@@ -210,8 +210,8 @@ pub struct TestCommon {
     #[arg(short, long, value_name = "N", default_value_t = 5)]
     pub folds: u32,
 
-    /// Endpoints file; accepted as Rasa accepts it, but evaluation replays the stories'
-    /// events and runs no action, so no endpoint is contacted
+    /// Endpoints file: its `tracing:` entry traces the evaluation; evaluation replays the
+    /// stories' events and runs no action, so no other endpoint is contacted
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 

@@ -18,7 +18,13 @@ use crate::cli::LogArgs;
 /// `-v` → info, `--debug` → debug, `--quiet` → error, else warn; `RUST_LOG` overrides all.
 /// With `log_file`, the same lines are appended to it (with time stamps, no colours); a
 /// file that cannot be opened is an error the caller reports.
-pub fn init(args: LogArgs, log_file: Option<&Path>) -> std::io::Result<()> {
+///
+/// With `otel`, rusa's spans also go to that tracing pipeline (its layer has its own filter).
+pub fn init(
+    args: LogArgs,
+    log_file: Option<&Path>,
+    otel: Option<&rusa_otel::Pipeline>,
+) -> std::io::Result<()> {
     let default = if args.debug {
         "debug"
     } else if args.verbose {
@@ -28,7 +34,16 @@ pub fn init(args: LogArgs, log_file: Option<&Path>) -> std::io::Result<()> {
     } else {
         "warn"
     };
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Exception events are for the tracing back end; the failure has its own log line.
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(default))
+            .add_directive(
+                format!("{}=off", rusa_core::span_status::EXCEPTION_TARGET)
+                    .parse()
+                    .expect("a valid directive"),
+            )
+    };
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -57,6 +72,7 @@ pub fn init(args: LogArgs, log_file: Option<&Path>) -> std::io::Result<()> {
         None => None,
     };
     let _ = tracing_subscriber::registry()
+        .with(otel.map(|p| p.layer()))
         .with(stderr)
         .with(file)
         .try_init();
@@ -103,8 +119,10 @@ where
             write!(writer, "{name} ")?;
         }
         let with_span_fields = level >= Level::DEBUG;
+        let mut innermost = None;
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
+                innermost = Some(span.id());
                 writer.write_str(span.name())?;
                 if with_span_fields {
                     let extensions = span.extensions();
@@ -117,6 +135,14 @@ where
                 writer.write_char(':')?;
             }
             writer.write_char(' ')?;
+        }
+        // Debug lines name the trace and span they were written in, so that logs and traces
+        // meet (nothing when tracing is off).
+        if with_span_fields
+            && let Some((trace_id, span_id)) =
+                innermost.as_ref().and_then(rusa_otel::propagation::log_ids)
+        {
+            write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
         }
         if self.target {
             write!(writer, "{}: ", meta.target())?;

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod error;
 mod logging;
+mod otel;
 mod output;
 mod usage;
 
@@ -32,12 +33,21 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => args.server.log_file.clone(),
         _ => None,
     };
-    if let Err(e) = logging::init(cli.log, log_file.as_deref()) {
+    // Tracing is read before logging starts: its layer is part of the one subscriber.
+    let mut tracing = match otel::CommandTracing::start(&cli.command) {
+        Ok(t) => t,
+        Err(e) => return error::exit_code(Err(e.into())),
+    };
+    if let Err(e) = logging::init(cli.log, log_file.as_deref(), tracing.pipeline()) {
         eprintln!("error: cannot open the log file: {e}");
         return ExitCode::from(1);
     }
+    tracing.announce(&cli.command);
     // Dropped after the exit code is computed and the output written: at most 50 ms.
     let _usage = usage::start(&cli.command);
     let result = commands::run(cli);
-    error::exit_code(result)
+    let code = error::exit_code(result);
+    // Pending spans: at most 1 s for a command, 5 s for the server.
+    tracing.finish();
+    code
 }
