@@ -290,7 +290,8 @@ impl MessageProcessor {
                 return Err(e.into());
             }
         };
-        let broker_class = self.broker.as_ref().map_or("None", |b| b.class_name());
+        // Without a broker the attribute is left out (never the string "None").
+        let broker_class = self.broker.as_ref().map(|b| b.class_name());
         let stream = stream_span(
             self.tracker_store.class_name(),
             new_events.len(),
@@ -474,27 +475,31 @@ fn lock_span(class: &str) -> tracing::Span {
 }
 
 /// `<TrackerStoreClass>._stream_new_events`.
-fn stream_span(class: &str, n: usize, broker: &str) -> tracing::Span {
-    match class {
+fn stream_span(class: &str, n: usize, broker: Option<&str>) -> tracing::Span {
+    let span = match class {
         "InMemoryTrackerStore" => tracing::info_span!(
             "InMemoryTrackerStore._stream_new_events",
             number_of_streamed_events = n,
-            broker_class = broker
+            broker_class = tracing::field::Empty
         ),
         "SQLTrackerStore" => tracing::info_span!(
             "SQLTrackerStore._stream_new_events",
             number_of_streamed_events = n,
-            broker_class = broker
+            broker_class = tracing::field::Empty
         ),
         "RedisTrackerStore" => tracing::info_span!(
             "RedisTrackerStore._stream_new_events",
             number_of_streamed_events = n,
-            broker_class = broker
+            broker_class = tracing::field::Empty
         ),
         _ => tracing::info_span!(
             "TrackerStore._stream_new_events",
             number_of_streamed_events = n,
-            broker_class = broker
+            broker_class = tracing::field::Empty
         ),
+    };
+    if let Some(broker) = broker {
+        span.record("broker_class", broker);
     }
+    span
 }
