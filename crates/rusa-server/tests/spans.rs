@@ -127,7 +127,6 @@ fn state(dir: &Path, url: String) -> AppState {
     }
 }
 
-
 #[tokio::test]
 async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
     let dir = std::env::temp_dir().join(format!("rusa-spans-{}", std::process::id()));
@@ -392,7 +391,10 @@ async fn the_exported_trace_continues_the_callers_and_reaches_the_action_server(
                 .find(|kv| kv.key.as_str() == key)
                 .map(|kv| kv.value.to_string())
         };
-        assert_eq!(attr(custom_action, "action_name").as_deref(), Some("action_hello"));
+        assert_eq!(
+            attr(custom_action, "action_name").as_deref(),
+            Some("action_hello")
+        );
         assert_eq!(attr(custom_action, "sender_id").as_deref(), Some(sender));
         assert!(attr(custom_action, "message_id").is_some());
         assert!(attr(request_span, "url").unwrap().ends_with("/webhook"));
@@ -442,7 +444,10 @@ async fn the_exported_trace_continues_the_callers_and_reaches_the_action_server(
         .unwrap();
     let response = app(state).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
-    let traceresponse = response.headers()["traceresponse"].to_str().unwrap().to_owned();
+    let traceresponse = response.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(!traceresponse.contains(CALLER_TRACE));
     memory.flush();
     let root = memory
@@ -502,13 +507,23 @@ fn a_training_exports_graph_trainer_and_one_graph_node_per_node() {
         .filter(|s| s.name.starts_with("GraphNode."))
         .collect();
     assert_eq!(nodes.len(), graph.nodes.len());
-    assert_eq!(spans.len(), graph.nodes.len() + 1, "nothing else is exported");
+    assert_eq!(
+        spans.len(),
+        graph.nodes.len() + 1,
+        "nothing else is exported"
+    );
     for (span, node) in nodes.iter().zip(&graph.nodes) {
         assert_eq!(span.parent_span_id, trainer.span_context.span_id());
-        assert_eq!(span.span_context.trace_id(), trainer.span_context.trace_id());
+        assert_eq!(
+            span.span_context.trace_id(),
+            trainer.span_context.trace_id()
+        );
         assert_eq!(span.name, format!("GraphNode.{}", node.component_class));
         assert_eq!(attr(span, "node_name"), Some(node.node_name.clone()));
-        assert_eq!(attr(span, "component_class"), Some(node.component_class.clone()));
+        assert_eq!(
+            attr(span, "component_class"),
+            Some(node.component_class.clone())
+        );
         assert_eq!(attr(span, "fn_name").as_deref(), Some("train"));
     }
     let _ = std::fs::remove_dir_all(&dir);

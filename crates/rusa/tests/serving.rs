@@ -4,7 +4,9 @@
 //! lock stores); a broken action server or event broker never takes the server down; a
 //! failing tracker store costs one 500, and one out of reach stops the start; and two
 //! servers behind a load balancer share conversations through the Redis lock store, the
-//! PostgreSQL tracker store and the RabbitMQ broker (docs/deployment.md).
+//! PostgreSQL tracker store and the RabbitMQ broker (docs/deployment.md); and a traced
+//! training and turn reach an OTLP receiver in the caller's trace without user data, while a
+//! tracing back end that is down changes nothing (docs/tracing.md).
 //!
 //! Tests that need PostgreSQL, Redis or RabbitMQ on loopback print that they skipped when
 //! the service is not running, and fail instead when `RUSA_TEST_SERVICES=required` (CI).
@@ -1039,6 +1041,313 @@ fn reply_texts(reply: &Response) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 7. Distributed tracing (docs/tracing.md).
+// ---------------------------------------------------------------------------------------
+
+/// Words that must never leave the process in a span: a user's message text, message
+/// metadata, a slot value set by an action, and a training example.
+const CANARY_TEXT: &str = "canarytextzebra";
+const CANARY_META: &str = "canarymetaotter";
+const CANARY_SLOT: &str = "canaryslotlynx";
+const CANARY_TRAIN: &str = "canarytrainheron";
+
+/// A caller's trace: the W3C header a front end or a CI pipeline sends.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A project whose `ask_custom` intent runs `action_custom`, which sets the text slot
+/// `secret`; one training example carries [`CANARY_TRAIN`]. Not trained.
+fn tracing_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("config.yml"), "language: en\n").unwrap();
+    std::fs::write(root.join("credentials.yml"), "rest:\n").unwrap();
+    std::fs::write(
+        root.join("domain.yml"),
+        "version: \"3.1\"\nintents: [greet, ask_custom]\nactions: [action_custom]\n\
+         slots:\n  secret:\n    type: text\n    mappings:\n    - type: custom\n\
+         responses:\n  utter_greet:\n  - text: \"Hello!\"\n  utter_done:\n  - text: \"Done.\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("data/nlu.yml"),
+        format!(
+            "nlu:\n- intent: greet\n  examples: |\n    - hello\n    - hi {CANARY_TRAIN}\n\
+             - intent: ask_custom\n  examples: |\n    - run the custom action\n    - do it\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("data/rules.yml"),
+        "rules:\n- rule: greet\n  steps:\n  - intent: greet\n  - action: utter_greet\n\
+         - rule: custom\n  steps:\n  - intent: ask_custom\n  - action: action_custom\n  \
+         - action: utter_done\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// An action server whose every action sets `secret` to [`CANARY_SLOT`]; it records the
+/// `traceparent` header of each call (`None` when there was none).
+fn tracing_action_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut traceparent) = (0usize, None);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if let Some(v) = lower.strip_prefix("traceparent:") {
+                    traceparent = Some(v.trim().to_owned());
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            record.lock().unwrap().push(traceparent);
+            let answer = json!({
+                "events": [{"event": "slot", "name": "secret", "value": CANARY_SLOT}],
+                "responses": [],
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// The bytes the receiver got contain none of the canaries.
+fn assert_no_canary(receiver: &rusa_otel::testing::Receiver) {
+    let raw: Vec<u8> = receiver.raw().concat();
+    assert!(!raw.is_empty());
+    for canary in [CANARY_TEXT, CANARY_META, CANARY_SLOT, CANARY_TRAIN] {
+        assert!(
+            !raw.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "{canary} was exported"
+        );
+    }
+}
+
+#[test]
+fn a_traced_training_and_turn_reach_the_back_end_in_the_callers_trace_without_user_data() {
+    let receiver = rusa_otel::testing::Receiver::http();
+    let (action_url, seen) = tracing_action_server();
+    let project = tracing_project();
+    let root = project.path();
+    std::fs::write(
+        root.join("endpoints.yml"),
+        format!(
+            "action_endpoint:\n  url: {action_url}\ntracing:\n  type: otlp\n  \
+             endpoint: http://127.0.0.1:{}/v1/traces\n",
+            receiver.addr.port()
+        ),
+    )
+    .unwrap();
+
+    // A CI pipeline's training, part of the pipeline's trace.
+    let out = rusa(root)
+        .arg("train")
+        .env("TRACEPARENT", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The command flushed before it exited: the spans are there without waiting.
+    let spans = receiver.spans();
+    let train = spans
+        .iter()
+        .find(|s| s.name == "GraphTrainer.train")
+        .unwrap_or_else(|| panic!("no GraphTrainer.train in {spans:#?}"));
+    assert_eq!(train.trace_id, CALLER_TRACE);
+    assert_eq!(train.parent_span_id, CALLER_SPAN);
+    assert_eq!(train.service_name, "rusa");
+    let nodes = spans
+        .iter()
+        .filter(|s| s.name.starts_with("GraphNode."))
+        .count();
+    assert!(nodes >= 3, "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s.name.starts_with("GraphNode."))
+            .all(|s| s.parent_span_id == train.span_id)
+    );
+
+    // A turn sent by a front end with its trace context; stopped with SIGTERM.
+    let mut cmd = rusa(root);
+    cmd.args(["run", "--port", "0", "--interface", "127.0.0.1"]);
+    let mut server = Server::start(cmd);
+    let body = json!({
+        "sender": "tracing-user",
+        "message": format!("run the custom action {CANARY_TEXT}"),
+        "metadata": {"note": CANARY_META},
+    })
+    .to_string();
+    let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
+    let reply = request_with(
+        &server.addr,
+        "POST",
+        "/webhooks/rest/webhook",
+        Some(&body),
+        &[("traceparent", &traceparent)],
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply_texts(&reply), ["Done."]);
+    let traceresponse = reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "traceresponse")
+        .map(|(_, v)| v.clone())
+        .expect("the answer names its trace");
+    assert!(traceresponse.starts_with(&format!("00-{CALLER_TRACE}-")));
+    assert!(server.terminate().success(), "{}", server.log());
+
+    let spans = receiver.spans();
+    let turn: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == CALLER_TRACE && !s.name.starts_with("GraphNode.train"))
+        .collect();
+    let names: Vec<&str> = turn.iter().map(|s| s.name.as_str()).collect();
+    for expected in [
+        "POST /webhooks/rest/webhook",
+        "Agent.handle_message",
+        "MessageProcessor.handle_message",
+        "InMemoryLockStore.lock",
+        "MessageProcessor.get_tracker",
+        "MessageProcessor.log_message",
+        "MessageProcessor._run_prediction_loop",
+        "MessageProcessor._predict_next_with_tracker",
+        "MessageProcessor._run_action",
+        "EndpointConfig.request",
+        "MessageProcessor.save_tracker",
+        "InMemoryTrackerStore._stream_new_events",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    let server_span = turn
+        .iter()
+        .find(|s| s.name == "POST /webhooks/rest/webhook")
+        .unwrap();
+    assert_eq!(server_span.parent_span_id, CALLER_SPAN);
+    assert_eq!(
+        traceresponse,
+        format!("00-{CALLER_TRACE}-{}-01", server_span.span_id)
+    );
+    let request_span = turn
+        .iter()
+        .find(|s| s.name == "EndpointConfig.request")
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [Some(format!(
+            "00-{CALLER_TRACE}-{}-01",
+            request_span.span_id
+        ))]
+    );
+    assert_no_canary(&receiver);
+    assert!(!server.log().contains("did not reach"), "{}", server.log());
+}
+
+#[test]
+fn tracing_mistakes_in_the_endpoints_file_are_reported() {
+    let project = Project::moodbot();
+    let root = project.path();
+    // An unknown type: one warning naming the type and the file; the command works.
+    std::fs::write(
+        root.join("endpoints.yml"),
+        "tracing:\n  type: zipkin\n  port: 9411\n",
+    )
+    .unwrap();
+    let out = rusa(root).arg("train").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("zipkin").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("endpoints.yml:2"),
+        "{stderr}"
+    );
+    // A misspelt key: said, with the right spelling.
+    std::fs::write(root.join("endpoints.yml"), "tracing:\n  tpye: jaeger\n").unwrap();
+    let out = rusa(root).arg("train").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`tpye`") && stderr.contains("`type`"),
+        "{stderr}"
+    );
+    // A value that cannot work stops the command, naming file, line and key.
+    std::fs::write(
+        root.join("endpoints.yml"),
+        "tracing:\n  type: jaeger\n  port: sixty\n",
+    )
+    .unwrap();
+    for command in [&["train"][..], &["run", "--port", "0"][..], &["shell"][..]] {
+        let out = rusa(root).args(command).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("endpoints.yml:3") && stderr.contains("`port`"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_tracing_back_end_that_is_down_changes_no_answer_and_no_exit_code() {
+    let project = Project::with_custom_action();
+    let root = project.path();
+    let endpoints = project.endpoints(
+        "down",
+        &format!(
+            "tracing:\n  type: otlp\n  endpoint: http://127.0.0.1:{}\n  timeout: 0.5\n",
+            closed_port()
+        ),
+    );
+    let out = rusa(root)
+        .args(["train", "--force", "--endpoints"])
+        .arg(&endpoints)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("did not reach the tracing back end"),
+        "{stderr}"
+    );
+    let mut server = project.start(&endpoints, &[]);
+    assert_eq!(turn(&server, "down-user", "hello"), ["Hello!"]);
+    assert!(server.terminate().success(), "{}", server.log());
+    assert_eq!(
+        server
+            .log()
+            .matches("did not reach the tracing back end")
+            .count(),
+        1,
+        "{}",
+        server.log()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Projects and servers.
 // ---------------------------------------------------------------------------------------
 
@@ -1483,6 +1792,8 @@ fn read_request(stream: &TcpStream) -> Option<Vec<u8>> {
 #[derive(Debug)]
 struct Response {
     status: u16,
+    /// Header names in lower case.
+    headers: Vec<(String, String)>,
     body: String,
 }
 
@@ -1495,14 +1806,29 @@ impl Response {
 /// One HTTP/1.1 request on its own connection. An answer cut short (the server died while
 /// sending it) is an error, never a response.
 fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Response> {
+    request_with(addr, method, path, body, &[])
+}
+
+/// [`request`] with extra request headers.
+fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let body = body.unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+         {extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
@@ -1526,8 +1852,10 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
     let (mut length, mut chunked) = (None, false);
+    let mut headers = Vec::new();
     for line in lines {
         let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         match name.trim().to_ascii_lowercase().as_str() {
             "content-length" => length = value.trim().parse::<usize>().ok(),
             "transfer-encoding" => chunked = value.trim().eq_ignore_ascii_case("chunked"),
@@ -1557,6 +1885,7 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     };
     Some(Response {
         status,
+        headers,
         body: String::from_utf8(body).ok()?,
     })
 }
