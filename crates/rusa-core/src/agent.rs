@@ -68,16 +68,32 @@ impl Agent {
     /// Parses a text as `POST /model/parse` answers (without `text`, `message_id`, `metadata`,
     /// which the caller adds). The response selector's `responses` are filled in from the
     /// domain.
+    ///
+    /// Each component runs in its `GraphNode.<Class>` span.
     pub fn parse(&self, text: &str) -> Value {
+        self.parse_with(text, true)
+    }
+
+    /// [`Agent::parse`] without a span per component: for scoring thousands of examples,
+    /// whose spans would only flood a tracing back end.
+    pub fn parse_untraced(&self, text: &str) -> Value {
+        self.parse_with(text, false)
+    }
+
+    fn parse_with(&self, text: &str, traced: bool) -> Value {
         let Some(nlu) = &self.nlu else {
             return json!({"intent": {"name": null, "confidence": 0.0}, "entities": [], "intent_ranking": []});
         };
         let mut message = rusa_nlu::Message::new(text);
         for (i, component) in nlu.components.iter().enumerate() {
-            let class = rusa_nlu::NluComponent::name(component);
-            let span = node_span(class, &format!("run_{class}{i}"), "process");
-            let _entered = span.enter();
-            rusa_nlu::NluComponent::process(component, &mut message);
+            if traced {
+                let class = rusa_nlu::NluComponent::name(component);
+                let span = node_span(class, &format!("run_{class}{i}"), "process");
+                let _entered = span.enter();
+                rusa_nlu::NluComponent::process(component, &mut message);
+            } else {
+                rusa_nlu::NluComponent::process(component, &mut message);
+            }
         }
         let mut parse = serde_json::to_value(message.into_parse_result()).unwrap_or(Value::Null);
         self.fill_selected_responses(&mut parse);

@@ -164,13 +164,18 @@ pub struct NluEvaluation {
 }
 
 /// Parses each example with the agent and scores intents and entities.
+///
+/// Traced as one `Evaluation.nlu` span (`number_of_examples`); the examples' parses have no
+/// spans of their own.
 pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
+    let span = tracing::info_span!("Evaluation.nlu", number_of_examples = examples.len());
+    let _entered = span.enter();
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(examples.len());
     let mut entity_pairs: Vec<(String, String)> = Vec::new();
     let mut errors = Vec::new();
     let mut confidences = Vec::new();
     for example in examples {
-        let parse = agent.parse(&example.text);
+        let parse = agent.parse_untraced(&example.text);
         let predicted = parse["intent"]["name"]
             .as_str()
             .unwrap_or("None")
@@ -266,14 +271,48 @@ pub struct CoreEvaluation {
 /// Replays each test story: before every action of the story the model predicts the next
 /// action; for user steps with text, the NLU predicts the intent. The story's own events
 /// are applied after each prediction, so one mistake does not cascade.
+///
+/// Traced: `Evaluation.test_stories` (`number_of_stories`), one `Evaluation.test_story` per
+/// replayed story (`story_number`, `passed`), and in it the prediction of each action
+/// (`MessageProcessor._predict_next_with_tracker`) and the parse of each text
+/// (`GraphNode.<Class>`), as in a served turn.
 pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
+    let all = tracing::info_span!(
+        "Evaluation.test_stories",
+        number_of_stories = tracing::field::Empty
+    );
+    let _all = all.enter();
+    let predict = |tracker: &DialogueStateTracker| {
+        let span = tracing::info_span!(
+            "MessageProcessor._predict_next_with_tracker",
+            intent_name = tracing::field::Empty,
+        );
+        if let Some(intent) = tracker.latest_message().and_then(|m| m.intent_name()) {
+            span.record("intent_name", intent);
+        }
+        span.in_scope(|| {
+            agent
+                .dialogue
+                .policies
+                .predict(&agent.dialogue.domain, tracker)
+                .action
+        })
+    };
     let domain = agent.dialogue.domain.clone();
     let specs: Arc<[SlotSpec]> = agent.dialogue.slot_specs.clone();
     let mut action_pairs: Vec<(String, String)> = Vec::new();
     let mut intent_pairs: Vec<(String, String)> = Vec::new();
     let mut results = Vec::new();
     let mut end_to_end = false;
-    for (story, steps) in unfold_stories(stories) {
+    let unfolded = unfold_stories(stories);
+    all.record("number_of_stories", unfolded.len());
+    for (number, (story, steps)) in unfolded.into_iter().enumerate() {
+        let story_span = tracing::info_span!(
+            "Evaluation.test_story",
+            story_number = number + 1,
+            passed = tracing::field::Empty
+        );
+        let _story = story_span.enter();
         let mut tracker = DialogueStateTracker::new("test", specs.clone());
         tracker.update(action_event(ACTION_LISTEN));
         let mut passed = true;
@@ -287,7 +326,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     text,
                 } => {
                     if pending_listen {
-                        let predicted = agent.dialogue.policies.predict(&domain, &tracker).action;
+                        let predicted = predict(&tracker);
                         action_pairs.push((ACTION_LISTEN.to_owned(), predicted.clone()));
                         if predicted != ACTION_LISTEN {
                             passed = false;
@@ -340,7 +379,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     }
                 }
                 StepKind::Action(gold) | StepKind::Bot(gold) => {
-                    let predicted = agent.dialogue.policies.predict(&domain, &tracker).action;
+                    let predicted = predict(&tracker);
                     action_pairs.push((gold.clone(), predicted.clone()));
                     if &predicted != gold {
                         passed = false;
@@ -379,6 +418,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                 StepKind::Checkpoint(_) | StepKind::Or(_) => {}
             }
         }
+        story_span.record("passed", passed);
         results.push(StoryResult {
             name: story.name.clone(),
             passed,

@@ -1191,6 +1191,58 @@ fn a_traced_training_and_turn_reach_the_back_end_in_the_callers_trace_without_us
             .all(|s| s.parent_span_id == train.span_id)
     );
 
+    // `rusa shell` traces its turns and `rusa test` the stories it replays.
+    let mut shell = rusa(root)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("hello {CANARY_TEXT}\n").as_bytes())
+        .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello!"));
+    std::fs::create_dir_all(root.join("tests")).unwrap();
+    std::fs::write(
+        root.join("tests/test_stories.yml"),
+        "stories:\n- story: greet\n  steps:\n  - user: |\n      hello\n    intent: greet\n  \
+         - action: utter_greet\n",
+    )
+    .unwrap();
+    let out = rusa(root).args(["test", "core"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spans = receiver.spans();
+    let shell_turn = spans
+        .iter()
+        .find(|s| s.name == "Agent.handle_message")
+        .unwrap_or_else(|| panic!("no shell turn in {spans:#?}"));
+    assert_eq!(shell_turn.attributes["input_channel"], "cmdline");
+    let story = spans
+        .iter()
+        .find(|s| s.name == "Evaluation.test_story")
+        .unwrap_or_else(|| panic!("no replayed story in {spans:#?}"));
+    assert_eq!(story.attributes["passed"], "true");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "MessageProcessor._predict_next_with_tracker"
+                && s.parent_span_id == story.span_id)
+    );
+
     // A turn sent by a front end with its trace context; stopped with SIGTERM.
     let mut cmd = rusa(root);
     cmd.args(["run", "--port", "0", "--interface", "127.0.0.1"]);
@@ -1224,7 +1276,7 @@ fn a_traced_training_and_turn_reach_the_back_end_in_the_callers_trace_without_us
     let spans = receiver.spans();
     let turn: Vec<_> = spans
         .iter()
-        .filter(|s| s.trace_id == CALLER_TRACE && !s.name.starts_with("GraphNode.train"))
+        .filter(|s| s.trace_id == CALLER_TRACE && s.name != "GraphTrainer.train")
         .collect();
     let names: Vec<&str> = turn.iter().map(|s| s.name.as_str()).collect();
     for expected in [
