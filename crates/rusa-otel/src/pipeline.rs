@@ -142,6 +142,7 @@ where
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
             meta.target().starts_with("rusa")
                 && if meta.is_span() {

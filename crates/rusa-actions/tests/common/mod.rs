@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod action_server;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
