@@ -37,6 +37,8 @@ const ARRIVAL_LIMIT: Duration = Duration::from_secs(60);
 const SDK_SERVICE: &str = "action-server-test";
 /// The span of rasa-sdk's `POST /webhook` handler (rasa_sdk/endpoint.py).
 const SDK_WEBHOOK_SPAN: &str = "create_app.webhook";
+/// rasa-sdk's span of `ActionExecutor.run`, inside the webhook's.
+const SDK_RUN_SPAN: &str = "ActionExecutor.run";
 const SENDER: &str = "tracing-sender";
 
 /// rusa's tracing configuration from an endpoints file holding `yaml`, with an empty
@@ -116,6 +118,7 @@ fn rasa_sdk_continues_the_trace_of_rusas_action_call() {
     assert_eq!((report.exported, report.lost()), (2, 0), "{report:?}");
     let spans = receiver.wait_for(ARRIVAL_LIMIT, |spans| {
         find(spans, SDK_WEBHOOK_SPAN, SDK_SERVICE).is_some()
+            && find(spans, SDK_RUN_SPAN, SDK_SERVICE).is_some()
     });
     let context = || {
         format!(
@@ -159,4 +162,20 @@ fn rasa_sdk_continues_the_trace_of_rusas_action_call() {
     assert_eq!(attribute("version"), Some(rusa_actions::RASA_VERSION));
     assert_eq!(attribute("http.method"), Some("POST"));
     assert_eq!(attribute("http.route"), Some("/webhook"));
+    // (rasa-sdk makes it an internal span, not a server span.)
+    assert_eq!(webhook.kind, 1, "{}", context());
+
+    // rasa-sdk's own tree below it.
+    let run = find(&spans, SDK_RUN_SPAN, SDK_SERVICE)
+        .unwrap_or_else(|| panic!("no {SDK_RUN_SPAN} span of rasa-sdk; {}", context()));
+    assert_eq!(run.trace_id, request.trace_id, "{}", context());
+    assert_eq!(run.parent_span_id, webhook.span_id, "{}", context());
+    assert_eq!(
+        run.attributes.get("action_name").map(String::as_str),
+        Some("action_remember_mood")
+    );
+    assert_eq!(
+        run.attributes.get("sender_id").map(String::as_str),
+        Some(SENDER)
+    );
 }

@@ -376,3 +376,213 @@ mod receiver {
         }
     }
 }
+
+/// A decoder of the Jaeger agent's `emitBatch` datagrams on the `thrift` crate's compact
+/// protocol: independent of rusa's hand-written encoder, for tests.
+pub mod jaeger_wire {
+    #![allow(clippy::missing_panics_doc)]
+    use std::io::Cursor;
+
+    use thrift::protocol::{TCompactInputProtocol, TInputProtocol, TMessageIdentifier, TType};
+
+    #[derive(Debug, Default, PartialEq)]
+    pub struct DTag {
+        pub key: String,
+        pub v_type: i32,
+        pub v_str: Option<String>,
+        pub v_double: Option<f64>,
+        pub v_bool: Option<bool>,
+        pub v_long: Option<i64>,
+        pub v_binary: Option<Vec<u8>>,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct DLog {
+        pub timestamp: i64,
+        pub fields: Vec<DTag>,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct DRef {
+        pub ref_type: i32,
+        pub trace_low: i64,
+        pub trace_high: i64,
+        pub span_id: i64,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct DSpan {
+        pub trace_low: i64,
+        pub trace_high: i64,
+        pub span_id: i64,
+        pub parent_span_id: i64,
+        pub operation_name: String,
+        pub references: Vec<DRef>,
+        pub flags: i32,
+        pub start_time: i64,
+        pub duration: i64,
+        pub tags: Vec<DTag>,
+        pub logs: Vec<DLog>,
+    }
+
+    impl DSpan {
+        pub fn tag(&self, key: &str) -> Option<&DTag> {
+            self.tags.iter().find(|t| t.key == key)
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub struct DBatch {
+        pub service_name: String,
+        pub process_tags: Vec<DTag>,
+        pub spans: Vec<DSpan>,
+    }
+
+    pub type R<T> = thrift::Result<T>;
+
+    /// Reads a struct, calling `field` for each field (id, type); stop ends it.
+    pub fn read_struct<P: TInputProtocol>(
+        p: &mut P,
+        mut field: impl FnMut(&mut P, i16, TType) -> R<()>,
+    ) -> R<()> {
+        p.read_struct_begin()?;
+        loop {
+            let f = p.read_field_begin()?;
+            if f.field_type == TType::Stop {
+                break;
+            }
+            let id = f.id.unwrap_or_else(|| panic!("field without id"));
+            field(p, id, f.field_type)?;
+            p.read_field_end()?;
+        }
+        p.read_struct_end()
+    }
+
+    pub fn read_list<P: TInputProtocol, T>(
+        p: &mut P,
+        mut elem: impl FnMut(&mut P) -> R<T>,
+    ) -> R<Vec<T>> {
+        let l = p.read_list_begin()?;
+        assert_eq!(l.element_type, TType::Struct);
+        let mut out = Vec::new();
+        for _ in 0..l.size {
+            out.push(elem(p)?);
+        }
+        p.read_list_end()?;
+        Ok(out)
+    }
+
+    pub fn unexpected(what: &str, id: i16, ty: TType) -> ! {
+        panic!("{what}: unexpected field {id} of type {ty:?}")
+    }
+
+    pub fn read_tag<P: TInputProtocol>(p: &mut P) -> R<DTag> {
+        let mut t = DTag::default();
+        read_struct(p, |p, id, ty| {
+            match (id, ty) {
+                (1, TType::String) => t.key = p.read_string()?,
+                (2, TType::I32) => t.v_type = p.read_i32()?,
+                (3, TType::String) => t.v_str = Some(p.read_string()?),
+                (4, TType::Double) => t.v_double = Some(p.read_double()?),
+                (5, TType::Bool) => t.v_bool = Some(p.read_bool()?),
+                (6, TType::I64) => t.v_long = Some(p.read_i64()?),
+                (7, TType::String) => t.v_binary = Some(p.read_bytes()?),
+                _ => unexpected("Tag", id, ty),
+            }
+            Ok(())
+        })?;
+        Ok(t)
+    }
+
+    pub fn read_log<P: TInputProtocol>(p: &mut P) -> R<DLog> {
+        let mut l = DLog::default();
+        read_struct(p, |p, id, ty| {
+            match (id, ty) {
+                (1, TType::I64) => l.timestamp = p.read_i64()?,
+                (2, TType::List) => l.fields = read_list(p, read_tag)?,
+                _ => unexpected("Log", id, ty),
+            }
+            Ok(())
+        })?;
+        Ok(l)
+    }
+
+    pub fn read_ref<P: TInputProtocol>(p: &mut P) -> R<DRef> {
+        let mut r = DRef::default();
+        read_struct(p, |p, id, ty| {
+            match (id, ty) {
+                (1, TType::I32) => r.ref_type = p.read_i32()?,
+                (2, TType::I64) => r.trace_low = p.read_i64()?,
+                (3, TType::I64) => r.trace_high = p.read_i64()?,
+                (4, TType::I64) => r.span_id = p.read_i64()?,
+                _ => unexpected("SpanRef", id, ty),
+            }
+            Ok(())
+        })?;
+        Ok(r)
+    }
+
+    pub fn read_span<P: TInputProtocol>(p: &mut P) -> R<DSpan> {
+        let mut s = DSpan::default();
+        read_struct(p, |p, id, ty| {
+            match (id, ty) {
+                (1, TType::I64) => s.trace_low = p.read_i64()?,
+                (2, TType::I64) => s.trace_high = p.read_i64()?,
+                (3, TType::I64) => s.span_id = p.read_i64()?,
+                (4, TType::I64) => s.parent_span_id = p.read_i64()?,
+                (5, TType::String) => s.operation_name = p.read_string()?,
+                (6, TType::List) => s.references = read_list(p, read_ref)?,
+                (7, TType::I32) => s.flags = p.read_i32()?,
+                (8, TType::I64) => s.start_time = p.read_i64()?,
+                (9, TType::I64) => s.duration = p.read_i64()?,
+                (10, TType::List) => s.tags = read_list(p, read_tag)?,
+                (11, TType::List) => s.logs = read_list(p, read_log)?,
+                _ => unexpected("Span", id, ty),
+            }
+            Ok(())
+        })?;
+        Ok(s)
+    }
+
+    pub fn read_batch<P: TInputProtocol>(p: &mut P) -> R<DBatch> {
+        let mut b = DBatch::default();
+        read_struct(p, |p, id, ty| {
+            match (id, ty) {
+                (1, TType::Struct) => read_struct(p, |p, id, ty| {
+                    match (id, ty) {
+                        (1, TType::String) => b.service_name = p.read_string()?,
+                        (2, TType::List) => b.process_tags = read_list(p, read_tag)?,
+                        _ => unexpected("Process", id, ty),
+                    }
+                    Ok(())
+                })?,
+                (2, TType::List) => b.spans = read_list(p, read_span)?,
+                _ => unexpected("Batch", id, ty),
+            }
+            Ok(())
+        })?;
+        Ok(b)
+    }
+
+    /// Decodes one datagram; every byte must belong to the message.
+    pub fn decode(datagram: &[u8]) -> (TMessageIdentifier, DBatch) {
+        let mut cursor = Cursor::new(datagram);
+        let (message, batch) = {
+            let mut p = TCompactInputProtocol::new(&mut cursor);
+            let message = p.read_message_begin().expect("message header");
+            let mut batch = None;
+            read_struct(&mut p, |p, id, ty| {
+                match (id, ty) {
+                    (1, TType::Struct) => batch = Some(read_batch(p)?),
+                    _ => unexpected("emitBatch_args", id, ty),
+                }
+                Ok(())
+            })
+            .expect("emitBatch args");
+            p.read_message_end().expect("message end");
+            (message, batch.expect("batch field"))
+        };
+        assert_eq!(cursor.position() as usize, datagram.len(), "trailing bytes");
+        (message, batch)
+    }
+}

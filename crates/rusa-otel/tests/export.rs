@@ -317,3 +317,83 @@ fn a_back_end_that_is_down_loses_spans_counted_and_never_blocks() {
         );
     }
 }
+
+#[test]
+fn jaeger_agent_udp_with_a_batch_split_over_datagrams() {
+    use rusa_otel::testing::jaeger_wire::decode;
+
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    // The receiver reads as datagrams arrive (the socket's buffer holds only a few).
+    let reader = std::thread::spawn(move || {
+        let mut datagrams = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        let mut spans = 0;
+        while spans < 600 {
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    let (_, batch) = decode(&buf[..n]);
+                    spans += batch.spans.len();
+                    datagrams.push(buf[..n].to_vec());
+                }
+                Err(_) => break,
+            }
+        }
+        datagrams
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "tracing:\n  type: jaeger\n  host: 127.0.0.1\n  port: {port}\n  service_name: jaeger-bot\n"
+        ),
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+        ],
+    );
+    let pipeline = Pipeline::start(&config).unwrap();
+    // 600 spans: about two datagrams' worth, which the receiving socket's buffer holds
+    // even if they come faster than it reads (UDP drops what does not fit).
+    for _ in 0..200 {
+        emit(&pipeline);
+    }
+    let report = pipeline.shutdown(PATIENCE);
+    assert_eq!((report.exported, report.lost()), (600, 0), "{report:?}");
+    let datagrams = reader.join().unwrap();
+    assert!(datagrams.len() >= 2, "one export of 600 spans is split");
+    let mut all = Vec::new();
+    for datagram in &datagrams {
+        assert!(datagram.len() <= 65_000);
+        let (message, batch) = decode(datagram);
+        assert_eq!(message.name, "emitBatch");
+        assert_eq!(batch.service_name, "jaeger-bot");
+        all.extend(batch.spans);
+    }
+    assert_eq!(all.len(), 600);
+    let server = all
+        .iter()
+        .find(|s| s.operation_name == "POST /webhooks/rest/webhook")
+        .unwrap();
+    let agent = all
+        .iter()
+        .find(|s| s.operation_name == "Agent.handle_message" && s.parent_span_id == server.span_id)
+        .expect("the agent span is the server span's child");
+    assert_eq!(agent.trace_high, server.trace_high);
+    assert_eq!(agent.trace_low, server.trace_low);
+    assert_eq!(
+        server
+            .tag("span.kind")
+            .and_then(|t| t.v_str.clone())
+            .as_deref(),
+        Some("server")
+    );
+    let failed = all
+        .iter()
+        .find(|s| s.operation_name == "EndpointConfig.request")
+        .unwrap();
+    assert_eq!(failed.tag("error").and_then(|t| t.v_bool), Some(true));
+}
