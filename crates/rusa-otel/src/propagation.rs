@@ -124,12 +124,11 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
-/// The trace id and span id of the span `id` of the current subscriber, for a debug log
-/// line (tracing spec §3); `None` when tracing is off.
-pub fn log_ids(id: &tracing::span::Id) -> Option<(String, String)> {
-    let cx = tracing::dispatcher::get_default(|dispatch| {
-        tracing_opentelemetry::get_otel_context(id, dispatch)
-    })?;
+/// The trace id and span id of the span `id` of `dispatch`, for a debug log line (tracing
+/// spec §3); `None` when tracing is off. A formatter cannot look up the current dispatcher
+/// while it writes an event (the lookup is not re-entrant), so it is passed in.
+pub fn log_ids(id: &tracing::span::Id, dispatch: &tracing::Dispatch) -> Option<(String, String)> {
+    let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
     let span_ref = cx.span();
     let sc = span_ref.span_context();
     sc.is_valid()

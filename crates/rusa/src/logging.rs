@@ -44,12 +44,14 @@ pub fn init(
                     .expect("a valid directive"),
             )
     };
+    let dispatch = DispatchCell::default();
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .event_format(Line {
             time: false,
             target: args.debug,
+            dispatch: dispatch.clone(),
         })
         .with_filter(filter());
     let file = match log_file {
@@ -65,19 +67,27 @@ pub fn init(
                     .event_format(Line {
                         time: true,
                         target: args.debug,
+                        dispatch: dispatch.clone(),
                     })
                     .with_filter(filter()),
             )
         }
         None => None,
     };
-    let _ = tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         .with(otel.map(|p| p.layer()))
         .with(stderr)
-        .with(file)
-        .try_init();
+        .with(file);
+    let subscriber = tracing::Dispatch::new(subscriber);
+    let _ = dispatch.0.set(subscriber.downgrade());
+    let _ = subscriber.try_init();
     Ok(())
 }
+
+/// The subscriber a [`Line`] belongs to, set once it exists (weak: the subscriber owns the
+/// line). Debug lines look up their span's trace and span id through it.
+#[derive(Clone, Default)]
+struct DispatchCell(std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>);
 
 /// One log line: `[time] LEVEL span:span: message key=value…`. The fields of the enclosing
 /// spans are written only on debug and trace lines: a turn's spans carry the sender id and
@@ -86,6 +96,7 @@ pub fn init(
 struct Line {
     time: bool,
     target: bool,
+    dispatch: DispatchCell,
 }
 
 impl<S, N> FormatEvent<S, N> for Line
@@ -139,8 +150,9 @@ where
         // Debug lines name the trace and span they were written in, so that logs and traces
         // meet (nothing when tracing is off).
         if with_span_fields
-            && let Some((trace_id, span_id)) =
-                innermost.as_ref().and_then(rusa_otel::propagation::log_ids)
+            && let Some(id) = &innermost
+            && let Some(dispatch) = self.dispatch.0.get().and_then(|d| d.upgrade())
+            && let Some((trace_id, span_id)) = rusa_otel::propagation::log_ids(id, &dispatch)
         {
             write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
         }
@@ -183,6 +195,7 @@ mod tests {
                 .event_format(Line {
                     time: false,
                     target: false,
+                    dispatch: DispatchCell::default(),
                 })
                 .with_filter(EnvFilter::new(filter)),
         );
@@ -210,6 +223,45 @@ mod tests {
             " WARN Agent.handle_message:MessageProcessor._run_action: the action server did not run the action action=\"action_x\"\n"
         );
         assert!(!text.contains("secret-alice") && !text.contains("m-42"));
+    }
+
+    #[test]
+    fn debug_lines_carry_the_trace_and_span_id_when_traced() {
+        let memory = rusa_otel::testing::InMemory::new();
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let cell = DispatchCell::default();
+        let subscriber = tracing_subscriber::registry().with(memory.layer()).with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .event_format(Line {
+                    time: false,
+                    target: false,
+                    dispatch: cell.clone(),
+                })
+                .with_filter(EnvFilter::new("debug")),
+        );
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let _ = cell.0.set(dispatch.downgrade());
+        tracing::dispatcher::with_default(&dispatch, turn);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        memory.flush();
+        let spans = memory.spans();
+        let inner = spans
+            .iter()
+            .find(|s| s.name == "MessageProcessor._run_action")
+            .unwrap();
+        let ids = format!(
+            "trace_id={} span_id={}",
+            inner.span_context.trace_id(),
+            inner.span_context.span_id()
+        );
+        let mut lines = text.lines();
+        let (warn, debug) = (lines.next().unwrap(), lines.next().unwrap());
+        assert!(debug.contains(&ids), "{text}");
+        // Above debug, lines stay as they were.
+        assert!(!warn.contains("trace_id="), "{text}");
     }
 
     #[test]
