@@ -883,6 +883,20 @@ mod tests {
     }
 
     #[test]
+    fn the_users_page_lists_every_variable() {
+        let page = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tracing.md"),
+        )
+        .unwrap();
+        for (name, _) in ENVIRONMENT {
+            assert!(
+                page.contains(name),
+                "docs/tracing.md does not mention {name}"
+            );
+        }
+    }
+
+    #[test]
     fn protocol_follows_the_port_and_path() {
         let cases = [
             ("localhost:4318", false, "https://localhost:4318/v1/traces"),

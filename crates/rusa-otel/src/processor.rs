@@ -137,10 +137,9 @@ impl BatchProcessor {
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), SetupError>>();
         let worker_shared = Arc::clone(&shared);
-        // Log lines of the worker go to the program's subscriber; everything else on that
-        // thread (the HTTP and gRPC clients' own spans) goes nowhere, so exporting never
-        // produces spans to export.
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        // The worker logs through the program's subscriber, looked up when it logs (the
+        // pipeline starts before logging does). Exporting never produces spans to export:
+        // the tracing layer takes only rusa's spans, and the HTTP and gRPC clients' are not.
         let batch_size = if sync_export {
             1
         } else {
@@ -155,8 +154,6 @@ impl BatchProcessor {
         std::thread::Builder::new()
             .name("rusa-otel-export".into())
             .spawn(move || {
-                let _quiet =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -189,7 +186,6 @@ impl BatchProcessor {
                     batch_size,
                     delay,
                     export_timeout,
-                    dispatch,
                     warned: false,
                 };
                 worker.run();
@@ -295,7 +291,6 @@ struct Worker<E: SpanExporter> {
     batch_size: usize,
     delay: Duration,
     export_timeout: Duration,
-    dispatch: tracing::Dispatch,
     warned: bool,
 }
 
@@ -399,21 +394,19 @@ impl<E: SpanExporter> Worker<E> {
         }
         let first = !self.warned;
         self.warned = true;
-        tracing::dispatcher::with_default(&self.dispatch, || {
-            if first {
-                tracing::warn!(
-                    spans = n,
-                    error = error.as_str(),
-                    "traces could not be exported; spans are dropped until the back end answers (counted, reported at shutdown)"
-                );
-            } else {
-                tracing::debug!(
-                    spans = n,
-                    error = error.as_str(),
-                    "an export of spans failed"
-                );
-            }
-        });
+        if first {
+            tracing::warn!(
+                spans = n,
+                error = error.as_str(),
+                "traces could not be exported; spans are dropped until the back end answers (counted, reported at shutdown)"
+            );
+        } else {
+            tracing::debug!(
+                spans = n,
+                error = error.as_str(),
+                "an export of spans failed"
+            );
+        }
     }
 }
 

@@ -270,7 +270,7 @@ fn cross_validate(common: &TestCommon) -> anyhow::Result<bool> {
         let evaluation = evaluate_nlu(&agent, &test);
         fold_scores.push(json!({"fold": fold, "examples": test.len(), "accuracy": evaluation.intents.accuracy, "macro_f1": evaluation.intents.macro_avg.f1}));
         for e in &test {
-            let predicted = agent.parse(&e.text)["intent"]["name"]
+            let predicted = agent.parse_untraced(&e.text)["intent"]["name"]
                 .as_str()
                 .unwrap_or("None")
                 .to_owned();
