@@ -79,6 +79,14 @@ fn project(dir: &Path) -> rusa_project::Project {
     rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(dir)).unwrap()
 }
 
+/// One test of this file at a time: each installs its own subscriber for its thread, and
+/// `tracing` caches per call site whether anyone is interested, across threads; a call
+/// site first reached while another test's subscriber was current could be left out.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A trained model served with in-memory stores and an action server at `url`.
 fn state(dir: &Path, url: String) -> AppState {
     let project = project(dir);
@@ -134,7 +142,9 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
 
     let capture = SpanCapture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _serial = serial();
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
     let request = Request::builder()
         .method("POST")
         .uri("/webhooks/rest/webhook")
@@ -267,7 +277,9 @@ async fn the_exported_trace_continues_the_callers_and_reaches_the_action_server(
     let state = state(&dir, url);
     let memory = rusa_otel::testing::InMemory::new();
     let subscriber = tracing_subscriber::registry().with(memory.layer());
+    let _serial = serial();
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -456,75 +468,5 @@ async fn the_exported_trace_continues_the_callers_and_reaches_the_action_server(
         .find(|s| s.name == "POST /webhooks/rest/webhook")
         .unwrap();
     assert_eq!(root.parent_span_id, opentelemetry::trace::SpanId::INVALID);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A training as the tracing back end sees it: `GraphTrainer.train` with the attributes of
-/// the tracing spec and one `GraphNode.<Class>` child per node of the graph.
-#[test]
-fn a_training_exports_graph_trainer_and_one_graph_node_per_node() {
-    let dir = std::env::temp_dir().join(format!("rusa-otel-train-{}", std::process::id()));
-    let project = project(&dir);
-    let memory = rusa_otel::testing::InMemory::new();
-    let subscriber = tracing_subscriber::registry().with(memory.layer());
-    let graph = tracing::subscriber::with_default(subscriber, || {
-        let plan = rusa_core::graph::TrainingPlan {
-            training_type: rusa_core::graph::TrainingType::Both,
-            pipeline: rusa_nlu::Pipeline::from_config(None, false).unwrap(),
-            policies: rusa_core::policies::default_policies(),
-            random_seed: 42,
-            output_filename: "20261204-bot.tar.gz".into(),
-            is_finetuning: false,
-        };
-        rusa_core::graph::GraphTrainer::new(None)
-            .train(&project, &plan)
-            .unwrap()
-    });
-    memory.flush();
-    let spans = memory.spans();
-    let attr = |span: &opentelemetry_sdk::trace::SpanData, key: &str| {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    };
-    let trainer: Vec<_> = spans
-        .iter()
-        .filter(|s| s.name == "GraphTrainer.train")
-        .collect();
-    assert_eq!(trainer.len(), 1);
-    let trainer = trainer[0];
-    assert_eq!(attr(trainer, "training_type").as_deref(), Some("BOTH"));
-    assert_eq!(attr(trainer, "language").as_deref(), Some("en"));
-    assert_eq!(
-        attr(trainer, "output_filename").as_deref(),
-        Some("20261204-bot.tar.gz")
-    );
-    assert_eq!(attr(trainer, "is_finetuning").as_deref(), Some("false"));
-    assert!(attr(trainer, "recipe_name").is_some());
-    let nodes: Vec<_> = spans
-        .iter()
-        .filter(|s| s.name.starts_with("GraphNode."))
-        .collect();
-    assert_eq!(nodes.len(), graph.nodes.len());
-    assert_eq!(
-        spans.len(),
-        graph.nodes.len() + 1,
-        "nothing else is exported"
-    );
-    for (span, node) in nodes.iter().zip(&graph.nodes) {
-        assert_eq!(span.parent_span_id, trainer.span_context.span_id());
-        assert_eq!(
-            span.span_context.trace_id(),
-            trainer.span_context.trace_id()
-        );
-        assert_eq!(span.name, format!("GraphNode.{}", node.component_class));
-        assert_eq!(attr(span, "node_name"), Some(node.node_name.clone()));
-        assert_eq!(
-            attr(span, "component_class"),
-            Some(node.component_class.clone())
-        );
-        assert_eq!(attr(span, "fn_name").as_deref(), Some("train"));
-    }
     let _ = std::fs::remove_dir_all(&dir);
 }
