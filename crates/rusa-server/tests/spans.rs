@@ -79,14 +79,6 @@ fn project(dir: &Path) -> rusa_project::Project {
     rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(dir)).unwrap()
 }
 
-/// One test of this file at a time: each installs its own subscriber for its thread, and
-/// `tracing` caches per call site whether anyone is interested, across threads; a call
-/// site first reached while another test's subscriber was current could be left out.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A trained model served with in-memory stores and an action server at `url`.
 fn state(dir: &Path, url: String) -> AppState {
     let project = project(dir);
@@ -142,7 +134,6 @@ async fn one_turn_with_a_custom_action_has_the_spec_span_tree() {
 
     let capture = SpanCapture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
-    let _serial = serial();
     let _guard = tracing::subscriber::set_default(subscriber);
     tracing::callsite::rebuild_interest_cache();
     let request = Request::builder()
@@ -277,7 +268,6 @@ async fn the_exported_trace_continues_the_callers_and_reaches_the_action_server(
     let state = state(&dir, url);
     let memory = rusa_otel::testing::InMemory::new();
     let subscriber = tracing_subscriber::registry().with(memory.layer());
-    let _serial = serial();
     let _guard = tracing::subscriber::set_default(subscriber);
     tracing::callsite::rebuild_interest_cache();
 
