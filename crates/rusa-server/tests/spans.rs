@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, to_bytes};
 use axum::http::Request;
+mod common;
+
+use common::project;
 use rusa_core::agent::Agent;
 use rusa_core::span_capture::{CapturedSpan, SpanCapture};
 use rusa_server::{AppState, MessageProcessor, ServerConfig, app};
@@ -60,23 +63,6 @@ fn action_server_recording() -> (String, Received) {
         }
     });
     (url, received)
-}
-
-fn project(dir: &Path) -> rusa_project::Project {
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(dir.join("config.yml"), "language: en\n").unwrap();
-    std::fs::write(
-        dir.join("domain.yml"),
-        "version: \"3.1\"\nintents: [greet]\nactions: [action_hello]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("data/nlu.yml"),
-        "nlu:\n- intent: greet\n  examples: |\n    - hello\n    - hi\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("data/rules.yml"), "rules:\n- rule: greet with the action server\n  steps:\n  - intent: greet\n  - action: action_hello\n").unwrap();
-    rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(dir)).unwrap()
 }
 
 /// A trained model served with in-memory stores and an action server at `url`.

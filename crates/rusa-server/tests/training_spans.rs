@@ -2,26 +2,10 @@
 //! caches per call site, process-wide, whether a subscriber is interested, and the other
 //! span tests' subscribers and trainings would share that cache with this one.
 
-use std::path::Path;
+mod common;
 
+use common::project;
 use tracing_subscriber::prelude::*;
-
-fn project(dir: &Path) -> rusa_project::Project {
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(dir.join("config.yml"), "language: en\n").unwrap();
-    std::fs::write(
-        dir.join("domain.yml"),
-        "version: \"3.1\"\nintents: [greet]\nactions: [action_hello]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("data/nlu.yml"),
-        "nlu:\n- intent: greet\n  examples: |\n    - hello\n    - hi\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("data/rules.yml"), "rules:\n- rule: greet with the action server\n  steps:\n  - intent: greet\n  - action: action_hello\n").unwrap();
-    rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(dir)).unwrap()
-}
 
 /// A training as the tracing back end sees it: `GraphTrainer.train` with the attributes of
 /// the tracing spec and one `GraphNode.<Class>` child per node of the graph.
