@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -27,11 +26,6 @@ pub const RASA_VERSION: &str = "3.6.21";
 /// The endpoint key that limits the domain to the actions declared with `send_domain`.
 const SELECTIVE_DOMAIN: &str = "enable_selective_domain";
 
-/// Adds headers to one request, called inside that request's `EndpointConfig.request` span
-/// (tracing uses it to inject the W3C `traceparent` of that span into the request's own
-/// headers). Returns `(name, value)` pairs; invalid ones are skipped.
-pub type HeaderInjector = Arc<dyn Fn(&tracing::Span) -> Vec<(String, String)> + Send + Sync>;
-
 /// Runs custom actions on an action server over HTTP, as Rasa's `RemoteAction` does.
 ///
 /// Cloning is cheap: clones share the connection pool.
@@ -46,7 +40,6 @@ pub struct HttpActionExecutor {
     /// With `enable_selective_domain`, only actions declared with `send_domain: true` get
     /// the domain.
     selective_domain: bool,
-    header_injector: Option<HeaderInjector>,
 }
 
 impl std::fmt::Debug for HttpActionExecutor {
@@ -83,15 +76,7 @@ impl HttpActionExecutor {
             display_url,
             basic_auth,
             selective_domain,
-            header_injector: None,
         })
-    }
-
-    /// Adds headers to each request from inside its `EndpointConfig.request` span (the
-    /// hook for W3C trace context propagation).
-    pub fn with_header_injector(mut self, injector: HeaderInjector) -> Self {
-        self.header_injector = Some(injector);
-        self
     }
 
     /// The action server's URL without query string and credentials.
@@ -141,17 +126,6 @@ impl HttpActionExecutor {
             request = request.basic_auth(user, password.as_deref());
         }
         request = crate::endpoint::with_trace_context(request, &span);
-        if let Some(inject) = &self.header_injector {
-            for (name, value) in inject(&span) {
-                match (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(&value),
-                ) {
-                    (Ok(n), Ok(v)) => request = request.header(n, v),
-                    _ => tracing::debug!(header = name.as_str(), "skipped an invalid header"),
-                }
-            }
-        }
         let failed = |message: String| ActionError::Failed {
             action: action.to_owned(),
             message,

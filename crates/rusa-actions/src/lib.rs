@@ -14,4 +14,4 @@ mod executor;
 
 pub use endpoint::{HttpEndpoint, request_span, with_trace_context};
 pub use error::ConfigError;
-pub use executor::{HeaderInjector, HttpActionExecutor, RASA_VERSION};
+pub use executor::{HttpActionExecutor, RASA_VERSION};

@@ -328,31 +328,22 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 async fn each_request_has_an_endpoint_config_request_span() {
     // One global recorder for the whole test binary: a thread-local subscriber would race
     // with the other tests over tracing's per-callsite interest cache.
-    static RECORDER: OnceLock<SpanRecorder> = OnceLock::new();
-    let recorder = RECORDER.get_or_init(|| {
+    static RECORDER: OnceLock<(SpanRecorder, rusa_otel::testing::InMemory)> = OnceLock::new();
+    let (recorder, memory) = RECORDER.get_or_init(|| {
         let recorder = SpanRecorder::default();
+        let memory = rusa_otel::testing::InMemory::new();
         tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(recorder.clone()),
+            tracing_subscriber::registry()
+                .with(recorder.clone())
+                .with(memory.layer()),
         )
         .expect("no other global subscriber in this test binary");
-        recorder
+        (recorder, memory)
     });
 
     let domain = recorded_call_domain();
     let (url, requests) = serve(Reply::Json(200, json!({"events": [], "responses": []})));
-    let injected = Arc::new(Mutex::new(Vec::new()));
-    let seen = injected.clone();
-    let executor = executor(&url, "  token: abc\n", TIMEOUT).with_header_injector(Arc::new(
-        move |span: &tracing::Span| {
-            seen.lock()
-                .expect("lock")
-                .push(span.metadata().map(|m| m.name()));
-            vec![(
-                "traceparent".into(),
-                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
-            )]
-        },
-    ));
+    let executor = executor(&url, "  token: abc\n", TIMEOUT);
     let tracker = tracker_after(&domain, "u1", "hi", "greet");
     executor
         .run("action_hello_world", &tracker, &domain)
@@ -376,15 +367,31 @@ async fn each_request_has_an_endpoint_config_request_span() {
         .expect("a number");
     // The recorded body was re-serialized compactly; Rasa's key order is kept by rusa.
     assert_eq!(size, body_len);
-    assert_eq!(
-        *injected.lock().expect("lock"),
-        vec![Some("EndpointConfig.request")]
+    // The request carries the context of its own EndpointConfig.request span.
+    memory.flush();
+    let exported = memory
+        .spans()
+        .into_iter()
+        .rev()
+        .find(|s| {
+            s.name == "EndpointConfig.request"
+                && s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "url" && kv.value.to_string() == url)
+        })
+        .expect("the exported span of this request");
+    let expected = format!(
+        "00-{}-{}-01",
+        exported.span_context.trace_id(),
+        exported.span_context.span_id()
     );
     assert!(
         request
             .headers
             .iter()
-            .any(|(n, v)| n == "traceparent" && v.starts_with("00-"))
+            .any(|(n, v)| n == "traceparent" && *v == expected),
+        "{:?}",
+        request.headers
     );
 }
 

@@ -283,7 +283,7 @@ pub fn resolve(
         });
     }
     let (exporter, sync_export, file_service, source) = match tracing {
-        Some(entry) => match from_file(entry, env, &mut notes)? {
+        Some(entry) => match from_file(entry, &mut notes)? {
             Some((exporter, sync, service)) => (exporter, sync, service, entry.pos.to_string()),
             None => {
                 return Ok(Resolved {
@@ -331,7 +331,6 @@ pub fn resolve(
 /// warning) for an unknown or missing type.
 fn from_file(
     entry: &EndpointConfig,
-    env: Env<'_>,
     notes: &mut Vec<Note>,
 ) -> Result<Option<(ExporterConfig, bool, Option<String>)>, ConfigError> {
     let file = entry.pos.path.display().to_string();
@@ -380,14 +379,14 @@ fn from_file(
     let sync_export = field.bool("sync_export")?.unwrap_or(false);
     let service = field.string("service_name")?;
     let exporter = if kind.eq_ignore_ascii_case("jaeger") {
-        jaeger(&field, env)?
+        jaeger(&field)?
     } else {
         otlp(&field)?
     };
     Ok(Some((exporter, sync_export, service)))
 }
 
-fn jaeger(field: &Field<'_>, _env: Env<'_>) -> Result<ExporterConfig, ConfigError> {
+fn jaeger(field: &Field<'_>) -> Result<ExporterConfig, ConfigError> {
     let host = field
         .string("host")?
         .unwrap_or_else(|| DEFAULT_JAEGER_HOST.to_owned());

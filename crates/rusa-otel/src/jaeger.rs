@@ -501,6 +501,13 @@ impl JaegerUdpExporter {
         Arc::clone(&self.oversized)
     }
 
+    /// Counts oversized spans into `counter` (shared with the caller's figures) instead of
+    /// a counter of its own.
+    pub fn with_oversized_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.oversized = counter;
+        self
+    }
+
     /// The agent's address: the cached one, or a fresh lookup (IPv4 preferred).
     async fn target(&self) -> Result<SocketAddr, String> {
         if let Some(addr) = *lock(&self.target) {

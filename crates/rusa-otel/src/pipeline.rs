@@ -62,17 +62,11 @@ impl Pipeline {
                     resource.clone(),
                     Arc::clone(&stats),
                     move || {
-                        let exporter =
-                            JaegerUdpExporter::new(&host, port).map_err(|e| SetupError {
+                        JaegerUdpExporter::new(&host, port)
+                            .map(|e| e.with_oversized_counter(oversized))
+                            .map_err(|e| SetupError {
                                 message: format!("cannot open a UDP socket: {e}"),
-                            })?;
-                        // Count into the pipeline's figures.
-                        let counter = exporter.oversized_counter();
-                        Ok(CountingJaeger {
-                            inner: exporter,
-                            counter,
-                            total: oversized,
-                        })
+                            })
                     },
                 )?;
                 (processor, destination)
@@ -114,11 +108,6 @@ impl Pipeline {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         layer(self.tracer.clone())
-    }
-
-    /// The counts so far.
-    pub fn report(&self) -> Report {
-        self.stats.report()
     }
 
     /// Exports what is pending, waiting at most `timeout`, and stops the pipeline; returns
@@ -263,33 +252,4 @@ fn http_client(config: &OtlpConfig) -> Result<reqwest::Client, SetupError> {
         .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| failed(e.to_string()))
-}
-
-/// The Jaeger exporter, adding its oversized-span count to the pipeline's.
-#[derive(Debug)]
-struct CountingJaeger {
-    inner: JaegerUdpExporter,
-    counter: Arc<std::sync::atomic::AtomicU64>,
-    total: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl opentelemetry_sdk::trace::SpanExporter for CountingJaeger {
-    async fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        use std::sync::atomic::Ordering;
-        let result = self.inner.export(batch).await;
-        let n = self.counter.swap(0, Ordering::Relaxed);
-        self.total.fetch_add(n, Ordering::Relaxed);
-        result
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
 }

@@ -88,18 +88,6 @@ pub fn inject(span: &tracing::Span) -> Vec<(String, String)> {
     pairs
 }
 
-/// Adds `span`'s context to a request's own headers (never to a map shared by requests).
-pub fn inject_into(span: &tracing::Span, headers: &mut http::HeaderMap) {
-    for (name, value) in inject(span) {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            headers.insert(n, v);
-        }
-    }
-}
-
 /// `00-<trace id>-<span id>-<flags>` of `span`: the `traceresponse` of an answer; `None`
 /// when the span is not traced.
 pub fn traceresponse(span: &tracing::Span) -> Option<String> {
@@ -114,14 +102,6 @@ pub fn traceresponse(span: &tracing::Span) -> Option<String> {
             sc.trace_flags().to_u8()
         )
     })
-}
-
-/// The trace id of `span` as 32 hex digits, when it is traced.
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
-    let cx = span.context();
-    let span_ref = cx.span();
-    let sc = span_ref.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
 /// The trace id and span id of the span `id` of `dispatch`, for a debug log line (tracing

@@ -113,49 +113,15 @@ impl ModelServer {
 
     /// Pulls once; a new model replaces the processor's.
     pub async fn pull(&self, processor: &MessageProcessor) -> Result<Pulled, PullError> {
+        // The request's span covers the HTTP exchange; loading the archive is not part of it.
         let span = self.endpoint.request_span(0);
-        let result = self
-            .pull_in(processor, &span)
-            .instrument(span.clone())
-            .await;
-        if let Err(e) = &result {
+        let fetched = self.fetch(processor, &span).instrument(span.clone()).await;
+        if let Err(e) = &fetched {
             rusa_core::span_status::record_failure(&span, "PullError", &e.to_string());
         }
-        result
-    }
-
-    async fn pull_in(
-        &self,
-        processor: &MessageProcessor,
-        span: &tracing::Span,
-    ) -> Result<Pulled, PullError> {
-        let known = self.etag.lock().ok().and_then(|e| e.clone());
-        let mut request = self.endpoint.request(reqwest::Method::GET);
-        // Only when the loaded model came from this server: a model loaded otherwise
-        // (`PUT /model`) is replaced by the server's.
-        if let Some(etag) = known.as_ref().filter(|_| processor.agent().is_some()) {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        let answer = rusa_actions::with_trace_context(request, span)
-            .send()
-            .await
-            .map_err(|e| PullError::Request(HttpEndpoint::error_text(&e)))?;
-        span.record("http.response.status_code", answer.status().as_u16());
-        match answer.status() {
-            StatusCode::NOT_MODIFIED => return Ok(Pulled::Unchanged),
-            StatusCode::NOT_FOUND => return Err(PullError::NotFound),
-            status if !status.is_success() => return Err(PullError::Status(status.as_u16())),
-            _ => {}
-        }
-        let etag = answer
-            .headers()
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| PullError::Request(HttpEndpoint::error_text(&e)))?;
+        let Some((etag, bytes)) = fetched? else {
+            return Ok(Pulled::Unchanged);
+        };
         let dir = self.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || load_archive(&dir, &bytes))
             .await
@@ -171,6 +137,43 @@ impl ModelServer {
         }
         tracing::info!("a new model was loaded from the model server");
         Ok(Pulled::Loaded { etag })
+    }
+
+    /// Asks the model server for a model newer than the loaded one: its ETag and archive,
+    /// or `None` when it has none (304).
+    async fn fetch(
+        &self,
+        processor: &MessageProcessor,
+        span: &tracing::Span,
+    ) -> Result<Option<(Option<String>, axum::body::Bytes)>, PullError> {
+        let known = self.etag.lock().ok().and_then(|e| e.clone());
+        let mut request = self.endpoint.request(reqwest::Method::GET);
+        // Only when the loaded model came from this server: a model loaded otherwise
+        // (`PUT /model`) is replaced by the server's.
+        if let Some(etag) = known.as_ref().filter(|_| processor.agent().is_some()) {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let answer = rusa_actions::with_trace_context(request, span)
+            .send()
+            .await
+            .map_err(|e| PullError::Request(HttpEndpoint::error_text(&e)))?;
+        span.record("http.response.status_code", answer.status().as_u16());
+        match answer.status() {
+            StatusCode::NOT_MODIFIED => return Ok(None),
+            StatusCode::NOT_FOUND => return Err(PullError::NotFound),
+            status if !status.is_success() => return Err(PullError::Status(status.as_u16())),
+            _ => {}
+        }
+        let etag = answer
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| PullError::Request(HttpEndpoint::error_text(&e)))?;
+        Ok(Some((etag, bytes)))
     }
 
     /// Pulls every `wait_between_pulls` until the task is dropped (no-op without a wait).
