@@ -33,6 +33,8 @@ pub struct Pipeline {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     stats: Arc<Stats>,
+    /// Whether spans of every crate are recorded, not only rusa's.
+    all_targets: bool,
     /// What is exported where, for log lines (no credentials).
     pub destination: String,
 }
@@ -41,6 +43,18 @@ impl Pipeline {
     /// Builds the exporter and starts the export thread. Connecting happens on first
     /// export: a back end that is down does not stop the command.
     pub fn start(config: &TracingConfig) -> Result<Self, SetupError> {
+        Self::start_with_scope(config, SCOPE, false)
+    }
+
+    /// [`Pipeline::start`] for another program than rusa: its spans carry the
+    /// instrumentation scope `scope`, and with `all_targets` the layer records the spans of
+    /// every crate (an action server's own code opens spans under its crate's name), still
+    /// at info level and above.
+    pub fn start_with_scope(
+        config: &TracingConfig,
+        scope: &'static str,
+        all_targets: bool,
+    ) -> Result<Self, SetupError> {
         let resource = Resource::builder()
             .with_attributes(
                 config
@@ -93,11 +107,12 @@ impl Pipeline {
             .with_sampler(sampler(config.sampler))
             .with_resource(resource)
             .build();
-        let tracer = provider.tracer(SCOPE);
+        let tracer = provider.tracer(scope);
         Ok(Self {
             provider,
             tracer,
             stats,
+            all_targets,
             destination,
         })
     }
@@ -107,7 +122,7 @@ impl Pipeline {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        layer(self.tracer.clone())
+        layer(self.tracer.clone(), self.all_targets)
     }
 
     /// Exports what is pending, waiting at most `timeout`, and stops the pipeline; returns
@@ -121,7 +136,7 @@ impl Pipeline {
 /// The layer for a tracer: spans of rusa's crates at info level and above; events at warn
 /// and above only (they become span events — debug lines may name a user, warnings never
 /// do); no source locations, thread names or targets as attributes.
-pub(crate) fn layer<S>(tracer: SdkTracer) -> impl Layer<S>
+pub(crate) fn layer<S>(tracer: SdkTracer, all_targets: bool) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -132,8 +147,8 @@ where
         .with_target(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target().starts_with("rusa")
+        .with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
+            (all_targets || meta.target().starts_with("rusa"))
                 && if meta.is_span() {
                     *meta.level() <= Level::INFO
                 } else {

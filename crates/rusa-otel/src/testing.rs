@@ -37,7 +37,15 @@ impl InMemory {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        layer(self.provider.tracer(SCOPE))
+        layer(self.provider.tracer(SCOPE), false)
+    }
+
+    /// The layer an action server installs: spans of every crate, writing to memory.
+    pub fn layer_for_all_targets<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        layer(self.provider.tracer(SCOPE), true)
     }
 
     /// Makes sure every ended span is recorded.
