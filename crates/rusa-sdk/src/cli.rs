@@ -241,7 +241,10 @@ fn install_logging(
                 .append(true)
                 .open(path)
                 .map_err(|e| {
-                    SetupError::Tracing(format!("cannot open the log file '{}': {e}", path.display()))
+                    SetupError::Tracing(format!(
+                        "cannot open the log file '{}': {e}",
+                        path.display()
+                    ))
                 })?,
         ),
         None => None,

@@ -115,10 +115,7 @@ impl Message {
         message.insert("template".into(), response.clone());
         message.insert("response".into(), response);
         message.insert("image".into(), self.image.map_or(Value::Null, Value::from));
-        message.insert(
-            "attachment".into(),
-            self.attachment.unwrap_or(Value::Null),
-        );
+        message.insert("attachment".into(), self.attachment.unwrap_or(Value::Null));
         for (key, value) in self.extra {
             message.insert(key, value);
         }

@@ -343,7 +343,10 @@ mod tests {
                 user_utterance_reverted(),
                 r#"{"event":"rewind","timestamp":null}"#,
             ),
-            (all_slots_reset(), r#"{"event":"reset_slots","timestamp":null}"#),
+            (
+                all_slots_reset(),
+                r#"{"event":"reset_slots","timestamp":null}"#,
+            ),
             (
                 reminder_scheduled("remind", "2024-01-02T03:04:05"),
                 r#"{"event":"reminder","timestamp":null,"intent":"remind","entities":null,"date_time":"2024-01-02T03:04:05","name":null,"kill_on_user_msg":true}"#,
@@ -358,8 +361,14 @@ mod tests {
                 followup_action("action_x"),
                 r#"{"event":"followup","timestamp":null,"name":"action_x"}"#,
             ),
-            (conversation_paused(), r#"{"event":"pause","timestamp":null}"#),
-            (conversation_resumed(), r#"{"event":"resume","timestamp":null}"#),
+            (
+                conversation_paused(),
+                r#"{"event":"pause","timestamp":null}"#,
+            ),
+            (
+                conversation_resumed(),
+                r#"{"event":"resume","timestamp":null}"#,
+            ),
             (
                 action_executed("a"),
                 r#"{"event":"action","name":"a","policy":null,"confidence":null,"timestamp":null}"#,

@@ -98,7 +98,10 @@ pub trait FormValidationAction: Send + Sync + 'static {
         domain: &Domain,
     ) -> Result<Value, ActionError> {
         let _ = (dispatcher, tracker, domain);
-        Ok(Value::Object(Map::from_iter([(slot.to_owned(), value.clone())])))
+        Ok(Value::Object(Map::from_iter([(
+            slot.to_owned(),
+            value.clone(),
+        )])))
     }
 
     /// Extracts `slot` (one of [`Self::extracted_slots`]) from the conversation: returns the
@@ -158,7 +161,10 @@ pub trait ValidationAction: Send + Sync + 'static {
         domain: &Domain,
     ) -> Result<Value, ActionError> {
         let _ = (dispatcher, tracker, domain);
-        Ok(Value::Object(Map::from_iter([(slot.to_owned(), value.clone())])))
+        Ok(Value::Object(Map::from_iter([(
+            slot.to_owned(),
+            value.clone(),
+        )])))
     }
 
     /// See [`FormValidationAction::extract_slot`].
@@ -321,7 +327,10 @@ pub(crate) fn check_registration(
     validated: &[&str],
     extracted: &[&str],
 ) -> Result<(), String> {
-    for (list, what) in [(validated, "validated_slots"), (extracted, "extracted_slots")] {
+    for (list, what) in [
+        (validated, "validated_slots"),
+        (extracted, "extracted_slots"),
+    ] {
         let mut seen = std::collections::HashSet::new();
         for slot in list {
             if slot.trim().is_empty() {
@@ -435,7 +444,9 @@ async fn validate(
             }
             continue;
         }
-        let answer = hooks.extract_slot(slot, dispatcher, &tracker, domain).await?;
+        let answer = hooks
+            .extract_slot(slot, dispatcher, &tracker, domain)
+            .await?;
         if let Some(values) = slot_values(answer, "extract", slot) {
             for (name, value) in values {
                 tracker.slots.insert(name.clone(), value.clone());
@@ -531,9 +542,7 @@ async fn validate(
 }
 
 /// Registered form validation actions, as actions.
-pub(crate) fn form_action<T: FormValidationAction>(
-    action: T,
-) -> Result<Arc<dyn Action>, String> {
+pub(crate) fn form_action<T: FormValidationAction>(action: T) -> Result<Arc<dyn Action>, String> {
     check_registration(
         action.name(),
         action.validated_slots(),
@@ -679,6 +688,9 @@ mod tests {
         assert!(check_registration("v", &["a", "a"], &[]).is_err());
         assert!(check_registration("v", &[], &[""]).is_err());
         assert_eq!(class_name::<Upper>(), "Upper");
-        assert_eq!(json_list(["slot", "slot", "bot"].into_iter()), r#"["slot","bot"]"#);
+        assert_eq!(
+            json_list(["slot", "slot", "bot"].into_iter()),
+            r#"["slot","bot"]"#
+        );
     }
 }

@@ -54,14 +54,14 @@ mod tracker;
 
 pub use action::{Action, Domain};
 pub use async_trait::async_trait;
-/// The JSON library of the API, for `json!` and `Value` without a dependency of your own.
-pub use serde_json;
-/// The `tracing` library, for spans of your own that nest under `ActionExecutor.run`.
-pub use tracing;
 pub use cli::{DEFAULT_SERVICE_NAME, ServeArgs};
 pub use dispatcher::{Dispatcher, Message};
 pub use error::{ActionError, ActionExecutionRejection, SetupError};
 pub use events::Event;
 pub use forms::{ACTION_VALIDATE_SLOT_MAPPINGS, FormValidationAction, ValidationAction};
+/// The JSON library of the API, for `json!` and `Value` without a dependency of your own.
+pub use serde_json;
 pub use server::{ActionServer, DEFAULT_PORT, MAX_BODY_BYTES};
+/// The `tracing` library, for spans of your own that nest under `ActionExecutor.run`.
+pub use tracing;
 pub use tracker::{LOOP_INTERRUPTED_KEY, REQUESTED_SLOT, Tracker};

@@ -158,7 +158,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"null".to_vec());
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response()
@@ -241,9 +244,8 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, RequestError>
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        RequestError::BadRequest(format!("Failed when parsing body as json: {e}"))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| RequestError::BadRequest(format!("Failed when parsing body as json: {e}")))
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -269,8 +271,8 @@ async fn webhook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     if !status.is_success() {
         span.record("otel.status_code", "ERROR");
     }
-    if let Some(value) = rusa_otel::propagation::traceresponse(&span)
-        .and_then(|v| HeaderValue::from_str(&v).ok())
+    if let Some(value) =
+        rusa_otel::propagation::traceresponse(&span).and_then(|v| HeaderValue::from_str(&v).ok())
     {
         response
             .headers_mut()
@@ -314,7 +316,10 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response
         if let Some(sender) = tracker.get("sender_id").and_then(Value::as_str) {
             span.record("sender_id", sender);
         }
-        let message_id = match tracker.get("latest_message").and_then(|m| m.get("message_id")) {
+        let message_id = match tracker
+            .get("latest_message")
+            .and_then(|m| m.get("message_id"))
+        {
             Some(Value::String(id)) => id.clone(),
             _ => "None".to_owned(),
         };
@@ -352,7 +357,10 @@ mod tests {
             assert_eq!(value["next_action"], "a");
         }
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("deflate"));
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("deflate"),
+        );
         assert!(decode_body(&headers, &Bytes::from_static(b"not zlib")).is_err());
     }
 }

@@ -144,7 +144,10 @@ impl Tracker {
         role: Option<&str>,
         group: Option<&str>,
     ) -> Vec<&Value> {
-        let Some(entities) = self.latest_message.get("entities").and_then(Value::as_array)
+        let Some(entities) = self
+            .latest_message
+            .get("entities")
+            .and_then(Value::as_array)
         else {
             return Vec::new();
         };
@@ -414,8 +417,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.active_loop_name(), None);
-        let t = Tracker::from_json(&json!({"sender_id": "u", "active_form": {"name": "f"}}))
-            .unwrap();
+        let t =
+            Tracker::from_json(&json!({"sender_id": "u", "active_form": {"name": "f"}})).unwrap();
         assert_eq!(t.active_loop_name(), Some("f"));
         assert!(Tracker::from_json(&json!({"slots": {}})).is_err());
     }
