@@ -2,7 +2,7 @@
 //! (`python -m rasa_sdk --help`), logging, tracing from the endpoints file, and serving until
 //! SIGTERM or Ctrl-C.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -107,7 +107,7 @@ impl ActionServer {
     /// Serves with `args` until SIGTERM or Ctrl-C.
     pub fn run(self, args: ServeArgs) -> Result<(), SetupError> {
         let started = Instant::now();
-        let tracing_pipeline = start_tracing(&args)?;
+        let tracing_pipeline = start_tracing(&args.endpoints)?;
         let log_guard = install_logging(&args, tracing_pipeline.0.as_ref())?;
         for note in tracing_pipeline.1 {
             match note {
@@ -178,14 +178,20 @@ impl ActionServer {
     }
 }
 
-type TracingSetup = (Option<rusa_otel::Pipeline>, Vec<rusa_otel::Note>);
+/// A started tracing pipeline (`None` when tracing is off) and what to tell the user about
+/// the configuration once logging is set up.
+pub type TracingSetup = (Option<rusa_otel::Pipeline>, Vec<rusa_otel::Note>);
 
-/// The tracing pipeline of the endpoints file's `tracing:` entry (and `OTEL_*`), exactly as
-/// the rusa server reads it; the service name defaults to `rusa_sdk`.
-fn start_tracing(args: &ServeArgs) -> Result<TracingSetup, SetupError> {
+/// Starts the tracing pipeline of the `tracing:` entry of `endpoints` (and the `OTEL_*`
+/// variables), exactly as the rusa server reads them; the service name defaults to
+/// `rusa_sdk` (or `RASA_SDK_TRACING_SERVICE_NAME`). A missing file means tracing is off.
+/// For a program that serves [`ActionServer::router`] itself: install
+/// `pipeline.layer()` in its subscriber, and `pipeline.shutdown(..)` when it stops.
+pub fn start_tracing(endpoints: &Path) -> Result<TracingSetup, SetupError> {
     let mut warnings = Vec::new();
-    let endpoints = if args.endpoints.exists() {
-        rusa_project::load_endpoints(&args.endpoints, &mut warnings)
+    let endpoints_file = endpoints;
+    let endpoints = if endpoints_file.exists() {
+        rusa_project::load_endpoints(endpoints_file, &mut warnings)
             .map_err(|e| SetupError::Tracing(e.to_string()))?
     } else {
         None
@@ -197,7 +203,7 @@ fn start_tracing(args: &ServeArgs) -> Result<TracingSetup, SetupError> {
     let entry = endpoints.as_ref().and_then(|e| e.tracing.as_ref());
     let resolved = rusa_otel::resolve(
         entry,
-        &args.endpoints,
+        endpoints_file,
         &rusa_otel::config::process_env,
         &default_service,
     )

@@ -54,7 +54,7 @@ mod tracker;
 
 pub use action::{Action, Domain};
 pub use async_trait::async_trait;
-pub use cli::{DEFAULT_SERVICE_NAME, ServeArgs};
+pub use cli::{DEFAULT_SERVICE_NAME, ServeArgs, TracingSetup, start_tracing};
 pub use dispatcher::{Dispatcher, Message};
 pub use error::{ActionError, ActionExecutionRejection, SetupError};
 pub use events::Event;

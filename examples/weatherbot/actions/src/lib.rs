@@ -1,7 +1,7 @@
 //! The weather assistant's custom actions, served with rusa-sdk on port 5055:
 //!
-//! - `action_forecast` tells the forecast for the city of the latest message (its `city`
-//!   entity) or of the `city` slot, in a span of its own (`forecast.lookup`);
+//! - `action_forecast` tells the forecast for the `city` slot (or, when it is not set, the
+//!   `city` entity of the latest message), in a span of its own (`forecast.lookup`);
 //! - `validate_weather_form` refuses a city that cannot be one (digits, a fictional place)
 //!   and asks again.
 //!
@@ -30,12 +30,16 @@ impl Action for ActionForecast {
         tracker: &Tracker,
         _domain: &Domain,
     ) -> Result<Vec<Event>, ActionError> {
-        // The city just mentioned wins over the one remembered.
+        // The city the form validated; else one just mentioned (a `city` entity).
         let city = tracker
-            .get_latest_entity_values("city", None, None)
-            .first()
-            .and_then(|v| v.as_str())
-            .or_else(|| tracker.get_slot("city").and_then(Value::as_str))
+            .get_slot("city")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                tracker
+                    .get_latest_entity_values("city", None, None)
+                    .first()
+                    .and_then(|v| v.as_str())
+            })
             .map(str::to_owned);
         let Some(city) = city else {
             dispatcher.utter_response("utter_ask_city");
