@@ -51,8 +51,12 @@ impl Executor {
 
     /// The domain for this call: the request's, cached when it is not empty; the cached one
     /// when the request has none and its digest matches the cache's; 449 otherwise.
-    fn domain(&self, call: &Map<String, Value>, action: &str) -> Result<Arc<Domain>, RequestError> {
-        let domain = call.get("domain").filter(|d| !d.is_null());
+    fn domain(
+        &self,
+        call: &mut Map<String, Value>,
+        action: &str,
+    ) -> Result<Arc<Domain>, RequestError> {
+        let domain = call.remove("domain").filter(|d| !d.is_null());
         let digest = call.get("domain_digest").and_then(Value::as_str);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let digest_valid = cache
@@ -61,8 +65,8 @@ impl Executor {
             .is_some_and(|cached| !cached.is_empty() && Some(cached) == digest);
         match domain {
             None if !digest_valid => Err(RequestError::MissingDomain(action.to_owned())),
-            Some(domain) if truthy(domain) => {
-                let domain = Arc::new(Domain::from_json(domain.clone()));
+            Some(domain) if truthy(&domain) => {
+                let domain = Arc::new(Domain::from_json(domain));
                 cache.domain = Some(Arc::clone(&domain));
                 cache.digest = digest.map(str::to_owned);
                 Ok(domain)
@@ -75,7 +79,7 @@ impl Executor {
     /// body: `{"events": [...], "responses": [...]}`.
     pub(crate) async fn run(
         &self,
-        call: &Map<String, Value>,
+        mut call: Map<String, Value>,
         action_name: &str,
     ) -> Result<Value, RequestError> {
         let sender_id = match call.get("sender_id") {
@@ -93,13 +97,13 @@ impl Executor {
             let Some(action) = self.actions.get(action_name).cloned() else {
                 return Err(RequestError::ActionNotFound(action_name.to_owned()));
             };
-            let Some(tracker) = call.get("tracker") else {
+            let Some(tracker) = call.remove("tracker") else {
                 return Err(RequestError::BadRequest(
                     "the request has no `tracker`".into(),
                 ));
             };
-            let domain = self.domain(call, action_name)?;
-            let tracker = Tracker::from_json(tracker)?;
+            let domain = self.domain(&mut call, action_name)?;
+            let tracker = Tracker::from_value(tracker)?;
             let (result, messages) = run_apart(action, tracker, domain).await;
             let events = match result {
                 Ok(events) => events,
@@ -224,7 +228,7 @@ mod tests {
     #[test]
     fn the_domain_cache_follows_rasa_sdk() {
         let executor = Executor::new(IndexMap::new());
-        let d = |v: Value| executor.domain(&call(v), "a");
+        let d = |v: Value| executor.domain(&mut call(v), "a");
         // No domain, no digest: 449.
         assert!(matches!(d(json!({})), Err(RequestError::MissingDomain(_))));
         // A domain with digest d1 is cached; then no domain + d1 is the cached one.

@@ -329,7 +329,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response
         tracing::warn!("Received an action call without an action.");
         return json_response(StatusCode::OK, &Value::Null);
     }
-    match state.executor.run(&call, &action_name).await {
+    match state.executor.run(call, &action_name).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => error(e),
     }

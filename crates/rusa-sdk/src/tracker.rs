@@ -61,29 +61,23 @@ pub struct Tracker {
     pub user_id: Option<String>,
 }
 
-fn object(value: Option<&Value>) -> Map<String, Value> {
-    match value {
-        Some(Value::Object(map)) => map.clone(),
-        _ => Map::new(),
-    }
-}
-
-fn string(value: Option<&Value>) -> Option<String> {
-    value.and_then(Value::as_str).map(str::to_owned)
-}
-
 impl Tracker {
     /// Reads the `tracker` object of a webhook request. Only `sender_id` is required; the
     /// rest defaults as in rasa-sdk (an `active_form` of old Rasa versions is read as the
     /// active loop).
     pub fn from_json(value: &Value) -> Result<Self, RequestError> {
-        let Some(tracker) = value.as_object() else {
+        Self::from_value(value.clone())
+    }
+
+    /// [`Tracker::from_json`], taking the JSON apart instead of copying it.
+    pub fn from_value(value: Value) -> Result<Self, RequestError> {
+        let Value::Object(mut tracker) = value else {
             return Err(RequestError::BadRequest(
                 "`tracker` must be a JSON object".into(),
             ));
         };
-        let sender_id = match tracker.get("sender_id") {
-            Some(Value::String(s)) => s.clone(),
+        let sender_id = match tracker.remove("sender_id") {
+            Some(Value::String(s)) => s,
             Some(Value::Number(n)) => n.to_string(),
             _ => {
                 return Err(RequestError::BadRequest(
@@ -91,32 +85,36 @@ impl Tracker {
                 ));
             }
         };
-        let active_loop = match tracker.get("active_loop") {
-            Some(Value::Object(map)) => map.clone(),
-            _ => object(tracker.get("active_form")),
+        let object = |value: Option<Value>| match value {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let array = |value: Option<Value>| match value {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let string = |value: Option<Value>| match value {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let active_loop = match tracker.remove("active_loop") {
+            Some(Value::Object(map)) => map,
+            _ => object(tracker.remove("active_form")),
         };
         Ok(Self {
             sender_id,
-            slots: object(tracker.get("slots")),
-            latest_message: object(tracker.get("latest_message")),
-            events: tracker
-                .get("events")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
+            slots: object(tracker.remove("slots")),
+            latest_message: object(tracker.remove("latest_message")),
+            events: array(tracker.remove("events")),
             paused: tracker
                 .get("paused")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            followup_action: string(tracker.get("followup_action")),
+            followup_action: string(tracker.remove("followup_action")),
             active_loop,
-            latest_action_name: string(tracker.get("latest_action_name")),
-            stack: tracker
-                .get("stack")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            user_id: string(tracker.get("user_id")),
+            latest_action_name: string(tracker.remove("latest_action_name")),
+            stack: array(tracker.remove("stack")),
+            user_id: string(tracker.remove("user_id")),
         })
     }
 
