@@ -1,11 +1,13 @@
 //! The real Python action server (rasa-sdk 3.x) for the tests, running an actions module of
-//! ours: a custom action that sets a slot and utters a response by name, and a
-//! `FormValidationAction` that rejects a value.
+//! ours: by default a custom action that sets a slot and utters a response by name, and a
+//! `FormValidationAction` that rejects a value; [`ActionServer::start_actions`] runs the
+//! module a test gives instead (rusa-sdk's differential test includes this file).
 //!
 //! [`rasa_sdk_python`] creates a virtual environment under the target directory
-//! (`$CARGO_TARGET_TMPDIR/rasa-sdk-venv`) and installs `rasa-sdk==3.*` into it once; later
-//! runs reuse it. If the install fails it says `skipped: ...` and returns `None`, unless
-//! `RUSA_TEST_SERVICES=required` (CI), where it panics.
+//! (`$CARGO_TARGET_TMPDIR/rasa-sdk-venv`, i.e. `target/tmp/`, the same for every crate of the
+//! workspace) and installs `rasa-sdk==3.*` into it once; later runs reuse it. If the install
+//! fails it says `skipped: ...` and returns `None`, unless `RUSA_TEST_SERVICES=required`
+//! (CI), where it panics.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -149,8 +151,22 @@ impl ActionServer {
     /// The action server reading `endpoints_yml` (when given) as its `--endpoints` file,
     /// with `env` added to its environment.
     pub fn start_with(python: &Path, endpoints_yml: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::launch(python, ACTIONS_PY, endpoints_yml, env)
+    }
+
+    /// The action server running `actions_py` as its actions module (`actions.py`).
+    pub fn start_actions(python: &Path, actions_py: &str) -> Self {
+        Self::launch(python, actions_py, None, &[])
+    }
+
+    fn launch(
+        python: &Path,
+        actions_py: &str,
+        endpoints_yml: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("actions.py"), ACTIONS_PY).expect("write actions");
+        std::fs::write(dir.path().join("actions.py"), actions_py).expect("write actions");
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -188,7 +204,12 @@ impl ActionServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/webhook", self.port)
+        format!("{}/webhook", self.base_url())
+    }
+
+    /// `http://127.0.0.1:<port>`, for the other routes.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     pub fn log_text(&self) -> String {
