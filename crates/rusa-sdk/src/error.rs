@@ -15,10 +15,10 @@ pub struct ActionExecutionRejection {
 
 impl ActionExecutionRejection {
     /// A rejection of `action_name`, with rasa-sdk's default message when `message` is
-    /// `None`.
+    /// `None` or empty.
     pub fn new(action_name: impl Into<String>, message: Option<&str>) -> Self {
         let action_name = action_name.into();
-        let message = message.map_or_else(
+        let message = message.filter(|m| !m.is_empty()).map_or_else(
             || format!("Custom action '{action_name}' rejected execution."),
             str::to_owned,
         );
@@ -150,4 +150,20 @@ pub enum SetupError {
         address: String,
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_rejection_message_is_rasa_sdks_default() {
+        let default = "Custom action 'a' rejected execution.";
+        assert_eq!(ActionExecutionRejection::new("a", None).message, default);
+        assert_eq!(
+            ActionExecutionRejection::new("a", Some("")).message,
+            default
+        );
+        assert_eq!(ActionExecutionRejection::new("a", Some("no")).message, "no");
+    }
 }

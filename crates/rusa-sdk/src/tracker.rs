@@ -160,12 +160,13 @@ impl Tracker {
             .collect()
     }
 
-    /// The name of the active loop (form); `None` when no loop is active.
+    /// The name of the active loop (form); `None` when no loop is active (as in rasa-sdk,
+    /// an empty name is returned as it is).
     pub fn active_loop_name(&self) -> Option<&str> {
         self.active_loop
             .get("name")
             .and_then(Value::as_str)
-            .filter(|name| !name.is_empty() && *name != "should_not_be_set")
+            .filter(|name| *name != "should_not_be_set")
     }
 
     /// Whether the conversation is paused.
@@ -216,7 +217,7 @@ impl Tracker {
     }
 
     /// The latest applied event of `event_type`, skipping `skip` matches and `action`
-    /// events named in `exclude`.
+    /// events named in `exclude` (other events are never excluded).
     pub fn get_last_event_for(
         &self,
         event_type: &str,
@@ -228,9 +229,11 @@ impl Tracker {
             .rev()
             .filter(|e| kind(e) == event_type)
             .filter(|e| {
-                !e.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| exclude.contains(&n))
+                kind(e) != "action"
+                    || !e
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| exclude.contains(&n))
             })
             .nth(skip)
     }
@@ -418,7 +421,29 @@ mod tests {
         let t =
             Tracker::from_json(&json!({"sender_id": "u", "active_form": {"name": "f"}})).unwrap();
         assert_eq!(t.active_loop_name(), Some("f"));
+        // rasa-sdk returns an empty name as it is.
+        let t =
+            Tracker::from_json(&json!({"sender_id": "u", "active_loop": {"name": ""}})).unwrap();
+        assert_eq!(t.active_loop_name(), Some(""));
         assert!(Tracker::from_json(&json!({"slots": {}})).is_err());
+    }
+
+    #[test]
+    fn exclude_applies_to_action_events_only() {
+        let t = tracker(json!([
+            {"event": "action", "name": "a"},
+            {"event": "slot", "name": "a", "value": 1},
+            {"event": "action", "name": "b"},
+        ]));
+        let name = |e: Option<&Value>| e.and_then(|e| e.get("name")).cloned();
+        assert_eq!(
+            name(t.get_last_event_for("action", &["b"], 0)),
+            Some(json!("a"))
+        );
+        assert_eq!(
+            name(t.get_last_event_for("slot", &["a"], 0)),
+            Some(json!("a"))
+        );
     }
 
     #[test]
