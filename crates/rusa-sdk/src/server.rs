@@ -303,11 +303,15 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response
         }
         Err(e) => return error(e),
     };
-    let action_name = call
-        .get("next_action")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let action_name = match call.get("next_action") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(name)) => name.clone(),
+        Some(_) => {
+            return error(RequestError::BadRequest(
+                "`next_action` must be a string".into(),
+            ));
+        }
+    };
     span.record("next_action", action_name.as_str());
     if let Some(version) = call.get("version").and_then(Value::as_str) {
         span.record("version", version);
