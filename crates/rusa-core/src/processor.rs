@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
 use rusa_project::Domain;
+use rusa_project::validate::DEFAULT_INTENTS;
 
 use crate::actions::{
     ActionContext, ActionError, ActionKind, ActionOutcome, CustomActionExecutor, action_kind,
@@ -165,9 +166,9 @@ pub struct TurnOutput {
     pub new_events: usize,
 }
 
-/// Parses a message: `/intent` and `/intent{"entity": "value"}` directly (as Rasa does),
-/// anything else with the NLU.
-pub fn parse_message(nlu: &dyn Nlu, message: &UserMessage) -> Value {
+/// Parses a message: `/intent` and `/intent{"entity": "value"}` of an intent of the domain
+/// directly (as Rasa does), anything else with the NLU.
+pub fn parse_message(domain: &Domain, nlu: &dyn Nlu, message: &UserMessage) -> Value {
     if let Some(external) = &message.external {
         // No confidence and no ranking: nothing classified it (Rasa's shape).
         return json!({
@@ -178,7 +179,8 @@ pub fn parse_message(nlu: &dyn Nlu, message: &UserMessage) -> Value {
             "metadata": message.metadata,
         });
     }
-    let mut parse = shortcut_parse(&message.text).unwrap_or_else(|| nlu.parse(&message.text));
+    let mut parse =
+        shortcut_parse(domain, &message.text).unwrap_or_else(|| nlu.parse(&message.text));
     if let Some(obj) = parse.as_object_mut() {
         obj.insert("text".into(), json!(message.text));
         obj.insert("message_id".into(), json!(message.message_id));
@@ -187,8 +189,10 @@ pub fn parse_message(nlu: &dyn Nlu, message: &UserMessage) -> Value {
     parse
 }
 
-/// `/greet` or `/inform{"city": "Oslo"}` → a parse with confidence 1.
-pub fn shortcut_parse(text: &str) -> Option<Value> {
+/// `/greet` or `/inform{"city": "Oslo"}` → a parse with confidence 1, when the intent is one
+/// of the domain's (or a default intent such as `restart`); `None` otherwise, and then the
+/// text goes to the NLU, as in Rasa.
+pub fn shortcut_parse(domain: &Domain, text: &str) -> Option<Value> {
     let rest = text.trim().strip_prefix('/')?;
     let (intent, entities_json) = match rest.find('{') {
         Some(i) => (&rest[..i], Some(&rest[i..])),
@@ -196,6 +200,13 @@ pub fn shortcut_parse(text: &str) -> Option<Value> {
     };
     let intent = intent.trim();
     if intent.is_empty() || intent.contains(char::is_whitespace) {
+        return None;
+    }
+    if domain.intent(intent).is_none() && !DEFAULT_INTENTS.contains(&intent) {
+        tracing::warn!(
+            intent,
+            "the message names an intent the domain does not have; the NLU parses it"
+        );
         return None;
     }
     let mut entities = Vec::new();
@@ -275,7 +286,7 @@ impl DialogueModel {
         let log_span = tracing::info_span!("MessageProcessor.log_message");
         let mut output = TurnOutput::default();
         log_span.in_scope(|| {
-            let parse_data = parse_message(nlu, message);
+            let parse_data = parse_message(&self.domain, nlu, message);
             // The message's metadata is the event's too (with the model's ids), as in Rasa.
             // An external event keeps the channel the user last wrote on.
             let input_channel = match &message.external {
@@ -502,6 +513,7 @@ impl DialogueModel {
                 action = name.as_str(),
                 policy = prediction.policy.as_str(),
                 confidence = prediction.confidence,
+                rule = prediction.rule.as_deref(),
                 "predicted the next action"
             );
             if name == ACTION_LISTEN {

@@ -348,6 +348,12 @@ pub struct RuleTurn {
 }
 
 /// Unfolds a rule into the predictions it makes, with partial states.
+///
+/// As in Rasa, a rule that is not for the conversation's start may begin anywhere in a
+/// conversation (Rasa puts its `...` snippet action in front of it): an action it begins
+/// with is what came before, so it stays in the rule's first state as the previous action
+/// and is never predicted by the rule. An action followed by a user message within the rule
+/// predicts `action_listen`.
 pub fn rule_turns(domain: &Domain, rule: &Rule) -> Vec<RuleTurn> {
     let mut out = Vec::new();
     for path in expand_or(&rule.steps) {
@@ -361,51 +367,48 @@ pub fn rule_turns(domain: &Domain, rule: &Rule) -> Vec<RuleTurn> {
         }
         let mut states = Vec::new();
         let mut last_was_action = false;
+        let turn = |states: &[DialogueState], action: &str| RuleTurn {
+            rule: rule.name.clone(),
+            states: states.to_vec(),
+            action: action.to_owned(),
+            conversation_start: rule.conversation_start,
+        };
         for step in &path {
             match &step.kind {
                 StepKind::Action(name) | StepKind::Bot(name) => {
-                    // A rule that starts by running the active loop ("submit the form") says
-                    // what follows the loop; running it is the loop's own business.
-                    let leading_loop_action = states.is_empty()
+                    // An action before anything else of a rule says what came before.
+                    let leading = states.is_empty()
+                        && !rule.conversation_start
+                        && current.prev_action.is_none()
                         && current.intent.is_none()
-                        && current.text.is_none()
-                        && current.active_loop == Some(Some(name.clone()));
-                    if leading_loop_action {
-                        current.prev_action = Some(name.clone());
-                        last_was_action = true;
-                        continue;
+                        && current.text.is_none();
+                    if !leading {
+                        states.push(current.clone());
+                        out.push(turn(&states, name));
                     }
-                    states.push(current.clone());
-                    out.push(RuleTurn {
-                        rule: rule.name.clone(),
-                        states: states.clone(),
-                        action: name.clone(),
-                        conversation_start: rule.conversation_start,
-                    });
                     current.prev_action = Some(name.clone());
                     if domain.form(name).is_some() {
                         current.active_loop = Some(Some(name.clone()));
                     }
                     last_was_action = true;
                 }
-                _ => {
-                    apply_rule_step(domain, &mut current, step);
-                    if matches!(step.kind, StepKind::User { .. }) {
-                        last_was_action = false;
+                StepKind::User { .. } => {
+                    // The assistant listened before this message.
+                    if last_was_action {
+                        states.push(current.clone());
+                        out.push(turn(&states, ACTION_LISTEN));
                     }
+                    apply_rule_step(domain, &mut current, step);
+                    last_was_action = false;
                 }
+                _ => apply_rule_step(domain, &mut current, step),
             }
         }
         if last_was_action && rule.wait_for_user_input {
             let loop_continues = matches!(&current.active_loop, Some(Some(l)) if current.prev_action.as_deref() == Some(l.as_str()));
             if !loop_continues {
                 states.push(current.clone());
-                out.push(RuleTurn {
-                    rule: rule.name.clone(),
-                    states,
-                    action: ACTION_LISTEN.to_owned(),
-                    conversation_start: rule.conversation_start,
-                });
+                out.push(turn(&states, ACTION_LISTEN));
             }
         }
     }
@@ -588,5 +591,46 @@ mod tests {
             ..DialogueState::default()
         };
         assert!(turns[0].states[0].matches(&conversation));
+    }
+
+    #[test]
+    fn an_action_a_rule_begins_with_is_what_came_before() {
+        let p = moodbot();
+        let pos = p.rules[0].pos.clone();
+        let step = |kind: StepKind| Step {
+            kind,
+            pos: pos.clone(),
+        };
+        let rule = Rule {
+            name: "after the question".into(),
+            condition: Vec::new(),
+            steps: vec![
+                step(StepKind::Action("utter_did_that_help".into())),
+                step(StepKind::User {
+                    intent: Some("affirm".into()),
+                    entities: Vec::new(),
+                    text: None,
+                }),
+                step(StepKind::Action("utter_happy".into())),
+            ],
+            wait_for_user_input: true,
+            conversation_start: false,
+            pos,
+        };
+        let turns = rule_turns(&p.domain, &rule);
+        let actions: Vec<&str> = turns.iter().map(|t| t.action.as_str()).collect();
+        // The first action is never predicted; after it the assistant listens.
+        assert_eq!(actions, [ACTION_LISTEN, "utter_happy", ACTION_LISTEN]);
+        let after = DialogueState {
+            prev_action: Some("utter_did_that_help".into()),
+            ..DialogueState::default()
+        };
+        assert_eq!(turns[0].states, std::slice::from_ref(&after));
+        assert_eq!(turns[1].states[0], after);
+        assert_eq!(turns[1].states[1].intent.as_deref(), Some("affirm"));
+        assert_eq!(
+            turns[1].states[1].prev_action.as_deref(),
+            Some(ACTION_LISTEN)
+        );
     }
 }

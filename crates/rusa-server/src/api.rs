@@ -179,7 +179,7 @@ async fn parse(
 ) -> Result<Json<Value>, ApiError> {
     let request: ParseRequest = json_body(body, state.config.body_limit)?;
     let agent = agent(&state)?;
-    let mut parse = rusa_core::processor::shortcut_parse(&request.text)
+    let mut parse = rusa_core::processor::shortcut_parse(&agent.dialogue.domain, &request.text)
         .unwrap_or_else(|| agent.parse(&request.text));
     if let Some(obj) = parse.as_object_mut() {
         obj.insert("text".into(), json!(request.text));
@@ -437,7 +437,7 @@ async fn add_message(
             let parse_data = request
                 .parse_data
                 .clone()
-                .unwrap_or_else(|| parse_message(agent, &message));
+                .unwrap_or_else(|| parse_message(&agent.dialogue.domain, agent, &message));
             tracker.update(Event::new(
                 EventKind::User(UserUttered {
                     text: Some(request.text.clone()),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use learned::{LearnedPolicyConfig, LogisticRegressionPolicy};
 pub use memoization::MemoizationPolicy;
 pub use rule::{RuleError, RulePolicy, RulePolicyConfig};
-pub use states::{tracker_states, tracker_states_tail};
+pub use states::{is_conversation_start, tracker_states, tracker_states_tail};
 
 use crate::tracker::{ACTION_LISTEN, DialogueStateTracker};
 
@@ -25,6 +25,8 @@ pub struct PolicyPrediction {
     pub action: String,
     pub confidence: f64,
     pub policy: String,
+    /// The rule that made the prediction (RulePolicy only; Rasa's prediction source).
+    pub rule: Option<String>,
 }
 
 impl PolicyPrediction {
@@ -33,6 +35,7 @@ impl PolicyPrediction {
             action: action.to_owned(),
             confidence,
             policy: policy.to_owned(),
+            rule: None,
         }
     }
 }
@@ -297,7 +300,20 @@ impl PolicyEnsemble {
 
     /// The next action: the most confident prediction, ties to the higher priority. With no
     /// prediction at all: `action_listen` with confidence 0.
+    ///
+    /// At the start of a conversation (no action in effect) the assistant listens, as every
+    /// story and rule begins; the prediction is the memoization policy's when there is one
+    /// (in Rasa it remembers that from every story), else the rule policy's.
     pub fn predict(&self, domain: &Domain, tracker: &DialogueStateTracker) -> PolicyPrediction {
+        if is_conversation_start(tracker)
+            && let Some(policy) = self
+                .policies
+                .iter()
+                .filter(|p| !matches!(p, TrainedPolicy::Learned(_)))
+                .min_by_key(|p| p.priority())
+        {
+            return PolicyPrediction::new(ACTION_LISTEN, 1.0, policy.name());
+        }
         let (states, total) = tracker_states_tail(domain, tracker, self.history_needed());
         let earlier = total - states.len();
         let mut best: Option<(PolicyPrediction, u8)> = None;

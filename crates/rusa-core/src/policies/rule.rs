@@ -1,18 +1,23 @@
 //! `RulePolicy`: rules always win, loops run to their end, and when nothing is confident
 //! the assistant falls back.
 //!
-//! Prediction, in order:
-//! 1. An active, not rejected loop: run it when the user has spoken; listen after it ran.
-//! 2. The built-in rules: intent `restart` → `action_restart`, `back` → `action_back`,
+//! Prediction, in order (Rasa's):
+//! 1. The built-in rules: intent `restart` → `action_restart`, `back` → `action_back`,
 //!    `session_start` → `action_session_start`.
-//! 3. The matching rule with the most states (the most specific).
+//! 2. An active, not rejected loop: run it when the user has spoken; listen after it ran.
+//! 3. The matching rule with the most states (the most specific). While a loop is active,
+//!    a rule that would listen and says nothing about the loop runs the loop instead, so a
+//!    form interrupted by a rule asks its question again.
 //! 4. `core_fallback_action_name` with confidence `core_fallback_threshold`, so that any
 //!    other policy that is more confident wins (`enable_fallback_prediction`).
+//!
+//! A rule that does not start the conversation may begin with an action: that is what came
+//! before (Rasa's `...`), kept in the rule's first state and never predicted by the rule.
 
 use rusa_project::dialogue::{
     ACTION_LISTEN, DialogueState, RuleTurn, rule_turns, story_turns, unfold_stories,
 };
-use rusa_project::{Domain, Project, StepKind};
+use rusa_project::{Domain, Project, Rule, StepKind};
 use serde::{Deserialize, Serialize};
 
 use super::PolicyPrediction;
@@ -78,47 +83,153 @@ impl RulePolicy {
                 }
             }
         }
-        let rules: Vec<RuleTurn> = project
+        let written: Vec<(&Rule, Vec<RuleTurn>)> = project
             .rules
             .iter()
-            .flat_map(|r| rule_turns(domain, r))
+            .map(|r| (r, rule_turns(domain, r)))
             .collect();
-        let policy = Self { config, rules };
+        let ambiguous = ambiguous_turns(&written);
+        let mut rules: Vec<RuleTurn> = written.iter().flat_map(|(_, t)| t.clone()).collect();
+        if config.check_for_contradictions {
+            if !ambiguous.is_empty() {
+                return Err(contradiction(
+                    ambiguous
+                        .iter()
+                        .map(|(a, b)| {
+                            format!(
+                                "  - rule '{}' runs '{}' at line {} where rule '{}' runs '{}' (both after {})",
+                                b.1.rule,
+                                b.1.action,
+                                b.0.pos.line,
+                                a.1.rule,
+                                a.1.action,
+                                a.1.states.last().map_or_else(String::new, DialogueState::describe)
+                            )
+                        })
+                        .collect(),
+                ));
+            }
+        } else {
+            // As Rasa's lookup does: a state that rules continue differently predicts nothing.
+            rules.retain(|t| {
+                !ambiguous
+                    .iter()
+                    .any(|(a, b)| same_key(a.1, t) || same_key(b.1, t))
+            });
+        }
+        let mut policy = Self { config, rules };
         if policy.config.check_for_contradictions {
-            policy.check_contradictions(domain, &project.stories)?;
+            policy.check_contradictions(domain, &project.stories, &written)?;
         }
         Ok(policy)
     }
 
-    /// Stories and rules must agree: where a rule matches a story's state, the story must
-    /// continue with the rule's action.
+    /// Stories and rules must agree: where a rule applies in a story's (or another rule's)
+    /// state, the story must continue with the rule's action, as Rasa's check does. A rule
+    /// that begins with an action and listens after it gives way to a story that continues
+    /// that action otherwise, when the rule goes on after the user's message (Rasa drops
+    /// that rule's prediction).
     fn check_contradictions(
-        &self,
+        &mut self,
         domain: &Domain,
         stories: &[rusa_project::Story],
+        written: &[(&Rule, Vec<RuleTurn>)],
     ) -> Result<(), RuleError> {
         let mut problems = Vec::new();
-        for (story, steps) in unfold_stories(stories) {
-            for turn in story_turns(domain, &steps) {
-                if let Some(rule) = self.best_rule(&turn.states, 0)
-                    && rule.action != turn.action
-                    && !problems.iter().any(|p: &String| p.contains(&rule.rule))
+        let mut dropped: Vec<usize> = Vec::new();
+        for (rule, turns) in written {
+            let earlier = usize::from(!rule.conversation_start);
+            for turn in turns {
+                let states: Vec<DialogueState> = turn.states.iter().map(as_conversation).collect();
+                if let Some((action, other)) =
+                    self.checked_prediction(&states, earlier, &turn.action)
+                    && action != turn.action
+                    && !problems
+                        .iter()
+                        .any(|p: &String| p.contains(&format!("'{}'", other.rule)))
                 {
                     problems.push(format!(
-                        "  - story '{}' runs '{}' at line {} where rule '{}' runs '{}'",
-                        story.name, turn.action, turn.pos.line, rule.rule, rule.action
+                        "  - rule '{}' runs '{}' at line {} where rule '{}' runs '{action}'",
+                        rule.name, turn.action, rule.pos.line, other.rule
                     ));
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(RuleError(format!(
-                "rules and stories contradict each other:\n{}\nmake them agree, or turn the check off with `check_for_contradictions: false`",
-                problems.join("\n")
-            )))
+        for (story, steps) in unfold_stories(stories) {
+            for turn in story_turns(domain, &steps) {
+                let Some((action, other)) = self.checked_prediction(&turn.states, 0, &turn.action)
+                else {
+                    continue;
+                };
+                if action == turn.action {
+                    continue;
+                }
+                if let Some(i) = self.gives_way(other) {
+                    if !dropped.contains(&i) {
+                        dropped.push(i);
+                    }
+                    continue;
+                }
+                if !problems
+                    .iter()
+                    .any(|p: &String| p.contains(&format!("'{}'", other.rule)))
+                {
+                    problems.push(format!(
+                        "  - story '{}' runs '{}' at line {} where rule '{}' runs '{action}'",
+                        story.name, turn.action, turn.pos.line, other.rule
+                    ));
+                }
+            }
         }
+        if !problems.is_empty() {
+            return Err(contradiction(problems));
+        }
+        dropped.sort_unstable();
+        for i in dropped.into_iter().rev() {
+            let turn = self.rules.remove(i);
+            tracing::debug!(
+                rule = turn.rule.as_str(),
+                after = turn.states[0].describe(),
+                "a story continues differently after the action this rule begins with; the rule does not listen there"
+            );
+        }
+        Ok(())
+    }
+
+    /// What the rules predict for a conversation's states during the contradiction check,
+    /// and the rule: an active loop runs unless the story does something else there (then
+    /// the loop is taken as rejected, as Rasa's check emulates).
+    fn checked_prediction(
+        &self,
+        states: &[DialogueState],
+        earlier: usize,
+        gold: &str,
+    ) -> Option<(String, &RuleTurn)> {
+        let current = states.last()?;
+        let active = current.active_loop.clone().flatten();
+        if let Some(active) = &active
+            && (gold == active || current.prev_action.as_deref() == Some(active.as_str()))
+        {
+            // The loop's own business (run it, or listen after it).
+            return None;
+        }
+        self.rule_prediction(states, earlier, active.as_deref())
+    }
+
+    /// The index of `turn` when it is a rule's "listen after the action it begins with"
+    /// and the rule goes on after the user's message: a story may continue otherwise there.
+    fn gives_way(&self, turn: &RuleTurn) -> Option<usize> {
+        if turn.action != ACTION_LISTEN || turn.states.len() != 1 || turn.conversation_start {
+            return None;
+        }
+        let longer = self
+            .rules
+            .iter()
+            .any(|r| r.states.len() > 1 && r.states[0] == turn.states[0]);
+        if !longer {
+            return None;
+        }
+        self.rules.iter().position(|r| std::ptr::eq(r, turn))
     }
 
     /// The number of rule predictions learned.
@@ -144,14 +255,6 @@ impl RulePolicy {
         tracker: &DialogueStateTracker,
     ) -> PolicyPrediction {
         let current = states.last();
-        if let Some(active) = tracker.active_loop().filter(|l| !l.rejected) {
-            let action = if tracker.latest_action_name() == Some(active.name.as_str()) {
-                ACTION_LISTEN
-            } else {
-                &active.name
-            };
-            return PolicyPrediction::new(action, 1.0, "RulePolicy");
-        }
         if let Some(state) = current.filter(|s| s.prev_action.as_deref() == Some(ACTION_LISTEN)) {
             let builtin = match state.intent.as_deref() {
                 Some("restart") => Some("action_restart"),
@@ -160,12 +263,36 @@ impl RulePolicy {
                 _ => None,
             };
             if let Some(action) = builtin {
+                tracing::debug!(action, "predicted the default action of the intent");
                 return PolicyPrediction::new(action, 1.0, "RulePolicy");
             }
         }
-        if let Some(rule) = self.best_rule(states, earlier) {
-            return PolicyPrediction::new(&rule.action, 1.0, "RulePolicy");
+        if let Some(active) = tracker.active_loop().filter(|l| !l.rejected) {
+            let action = if tracker.latest_action_name() == Some(active.name.as_str()) {
+                ACTION_LISTEN
+            } else {
+                &active.name
+            };
+            tracing::debug!(
+                action,
+                active_loop = active.name.as_str(),
+                "predicted by the active loop"
+            );
+            return PolicyPrediction::new(action, 1.0, "RulePolicy");
         }
+        if let Some((action, rule)) =
+            self.rule_prediction(states, earlier, tracker.active_loop_name())
+        {
+            tracing::debug!(
+                rule = rule.rule.as_str(),
+                action = action.as_str(),
+                "a rule applies"
+            );
+            let mut prediction = PolicyPrediction::new(&action, 1.0, "RulePolicy");
+            prediction.rule = Some(rule.rule.clone());
+            return prediction;
+        }
+        tracing::debug!("no rule applies");
         let confidence = if self.config.enable_fallback_prediction {
             self.config.core_fallback_threshold
         } else {
@@ -176,6 +303,28 @@ impl RulePolicy {
             confidence,
             "RulePolicy",
         )
+    }
+
+    /// The action of the most specific matching rule, and the rule. While `active_loop` is
+    /// active (and was rejected), a rule that would listen and does not name the loop in its
+    /// last state runs the loop instead (Rasa's "listen from a general rule").
+    fn rule_prediction(
+        &self,
+        states: &[DialogueState],
+        earlier: usize,
+        active_loop: Option<&str>,
+    ) -> Option<(String, &RuleTurn)> {
+        let rule = self.best_rule(states, earlier)?;
+        if let Some(active) = active_loop
+            && rule.action == ACTION_LISTEN
+            && !matches!(
+                rule.states.last().and_then(|s| s.active_loop.as_ref()),
+                Some(Some(_))
+            )
+        {
+            return Some((active.to_owned(), rule));
+        }
+        Some((rule.action.clone(), rule))
     }
 
     /// The most specific matching rule: the most states, then the most features (a rule
@@ -196,6 +345,54 @@ impl RulePolicy {
         }
         best.map(|(r, _)| r)
     }
+}
+
+fn contradiction(problems: Vec<String>) -> RuleError {
+    RuleError(format!(
+        "rules and stories contradict each other:\n{}\nmake them agree, or turn the check off with `check_for_contradictions: false`",
+        problems.join("\n")
+    ))
+}
+
+/// Two rule predictions from the same states (the same start) with different actions.
+fn same_key(a: &RuleTurn, b: &RuleTurn) -> bool {
+    a.states == b.states && a.conversation_start == b.conversation_start
+}
+
+type WrittenTurn<'a> = (&'a Rule, &'a RuleTurn);
+
+/// Pairs of rule predictions that rules make from the same states but with different
+/// actions (the first written first): Rasa refuses to train them.
+fn ambiguous_turns<'a>(
+    written: &'a [(&'a Rule, Vec<RuleTurn>)],
+) -> Vec<(WrittenTurn<'a>, WrittenTurn<'a>)> {
+    let all: Vec<WrittenTurn<'a>> = written
+        .iter()
+        .flat_map(|(r, turns)| turns.iter().map(move |t| (*r, t)))
+        .collect();
+    let mut pairs = Vec::new();
+    for (i, b) in all.iter().enumerate() {
+        if let Some(a) = all[..i]
+            .iter()
+            .find(|a| same_key(a.1, b.1) && a.1.action != b.1.action)
+        {
+            pairs.push((*a, *b));
+        }
+    }
+    pairs
+}
+
+/// A rule's partial state read as a conversation's state: what it leaves open is not there.
+fn as_conversation(state: &DialogueState) -> DialogueState {
+    let mut full = state.clone();
+    full.slots.retain(|_, v| v != "null");
+    if full.entities.is_none() {
+        full.entities = Some(Vec::new());
+    }
+    if full.active_loop.is_none() {
+        full.active_loop = Some(None);
+    }
+    full
 }
 
 /// How many features a (partial) rule state fixes.

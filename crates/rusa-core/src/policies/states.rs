@@ -50,6 +50,19 @@ pub fn tracker_states_tail(
     result
 }
 
+/// Whether neither an action nor a user message is in effect in the conversation: its
+/// start (after a session start, or after a fallback reverted a session's first message).
+/// Every story and rule begins by listening there, and Rasa's policies learn that (the
+/// empty state `{}` → `action_listen`).
+pub fn is_conversation_start(tracker: &DialogueStateTracker) -> bool {
+    tracker.latest_action_name().is_none()
+        && tracker.latest_message().is_none()
+        && !tracker
+            .applied_events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Action(_)))
+}
+
 /// A walk over a conversation's events in effect that yields its dialogue states, and can
 /// go on from where it stopped when events were added.
 #[derive(Debug, Clone)]

@@ -63,8 +63,8 @@ fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
         }
         if !text.is_empty() {
             // The `/model/parse` shape: the parse and the text, without message id or metadata.
-            let mut parse =
-                rusa_core::processor::shortcut_parse(text).unwrap_or_else(|| agent.parse(text));
+            let mut parse = rusa_core::processor::shortcut_parse(&agent.dialogue.domain, text)
+                .unwrap_or_else(|| agent.parse(text));
             if let Some(obj) = parse.as_object_mut() {
                 obj.insert("text".into(), Value::String(text.to_owned()));
             }
