@@ -7,6 +7,7 @@ use std::pin::Pin;
 use serde_json::{Value, json};
 
 use rusa_project::Domain;
+use rusa_project::validate::DEFAULT_ACTIONS;
 
 use crate::events::{BotUttered, Event, EventKind};
 use crate::responses::{BotMessage, generate};
@@ -92,8 +93,13 @@ pub enum ActionKind {
     Custom,
 }
 
-/// Which kind of action `name` is in this domain.
+/// Which kind of action `name` is in this domain. A default action the domain lists under
+/// `actions` is the project's own and runs on the action server, as in Rasa (a custom
+/// `action_session_start` that fills slots, say); `action_listen` cannot be replaced.
 pub fn action_kind(domain: &Domain, name: &str) -> ActionKind {
+    if name != ACTION_LISTEN && DEFAULT_ACTIONS.contains(&name) && domain.has_action(name) {
+        return ActionKind::Custom;
+    }
     match name {
         ACTION_LISTEN => ActionKind::Listen,
         "action_session_start" => ActionKind::SessionStart,

@@ -164,6 +164,9 @@ pub struct TurnOutput {
     pub messages: Vec<BotMessage>,
     /// The number of events the turn added to the tracker.
     pub new_events: usize,
+    /// The active form whose `validate_<form>` action could not run on this message, and
+    /// how it failed: the form's next run in this turn does not go on unvalidated.
+    form_validation: Option<(String, ActionError)>,
 }
 
 /// Parses a message: `/intent` and `/intent{"entity": "value"}` of an intent of the domain
@@ -280,11 +283,12 @@ impl DialogueModel {
     ) -> TurnOutput {
         let before = tracker.events().len();
         let now = (env.now)();
+        let mut output = TurnOutput::default();
         if self.needs_session_start(tracker, now) {
-            self.run_session_start(tracker, message, env);
+            self.run_session_start(tracker, actions, message, env, &mut output)
+                .await;
         }
         let log_span = tracing::info_span!("MessageProcessor.log_message");
-        let mut output = TurnOutput::default();
         log_span.in_scope(|| {
             let parse_data = parse_message(&self.domain, nlu, message);
             // The message's metadata is the event's too (with the model's ids), as in Rasa.
@@ -380,7 +384,12 @@ impl DialogueModel {
                     output.messages.extend(outcome.messages);
                 }
                 Err(err) => {
-                    tracing::error!(action = name.as_str(), error = %err, "the slot action failed; its slots are not set")
+                    tracing::error!(action = name.as_str(), error = %err, "the slot action failed; its slots are not set");
+                    if let Some(form) = name.strip_prefix("validate_")
+                        && tracker.active_loop_name() == Some(form)
+                    {
+                        output.form_validation = Some((form.to_owned(), err));
+                    }
                 }
             }
         }
@@ -388,31 +397,43 @@ impl DialogueModel {
 
     /// Starts a conversation session on `tracker` (`action_session_start` and its events),
     /// as Rasa does before a conversation's first message; `GET .../tracker` shows a new
-    /// conversation this way without saving it.
-    pub fn start_session(&self, tracker: &mut DialogueStateTracker, env: &mut TurnEnv<'_>) {
-        self.run_session_start(tracker, &UserMessage::default(), env);
+    /// conversation this way without saving it. A custom `action_session_start` runs on
+    /// `actions`.
+    pub async fn start_session(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
+        env: &mut TurnEnv<'_>,
+    ) -> TurnOutput {
+        let mut output = TurnOutput::default();
+        self.run_session_start(tracker, actions, &UserMessage::default(), env, &mut output)
+            .await;
+        output
     }
 
     /// Starts a new session when the conversation has none or its session expired (Rasa's
     /// `fetch_tracker_and_update_session`, before an action is run from the API); `true`
     /// when it did.
-    pub fn update_session(
+    pub async fn update_session(
         &self,
         tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
         env: &mut TurnEnv<'_>,
     ) -> bool {
         if !self.needs_session_start(tracker, (env.now)()) {
             return false;
         }
-        self.start_session(tracker, env);
+        self.start_session(tracker, actions, env).await;
         true
     }
 
-    fn run_session_start(
+    async fn run_session_start(
         &self,
         tracker: &mut DialogueStateTracker,
+        actions: &dyn CustomActionExecutor,
         message: &UserMessage,
         env: &mut TurnEnv<'_>,
+        output: &mut TurnOutput,
     ) {
         // The metadata of the message that starts the session goes into the slot
         // `session_started_metadata` first; `action_session_start` sets it again in the new
@@ -427,6 +448,15 @@ impl DialogueModel {
                 },
                 (env.now)(),
             )));
+        }
+        if action_kind(&self.domain, ACTION_SESSION_START) == ActionKind::Custom {
+            // The project's own `action_session_start` (listed in the domain's actions):
+            // Rasa runs it on the action server like any custom action, at every session
+            // start.
+            let prediction = PolicyPrediction::new(ACTION_SESSION_START, 1.0, "none");
+            self.run_action(tracker, actions, message, env, output, &prediction)
+                .await;
+            return;
         }
         tracker.update(self.action_event(ACTION_SESSION_START, None, (env.now)()));
         let outcome = self.run_builtin_action(
@@ -537,6 +567,41 @@ impl DialogueModel {
         );
     }
 
+    /// The form whose validation action could not run, as Rasa runs it: the validation's
+    /// failure is the form action's, so the form is logged as run but its events (the next
+    /// question, or finishing) are lost; a validation that rejected the message rejects the
+    /// form. `false` when the form counts as rejected.
+    fn run_unvalidated_form(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        env: &mut TurnEnv<'_>,
+        prediction: &PolicyPrediction,
+        form: &str,
+        err: &ActionError,
+        action_span: &tracing::Span,
+    ) -> bool {
+        if let ActionError::Rejected { .. } = err {
+            tracker.update(self.stamp(Event::new(
+                EventKind::ActionExecutionRejected {
+                    name: form.to_owned(),
+                    policy: Some(prediction.policy.clone()),
+                    confidence: Some(prediction.confidence),
+                },
+                (env.now)(),
+            )));
+            return false;
+        }
+        crate::span_status::record_failure(action_span, "ActionError", &err.to_string());
+        tracing::error!(
+            parent: action_span,
+            form,
+            error = %err,
+            "the form's validation action could not run; the form goes on without its events"
+        );
+        tracker.update(self.action_event(form, Some(prediction), (env.now)()));
+        true
+    }
+
     /// Runs one predicted action and logs it with its events. `false` when the action was
     /// rejected (nothing ran; the caller predicts again).
     pub async fn run_action(
@@ -559,6 +624,11 @@ impl DialogueModel {
         );
         if let Some(id) = &message.message_id {
             action_span.record("message_id", id.as_str());
+        }
+        if kind == ActionKind::Form
+            && let Some((form, err)) = output.form_validation.take_if(|(f, _)| *f == name)
+        {
+            return self.run_unvalidated_form(tracker, env, prediction, &form, &err, &action_span);
         }
         let outcome = if kind == ActionKind::Custom {
             match actions

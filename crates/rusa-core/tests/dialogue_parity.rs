@@ -5,10 +5,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusa_core::actions::NoActionServer;
+use std::sync::Mutex;
+
+use rusa_core::actions::{
+    ActionError, ActionOutcome, BoxFuture, CustomActionExecutor, NoActionServer,
+};
 use rusa_core::policies::{PolicyEnsemble, policy_specs};
 use rusa_core::processor::{DialogueModel, Nlu, TurnEnv, UserMessage};
-use rusa_core::{DialogueStateTracker, EventKind, block_on};
+use rusa_core::{ActionExecuted, DialogueStateTracker, Event, EventKind, block_on};
 use rusa_project::{Project, ProjectPaths};
 use serde_json::{Value, json};
 
@@ -67,15 +71,25 @@ impl Nlu for TableNlu {
 struct Chat<'a> {
     model: &'a DialogueModel,
     nlu: &'a dyn Nlu,
+    actions: &'a dyn CustomActionExecutor,
     tracker: DialogueStateTracker,
     clock: f64,
 }
 
 impl<'a> Chat<'a> {
     fn new(model: &'a DialogueModel, nlu: &'a dyn Nlu) -> Self {
+        Self::with_actions(model, nlu, &NoActionServer)
+    }
+
+    fn with_actions(
+        model: &'a DialogueModel,
+        nlu: &'a dyn Nlu,
+        actions: &'a dyn CustomActionExecutor,
+    ) -> Self {
         Self {
             model,
             nlu,
+            actions,
             tracker: model.new_tracker("user"),
             clock: 1_000.0,
         }
@@ -94,7 +108,7 @@ impl<'a> Chat<'a> {
         let out = block_on(self.model.handle_message(
             &mut self.tracker,
             self.nlu,
-            &NoActionServer,
+            self.actions,
             &message,
             &mut env,
         ));
@@ -265,5 +279,148 @@ fn a_form_interrupted_by_a_rule_asks_its_question_again() {
     );
     assert_eq!(chat.tracker.active_loop_name(), Some("pizza_form"));
     assert_eq!(chat.say("large"), ["A large pizza is on its way."]);
+    assert_eq!(chat.tracker.active_loop_name(), None);
+}
+
+/// An action server in the test: the project's `action_session_start` starts the session
+/// and preloads the account's tier, as a rasa-sdk action would; every call is recorded.
+#[derive(Default)]
+struct AccountServer {
+    calls: Mutex<Vec<String>>,
+}
+
+impl CustomActionExecutor for AccountServer {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        _tracker: &'a DialogueStateTracker,
+        _domain: &'a rusa_project::Domain,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push(action.to_owned());
+            if action != "action_session_start" {
+                return Err(ActionError::Failed {
+                    action: action.to_owned(),
+                    message: "unknown action".into(),
+                });
+            }
+            let listen = EventKind::Action(ActionExecuted {
+                name: Some("action_listen".into()),
+                policy: None,
+                confidence: None,
+                action_text: None,
+                hide_rule_turn: false,
+            });
+            Ok(ActionOutcome {
+                events: vec![
+                    Event::new(EventKind::SessionStarted, 0.0),
+                    Event::new(
+                        EventKind::Slot {
+                            name: "account_tier".into(),
+                            value: json!("gold"),
+                        },
+                        0.0,
+                    ),
+                    Event::new(listen, 0.0),
+                ],
+                messages: Vec::new(),
+            })
+        })
+    }
+}
+
+#[test]
+fn a_custom_action_session_start_runs_on_the_action_server_at_every_session_start() {
+    let project = load("custom-session-start");
+    let model = model(&project);
+    let nlu = TableNlu::new(&[("hello", "greet")]);
+    let server = AccountServer::default();
+    let mut chat = Chat::with_actions(&model, &nlu, &server);
+    assert_eq!(chat.say("hello"), ["Welcome back, gold member."]);
+    assert_eq!(*server.calls.lock().unwrap(), ["action_session_start"]);
+    assert_eq!(chat.tracker.slot("account_tier"), Some(&json!("gold")));
+    // The same session: no new start.
+    assert_eq!(chat.say("hello"), ["Welcome back, gold member."]);
+    assert_eq!(server.calls.lock().unwrap().len(), 1);
+    // The session expires (10 minutes) and slots are not carried over: the action server
+    // starts the new session and fills the slot again.
+    chat.clock += 11.0 * 60.0;
+    assert_eq!(chat.say("hello"), ["Welcome back, gold member."]);
+    assert_eq!(server.calls.lock().unwrap().len(), 2);
+    let starts = chat
+        .tracker
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::SessionStarted))
+        .count();
+    assert_eq!(starts, 2);
+    // `/restart` starts a session too.
+    assert_eq!(chat.say("/restart"), Vec::<String>::new());
+    assert_eq!(server.calls.lock().unwrap().len(), 3);
+    assert_eq!(chat.tracker.latest_action_name(), Some("action_listen"));
+}
+
+/// An action server that is down until it is brought up; up, it accepts every seat.
+#[derive(Default)]
+struct FlakyValidator {
+    up: Mutex<bool>,
+    calls: Mutex<usize>,
+}
+
+impl CustomActionExecutor for FlakyValidator {
+    fn run<'a>(
+        &'a self,
+        action: &'a str,
+        _tracker: &'a DialogueStateTracker,
+        _domain: &'a rusa_project::Domain,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        Box::pin(async move {
+            assert_eq!(action, "validate_ticket_form");
+            *self.calls.lock().unwrap() += 1;
+            if *self.up.lock().unwrap() {
+                Ok(ActionOutcome::default())
+            } else {
+                Err(ActionError::Failed {
+                    action: action.to_owned(),
+                    message: "connection refused".into(),
+                })
+            }
+        })
+    }
+}
+
+#[test]
+fn a_form_whose_validation_action_cannot_run_loses_its_events() {
+    let project = load("form-validation-unreachable");
+    let model = model(&project);
+    let mut table = HashMap::new();
+    table.insert("a ticket", ("book_ticket", json!([])));
+    table.insert(
+        "seat 12A",
+        ("inform", json!([{"entity": "seat", "value": "12A"}])),
+    );
+    table.insert(
+        "seat 14C then",
+        ("inform", json!([{"entity": "seat", "value": "14C"}])),
+    );
+    let nlu = TableNlu(table);
+    let server = FlakyValidator::default();
+    let mut chat = Chat::with_actions(&model, &nlu, &server);
+    assert_eq!(chat.say("a ticket"), ["Which seat?"]);
+    // The validation cannot run: the form runs, says nothing and stays where it was; the
+    // assistant listens.
+    assert_eq!(chat.say("seat 12A"), Vec::<String>::new());
+    assert_eq!(*server.calls.lock().unwrap(), 1);
+    assert_eq!(chat.tracker.active_loop_name(), Some("ticket_form"));
+    assert_eq!(
+        chat.tracker.slot("requested_slot"),
+        Some(&json!("seat")),
+        "the form's events are lost"
+    );
+    assert_eq!(chat.runs_of("utter_booked"), 0);
+    assert_eq!(chat.tracker.latest_action_name(), Some("action_listen"));
+    // With the action server back, the answer is validated and the form finishes.
+    *server.up.lock().unwrap() = true;
+    assert_eq!(chat.say("seat 14C then"), ["Seat 14C is yours."]);
     assert_eq!(chat.tracker.active_loop_name(), None);
 }

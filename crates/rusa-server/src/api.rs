@@ -312,7 +312,10 @@ async fn get_tracker(
         let now = rusa_core::processor::system_now;
         let mut choose = rusa_core::responses::random_chooser();
         let mut env = rusa_core::processor::TurnEnv::new(&now, &mut choose);
-        agent.dialogue.start_session(&mut tracker, &mut env);
+        agent
+            .dialogue
+            .start_session(&mut tracker, state.processor.actions.as_ref(), &mut env)
+            .await;
     }
     if let Some(until) = query.until {
         let events: Vec<Event> = tracker
@@ -533,7 +536,10 @@ async fn execute(
         let mut choose = rusa_core::responses::random_chooser();
         let mut env = TurnEnv::new(&now, &mut choose);
         let mut output = TurnOutput::default();
-        agent.dialogue.update_session(&mut tracker, &mut env);
+        agent
+            .dialogue
+            .update_session(&mut tracker, processor.actions.as_ref(), &mut env)
+            .await;
         let message = UserMessage {
             input_channel: Some("rest".into()),
             ..UserMessage::default()
