@@ -297,11 +297,7 @@ pub fn run_builtin(
             out.events.push(ctx.event(EventKind::UserUtteranceReverted));
         }
         ActionKind::AskAffirmation => {
-            let intent = tracker
-                .latest_message()
-                .and_then(|m| m.intent_name())
-                .unwrap_or("out_of_scope")
-                .to_owned();
+            let intent = intent_to_affirm(tracker);
             let message = BotMessage {
                 text: Some(format!("Did you mean '{intent}'?")),
                 buttons: vec![
@@ -429,6 +425,28 @@ fn filled_since_last_user_message(tracker: &DialogueStateTracker) -> Vec<&str> {
     filled
 }
 
+/// The intent `action_default_ask_affirmation` asks about: the latest message's, or, when
+/// that is `nlu_fallback` (the FallbackClassifier put it first), the second-ranked one, as
+/// Rasa does.
+fn intent_to_affirm(tracker: &DialogueStateTracker) -> String {
+    let Some(message) = tracker.latest_message() else {
+        return "out_of_scope".to_owned();
+    };
+    let intent = message.intent_name().unwrap_or("out_of_scope");
+    if intent == "nlu_fallback"
+        && let Some(second) = message
+            .parse_data
+            .get("intent_ranking")
+            .and_then(Value::as_array)
+            .and_then(|ranking| ranking.get(1))
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+    {
+        return second.to_owned();
+    }
+    intent.to_owned()
+}
+
 /// Rasa's two-stage fallback: ask the user to affirm the intent; if they deny, ask them to
 /// rephrase; if that fails too, fall back for good.
 fn two_stage_fallback(
@@ -504,5 +522,73 @@ mod tests {
                 "{name} would be sent to the action server"
             );
         }
+    }
+
+    #[test]
+    fn every_default_action_the_domain_lists_runs_on_the_action_server() {
+        let mut domain = Domain::empty();
+        domain.actions.push(rusa_project::ActionName {
+            name: "action_session_start".into(),
+            send_domain: false,
+            pos: rusa_project::Pos::new(std::path::Path::new("domain.yml").into(), 1, 1),
+        });
+        assert_eq!(
+            action_kind(&domain, "action_session_start"),
+            ActionKind::Custom
+        );
+        assert_eq!(action_kind(&domain, "action_restart"), ActionKind::Restart);
+    }
+
+    fn tracker_with(parse: Value) -> DialogueStateTracker {
+        let mut tracker = DialogueStateTracker::new("t", std::sync::Arc::from(Vec::new()));
+        tracker.update(Event::new(
+            EventKind::User(crate::events::UserUttered {
+                text: Some("hmm".into()),
+                parse_data: parse.into(),
+                input_channel: None,
+                message_id: None,
+            }),
+            0.0,
+        ));
+        tracker
+    }
+
+    #[test]
+    fn the_affirmation_asks_about_the_second_intent_after_nlu_fallback() {
+        let tracker = tracker_with(json!({
+            "intent": {"name": "nlu_fallback", "confidence": 0.7},
+            "intent_ranking": [
+                {"name": "nlu_fallback", "confidence": 0.7},
+                {"name": "check_balance", "confidence": 0.41},
+                {"name": "greet", "confidence": 0.2}
+            ]
+        }));
+        assert_eq!(intent_to_affirm(&tracker), "check_balance");
+        let domain = Domain::empty();
+        let mut choose = |_: usize| 0;
+        let mut ctx = ActionContext {
+            domain: &domain,
+            channel: None,
+            choose: &mut choose,
+            now: 0.0,
+        };
+        let out = run_builtin(
+            &ActionKind::AskAffirmation,
+            "action_default_ask_affirmation",
+            &tracker,
+            &mut ctx,
+        );
+        assert_eq!(
+            out.messages[0].text.as_deref(),
+            Some("Did you mean 'check_balance'?")
+        );
+        assert_eq!(out.messages[0].buttons[0]["payload"], "/check_balance");
+        // Without a second intent, and for any other intent, the message's own.
+        let alone = tracker_with(json!({"intent": {"name": "nlu_fallback"},
+            "intent_ranking": [{"name": "nlu_fallback", "confidence": 0.7}]}));
+        assert_eq!(intent_to_affirm(&alone), "nlu_fallback");
+        let greet = tracker_with(json!({"intent": {"name": "greet"},
+            "intent_ranking": [{"name": "greet"}, {"name": "bye"}]}));
+        assert_eq!(intent_to_affirm(&greet), "greet");
     }
 }
