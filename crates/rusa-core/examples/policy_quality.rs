@@ -81,7 +81,7 @@ fn main() {
                     },
                     "held-out".into(),
                 );
-                let evaluation = evaluate_stories(&agent, &held_out);
+                let evaluation = evaluate_stories(&agent, &held_out, false);
                 let support = evaluation.actions.macro_avg.support;
                 totals[k][0] += (evaluation.actions.accuracy * support as f64).round() as usize;
                 totals[k][1] += support;

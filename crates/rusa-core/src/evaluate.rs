@@ -192,23 +192,30 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
     }
     let intents = Report::from_pairs(pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
     let entities = Report::from_pairs(entity_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
-    let labels: Vec<String> = intents.labels.keys().cloned().collect();
+    let confusion = confusion_matrix(&intents, &pairs);
+    NluEvaluation {
+        intents,
+        entities,
+        errors,
+        confidences,
+        confusion,
+    }
+}
+
+/// The labels of a report and the matrix of its `(gold, predicted)` pairs (rows gold,
+/// columns predicted).
+fn confusion_matrix(report: &Report, pairs: &[(String, String)]) -> (Vec<String>, Vec<Vec<usize>>) {
+    let labels: Vec<String> = report.labels.keys().cloned().collect();
     let index: BTreeMap<&str, usize> = labels
         .iter()
         .enumerate()
         .map(|(i, l)| (l.as_str(), i))
         .collect();
     let mut matrix = vec![vec![0; labels.len()]; labels.len()];
-    for (g, p) in &pairs {
+    for (g, p) in pairs {
         matrix[index[g.as_str()]][index[p.as_str()]] += 1;
     }
-    NluEvaluation {
-        intents,
-        entities,
-        errors,
-        confidences,
-        confusion: (labels, matrix),
-    }
+    (labels, matrix)
 }
 
 /// Gold and predicted entity labels per span: a gold span predicted exactly is a match, a
@@ -264,19 +271,27 @@ pub struct StoryResult {
 pub struct CoreEvaluation {
     pub stories: Vec<StoryResult>,
     pub actions: Report,
+    /// Action labels and the matrix of gold (rows) against predicted (columns) actions.
+    pub action_confusion: (Vec<String>, Vec<Vec<usize>>),
+    /// The intents the NLU found in the stories' texts (with `--e2e` only).
     pub intents: Report,
+    /// Whether the texts were parsed (`--e2e`).
     pub end_to_end: bool,
 }
 
-/// Replays each test story: before every action of the story the model predicts the next
-/// action; for user steps with text, the NLU predicts the intent. The story's own events
-/// are applied after each prediction, so one mistake does not cascade.
+/// Replays each test story, as Rasa's `rasa test core` does: before every action of the
+/// story the model predicts the next action, and the story's own events are applied after
+/// each prediction, so one mistake does not cascade. The user's messages are taken as the
+/// story writes them (intent and entities); with `e2e` (`--e2e`) the NLU parses each text
+/// and a message whose intent or entities differ from the story's fails it. When the model
+/// predicts the active form where the story does something else, the form is taken as
+/// having rejected the message and the model predicts again (Rasa's emulated rejection).
 ///
 /// Traced: `Evaluation.test_stories` (`number_of_stories`), one `Evaluation.test_story` per
 /// replayed story (`story_number`, `passed`), and in it the prediction of each action
 /// (`MessageProcessor._predict_next_with_tracker`) and the parse of each text
 /// (`GraphNode.<Class>`), as in a served turn.
-pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
+pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEvaluation {
     let all = tracing::info_span!(
         "Evaluation.test_stories",
         number_of_stories = tracing::field::Empty
@@ -298,12 +313,31 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                 .action
         })
     };
+    // The prediction for an action the story names: a predicted active form that the story
+    // does not run is emulated as rejected, and the model predicts again.
+    let predict_action = |tracker: &mut DialogueStateTracker, gold: &str| {
+        let predicted = predict(tracker);
+        let active_form = tracker
+            .active_loop_name()
+            .filter(|l| agent.dialogue.domain.form(l).is_some());
+        if predicted != gold && active_form == Some(predicted.as_str()) {
+            tracker.update(Event::new(
+                EventKind::ActionExecutionRejected {
+                    name: predicted,
+                    policy: None,
+                    confidence: None,
+                },
+                0.0,
+            ));
+            return predict(tracker);
+        }
+        predicted
+    };
     let domain = agent.dialogue.domain.clone();
     let specs: Arc<[SlotSpec]> = agent.dialogue.slot_specs.clone();
     let mut action_pairs: Vec<(String, String)> = Vec::new();
     let mut intent_pairs: Vec<(String, String)> = Vec::new();
     let mut results = Vec::new();
-    let mut end_to_end = false;
     let unfolded = unfold_stories(stories);
     all.record("number_of_stories", unfolded.len());
     for (number, (story, steps)) in unfolded.into_iter().enumerate() {
@@ -326,7 +360,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     text,
                 } => {
                     if pending_listen {
-                        let predicted = predict(&tracker);
+                        let predicted = predict_action(&mut tracker, ACTION_LISTEN);
                         action_pairs.push((ACTION_LISTEN.to_owned(), predicted.clone()));
                         if predicted != ACTION_LISTEN {
                             passed = false;
@@ -339,26 +373,45 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     pending_listen = false;
                     let mut line = String::new();
                     if let Some(text) = text {
-                        end_to_end = true;
-                        let parse = agent.parse(text);
-                        let predicted = parse["intent"]["name"]
+                        line.push_str(&format!("  - user: |-\n      {text}\n"));
+                    }
+                    let parsed = match text {
+                        Some(text) if e2e => Some(agent.parse(text)),
+                        _ => None,
+                    };
+                    let predicted_intent = parsed.as_ref().map(|parse| {
+                        parse["intent"]["name"]
                             .as_str()
                             .unwrap_or("None")
-                            .to_owned();
-                        line.push_str(&format!("  - user: |-\n      {text}\n"));
-                        if let Some(gold) = intent {
+                            .to_owned()
+                    });
+                    let entities_differ = parsed
+                        .as_ref()
+                        .is_some_and(|parse| !same_entities(&entity_values(parse), entities));
+                    let key = if text.is_some() {
+                        "    intent"
+                    } else {
+                        "  - intent"
+                    };
+                    if let Some(gold) = intent {
+                        let mut comments = Vec::new();
+                        if let Some(predicted) = &predicted_intent {
                             intent_pairs.push((gold.clone(), predicted.clone()));
-                            if &predicted != gold {
-                                passed = false;
-                                line.push_str(&format!(
-                                    "    intent: {gold}  # predicted: {predicted}"
-                                ));
-                            } else {
-                                line.push_str(&format!("    intent: {gold}"));
+                            if predicted != gold {
+                                comments.push(format!("predicted: {predicted}"));
                             }
                         }
-                    } else if let Some(gold) = intent {
-                        line.push_str(&format!("  - intent: {gold}"));
+                        if entities_differ {
+                            let found = parsed.as_ref().map(entity_values).unwrap_or_default();
+                            comments
+                                .push(format!("predicted entities: {}", describe_entities(&found)));
+                        }
+                        if comments.is_empty() {
+                            line.push_str(&format!("{key}: {gold}"));
+                        } else {
+                            passed = false;
+                            line.push_str(&format!("{key}: {gold}  # {}", comments.join("; ")));
+                        }
                     }
                     annotated.push(line.trim_end().to_owned());
                     let entity_values: Vec<Value> = entities
@@ -379,7 +432,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
                     }
                 }
                 StepKind::Action(gold) | StepKind::Bot(gold) => {
-                    let predicted = predict(&tracker);
+                    let predicted = predict_action(&mut tracker, gold);
                     action_pairs.push((gold.clone(), predicted.clone()));
                     if &predicted != gold {
                         passed = false;
@@ -425,12 +478,72 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story]) -> CoreEvaluation {
             annotated_steps: annotated,
         });
     }
+    let actions = Report::from_pairs(action_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
     CoreEvaluation {
         stories: results,
-        actions: Report::from_pairs(action_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str()))),
+        action_confusion: confusion_matrix(&actions, &action_pairs),
+        actions,
         intents: Report::from_pairs(intent_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str()))),
-        end_to_end,
+        end_to_end: e2e,
     }
+}
+
+/// The `(entity, value)` pairs of a parse, sorted.
+fn entity_values(parse: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = parse["entities"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    let value = match e.get("value")? {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    Some((e.get("entity")?.as_str()?.to_owned(), value))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Whether the entities found are those a story step writes (by name only when the step
+/// gives no values).
+fn same_entities(found: &[(String, String)], written: &[rusa_project::StepEntity]) -> bool {
+    let names_only = written.iter().any(|e| e.value.is_none());
+    let mut expected: Vec<(String, String)> = written
+        .iter()
+        .map(|e| {
+            let value = match &e.value {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            (e.entity.clone(), value)
+        })
+        .collect();
+    expected.sort();
+    if names_only {
+        let names = |list: &[(String, String)]| -> Vec<String> {
+            let mut n: Vec<String> = list.iter().map(|(e, _)| e.clone()).collect();
+            n.sort();
+            n
+        };
+        return names(found) == names(&expected);
+    }
+    found == expected.as_slice()
+}
+
+fn describe_entities(entities: &[(String, String)]) -> String {
+    if entities.is_empty() {
+        return "none".into();
+    }
+    entities
+        .iter()
+        .map(|(e, v)| format!("{e}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn action_event(name: &str) -> Event {

@@ -218,6 +218,16 @@ pub struct TestCommon {
     /// Exit with 1 when a test story fails or an NLU example is misclassified
     #[arg(long)]
     pub fail_on_prediction_errors: bool,
+
+    /// Test stories end to end: parse each user text with the NLU and fail a story whose
+    /// message gets another intent or other entities than it writes (without it the
+    /// stories' intents and entities are taken as written, as in Rasa)
+    #[arg(long)]
+    pub e2e: bool,
+
+    /// Also write the stories that passed, to successful_test_stories.yml
+    #[arg(long)]
+    pub successes: bool,
 }
 
 #[derive(Debug, Args)]

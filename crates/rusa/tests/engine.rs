@@ -434,3 +434,62 @@ fn run_refuses_a_callback_channel_without_url() {
         "{err}"
     );
 }
+
+/// A writable copy of one of our test projects (`tests/projects`).
+fn copy_own_project(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/projects")
+            .join(name),
+        dir.path(),
+    );
+    dir
+}
+
+/// `rusa test core` as Rasa's: the stories' intents as written (NLU only with `--e2e`), a
+/// form interrupted by an intent counts as rejecting it, Rasa's report files.
+#[test]
+fn test_core_scores_dialogue_as_rasa_does() {
+    let dir = copy_own_project("form-test-stories");
+    let (code, _, err) = run(dir.path(), &["train"], "");
+    assert_eq!(code, 0, "{err}");
+    let results = dir.path().join("results");
+
+    let (code, out, err) = run(dir.path(), &["test", "core", "--successes"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Test stories: 2 of 2 passed"), "{out}");
+    let failed = std::fs::read_to_string(results.join("failed_test_stories.yml")).unwrap();
+    assert_eq!(failed, "# None of the test stories failed - all good!\n");
+    let successes = std::fs::read_to_string(results.join("successful_test_stories.yml")).unwrap();
+    assert!(
+        successes.contains("- story: chitchat during the order")
+            && successes.contains("- story: thanks written as chitchat"),
+        "{successes}"
+    );
+    let matrix = std::fs::read(results.join("story_confusion_matrix.png")).unwrap();
+    assert!(matrix.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("story_report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["pizza_form"]["f1-score"], 1.0, "{report}");
+
+    // End to end, the text "cheers" is a thanks: that story fails, named with the intent.
+    let (code, out, err) = run(
+        dir.path(),
+        &["test", "core", "--e2e", "--fail-on-prediction-errors"],
+        "",
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("Test stories: 1 of 2 passed")
+            && out.contains("failed: thanks written as chitchat"),
+        "{out}"
+    );
+    let failed = std::fs::read_to_string(results.join("failed_test_stories.yml")).unwrap();
+    assert!(
+        failed.contains("intent: chitchat  # predicted: thank"),
+        "{failed}"
+    );
+    assert!(!failed.contains("chitchat during the order"), "{failed}");
+}

@@ -2,6 +2,7 @@
 //! writes reports to `results/`.
 //!
 //! Files written: `story_report.json` (per action), `failed_test_stories.yml`,
+//! `story_confusion_matrix.png`, with `--successes` `successful_test_stories.yml`,
 //! `intent_report.json`, `intent_errors.json`, `intent_confusion_matrix.json` and `.png`,
 //! `intent_histogram.png`, `entity_report.json`, and with `--cross-validation` the same NLU reports of the
 //! out-of-fold predictions plus `cross_validation.json` (per-fold scores).
@@ -11,7 +12,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use rusa_core::agent::Agent;
-use rusa_core::evaluate::{CoreEvaluation, NluEvaluation, Report, evaluate_nlu, evaluate_stories};
+use rusa_core::evaluate::{
+    CoreEvaluation, NluEvaluation, Report, StoryResult, evaluate_nlu, evaluate_stories,
+};
 use rusa_nlu::{DEFAULT_RANDOM_SEED, Pipeline};
 use rusa_project::{Example, NluData};
 use serde_json::json;
@@ -61,13 +64,13 @@ fn test_core(agent: &Agent, common: &TestCommon) -> anyhow::Result<bool> {
     for w in &warnings {
         eprintln!("warning: {}: {}", w.pos, w.message);
     }
-    let evaluation = evaluate_stories(agent, &stories);
+    let evaluation = evaluate_stories(agent, &stories, common.e2e);
     crate::usage::core_model_tested(
         stories.len(),
         evaluation.end_to_end,
         &agent.metadata.project_fingerprint,
     );
-    write_core_reports(&evaluation, &common.out)?;
+    write_core_reports(&evaluation, &common.out, common.successes)?;
     let passed = evaluation.stories.iter().filter(|s| s.passed).count();
     let total = evaluation.stories.len();
     let mut text = format!(
@@ -87,22 +90,57 @@ fn test_core(agent: &Agent, common: &TestCommon) -> anyhow::Result<bool> {
     Ok(passed < total)
 }
 
-fn write_core_reports(evaluation: &CoreEvaluation, out: &Path) -> anyhow::Result<()> {
+fn write_core_reports(
+    evaluation: &CoreEvaluation,
+    out: &Path,
+    successes: bool,
+) -> anyhow::Result<()> {
     write_json(
         &out.join("story_report.json"),
         &evaluation.actions.to_json(),
     )?;
+    write_stories(
+        &out.join("failed_test_stories.yml"),
+        evaluation.stories.iter().filter(|s| !s.passed),
+        "None of the test stories failed - all good!",
+    )?;
+    if successes {
+        write_stories(
+            &out.join("successful_test_stories.yml"),
+            evaluation.stories.iter().filter(|s| s.passed),
+            "None of the test stories succeeded :(",
+        )?;
+    }
+    let (labels, matrix) = &evaluation.action_confusion;
+    if let Err(e) =
+        super::plots::confusion_matrix(&out.join("story_confusion_matrix.png"), labels, matrix)
+    {
+        eprintln!("warning: the plot story_confusion_matrix.png could not be drawn: {e}");
+    }
+    Ok(())
+}
+
+/// Writes test stories with their annotations as Rasa does: a YAML stories file, or only
+/// the comment `# <none>` when there are none.
+fn write_stories<'a>(
+    path: &Path,
+    stories: impl Iterator<Item = &'a StoryResult>,
+    none: &str,
+) -> anyhow::Result<()> {
     let mut yaml = String::from("version: \"3.1\"\nstories:\n");
-    for story in evaluation.stories.iter().filter(|s| !s.passed) {
-        let _ = writeln!(yaml, "- story: {}  # it failed", story.name);
+    let mut any = false;
+    for story in stories {
+        any = true;
+        let _ = writeln!(yaml, "- story: {}", story.name);
         let _ = writeln!(yaml, "  steps:");
         for step in &story.annotated_steps {
             let _ = writeln!(yaml, "  {}", step.replace('\n', "\n  "));
         }
     }
-    std::fs::write(out.join("failed_test_stories.yml"), yaml)
-        .with_context(|| format!("cannot write reports into '{}'", out.display()))?;
-    Ok(())
+    if !any {
+        yaml = format!("# {none}\n");
+    }
+    std::fs::write(path, yaml).with_context(|| format!("cannot write '{}'", path.display()))
 }
 
 fn load_nlu(common: &TestCommon) -> anyhow::Result<NluData> {
