@@ -330,10 +330,19 @@ fn moodbot_test_stories_pass_and_a_wrong_one_is_reported() {
 #[test]
 fn nlu_cross_validation_writes_per_fold_scores() {
     let dir = copy_project("moodbot");
+    // Reports of an earlier run are not left to be read as this run's.
+    std::fs::create_dir_all(dir.path().join("results")).unwrap();
+    std::fs::write(dir.path().join("results/intent_histogram.png"), "stale").unwrap();
+    std::fs::write(dir.path().join("results/notes.txt"), "mine").unwrap();
     let (code, out, err) = run(
         dir.path(),
         &["test", "nlu", "--cross-validation", "--folds", "3"],
         "",
+    );
+    assert!(!dir.path().join("results/intent_histogram.png").exists());
+    assert!(
+        dir.path().join("results/notes.txt").exists(),
+        "only rusa's reports are removed"
     );
     assert_eq!(code, 0, "{err}");
     assert!(

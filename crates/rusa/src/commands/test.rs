@@ -112,9 +112,12 @@ fn write_core_reports(
         )?;
     }
     let (labels, matrix) = &evaluation.action_confusion;
-    if let Err(e) =
-        super::plots::confusion_matrix(&out.join("story_confusion_matrix.png"), labels, matrix)
-    {
+    if let Err(e) = super::plots::confusion_matrix(
+        &out.join("story_confusion_matrix.png"),
+        "Action confusion matrix",
+        labels,
+        matrix,
+    ) {
         eprintln!("warning: the plot story_confusion_matrix.png could not be drawn: {e}");
     }
     Ok(())
@@ -242,6 +245,7 @@ fn write_nlu_reports(evaluation: &NluEvaluation, out: &Path) -> anyhow::Result<(
             "intent_confusion_matrix.png",
             super::plots::confusion_matrix(
                 &out.join("intent_confusion_matrix.png"),
+                "Intent confusion matrix",
                 labels,
                 matrix,
             ),
@@ -262,11 +266,32 @@ fn write_nlu_reports(evaluation: &NluEvaluation, out: &Path) -> anyhow::Result<(
     Ok(())
 }
 
+/// The files `rusa test nlu` writes, with or without `--cross-validation`.
+const NLU_REPORT_FILES: &[&str] = &[
+    "intent_report.json",
+    "intent_errors.json",
+    "intent_confusion_matrix.json",
+    "intent_confusion_matrix.png",
+    "intent_confidences.json",
+    "intent_histogram.png",
+    "entity_report.json",
+    "cross_validation.json",
+];
+
 /// Trains the config's pipeline on all folds but one and tests on that one, for each fold;
 /// writes the reports of the out-of-fold predictions and the per-fold scores.
 fn cross_validate(common: &TestCommon) -> anyhow::Result<bool> {
     let folds = common.folds.max(2) as usize;
     let data = load_nlu(common)?;
+    // The NLU reports of an earlier run would read as this run's: remove them first.
+    for name in NLU_REPORT_FILES {
+        let path = common.out.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| {
+                format!("cannot remove the earlier report '{}'", path.display())
+            })?;
+        }
+    }
     let config = rusa_project::load_config(&common.config, &mut Vec::new())?;
     let (domain, _) = rusa_project::load_domain(&common.domain, &mut Vec::new())?;
     let assignment = stratified_folds(&data.examples, folds);
