@@ -261,6 +261,8 @@ fn entity_matches(example: &Example, parse: &Value) -> Vec<(String, String)> {
 #[derive(Debug, Clone)]
 pub struct StoryResult {
     pub name: String,
+    /// The file the story is written in.
+    pub source: std::path::PathBuf,
     pub passed: bool,
     /// The story as YAML steps, with `# predicted: x` comments where the model differed.
     pub annotated_steps: Vec<String>,
@@ -474,6 +476,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
         story_span.record("passed", passed);
         results.push(StoryResult {
             name: story.name.clone(),
+            source: story.pos.path.to_path_buf(),
             passed,
             annotated_steps: annotated,
         });

@@ -469,10 +469,10 @@ fn test_core_scores_dialogue_as_rasa_does() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Test stories: 2 of 2 passed"), "{out}");
     let failed = std::fs::read_to_string(results.join("failed_test_stories.yml")).unwrap();
-    assert_eq!(failed, "# None of the test stories failed - all good!\n");
+    assert_eq!(failed, "# None of the test stories failed - all good!");
     let successes = std::fs::read_to_string(results.join("successful_test_stories.yml")).unwrap();
     assert!(
-        successes.contains("- story: chitchat during the order")
+        successes.contains("- story: chitchat during the order (tests/test_stories.yml)")
             && successes.contains("- story: thanks written as chitchat"),
         "{successes}"
     );

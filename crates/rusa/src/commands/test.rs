@@ -123,8 +123,8 @@ fn write_core_reports(
     Ok(())
 }
 
-/// Writes test stories with their annotations as Rasa does: a YAML stories file, or only
-/// the comment `# <none>` when there are none.
+/// Writes test stories with their annotations as Rasa does: a YAML stories file whose
+/// stories are named `<name> (<file>)`, or only the comment `# <none>` when there are none.
 fn write_stories<'a>(
     path: &Path,
     stories: impl Iterator<Item = &'a StoryResult>,
@@ -134,14 +134,16 @@ fn write_stories<'a>(
     let mut any = false;
     for story in stories {
         any = true;
-        let _ = writeln!(yaml, "- story: {}", story.name);
+        // Rasa names each story with its file.
+        let _ = writeln!(yaml, "- story: {} ({})", story.name, story.source.display());
         let _ = writeln!(yaml, "  steps:");
         for step in &story.annotated_steps {
             let _ = writeln!(yaml, "  {}", step.replace('\n', "\n  "));
         }
     }
     if !any {
-        yaml = format!("# {none}\n");
+        // Rasa's file holds only this comment, without a line end.
+        yaml = format!("# {none}");
     }
     std::fs::write(path, yaml).with_context(|| format!("cannot write '{}'", path.display()))
 }
