@@ -11,7 +11,6 @@
 
 mod client;
 mod server;
-mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use rusa_bench::stats::Samples;
 
 use crate::client::{Client, Tally};
 use crate::server::{Memory, Server, ServerCommand};
-use crate::stats::Samples;
 
 /// Turns sent to the long conversation between two looks at its event count.
 const HISTORY_BATCH: usize = 50;

@@ -16,6 +16,10 @@ impl Samples {
         self.0.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The nearest-rank percentile (`p` in 0..=1); zero when there are no samples.
     pub fn percentile(&self, p: f64) -> Duration {
         let n = self.0.len();
