@@ -48,7 +48,8 @@ pub struct LogArgs {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
-    /// Print debug-level log lines, including the effective configuration (RUST_LOG overrides)
+    /// Print debug-level log lines, including the effective configuration (`-vv` too;
+    /// RUST_LOG overrides)
     #[arg(long, global = true)]
     pub debug: bool,
 
@@ -108,6 +109,18 @@ pub struct InitArgs {
     /// Do not ask questions: write the project and train it with the defaults
     #[arg(long)]
     pub no_prompt: bool,
+
+    /// Also write the starter's custom actions in actions/, in this language, and set the
+    /// project up to use them (serve them with `rusa run actions`)
+    #[arg(long, value_name = "LANGUAGE", value_enum)]
+    pub actions: Option<ActionsLanguage>,
+}
+
+/// The languages `rusa init --actions` writes custom actions in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionsLanguage {
+    /// A Cargo package using rusa-sdk
+    Rust,
 }
 
 #[derive(Debug, Args)]
@@ -273,7 +286,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RunPart {
-    /// Run an action server for custom actions written with the rusa SDK
+    /// Serve the custom actions in actions/: Python ones with rasa-sdk's server, a Cargo
+    /// package (rusa-sdk) built and run
     Actions(RunActionsArgs),
 }
 
@@ -334,16 +348,57 @@ pub struct ServerArgs {
     pub response_timeout: u64,
 }
 
+/// The flags of `rusa run actions`: rasa-sdk's (`python -m rasa_sdk --help`), with its names
+/// and defaults, passed on to the action server. The log level comes from the global `-v`,
+/// `--debug` (`-vv`) and `--quiet`.
 #[derive(Debug, Args)]
 pub struct RunActionsArgs {
     /// Port the action server listens on
-    #[arg(short, long, value_name = "PORT", default_value_t = 5055)]
+    #[arg(short, long, value_name = "PORT", default_value_t = DEFAULT_ACTIONS_PORT)]
     pub port: u16,
 
-    /// Actions to load
-    #[arg(long, value_name = "NAME", default_value = "actions")]
+    /// The actions: a Python package or module (dot notation, e.g. `bot.actions`), or a
+    /// directory holding a Cargo package
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ACTIONS)]
     pub actions: String,
+
+    /// Origins allowed by CORS (`*` for any); without it, no CORS headers
+    #[arg(long, value_name = "ORIGIN", num_args = 0..)]
+    pub cors: Option<Vec<String>>,
+
+    /// Endpoints file; the action server reads only its `tracing:` entry (default:
+    /// endpoints.yml)
+    // Passed on only when given: rasa-sdk before 3.8 has no --endpoints (its default is the
+    // same file).
+    #[arg(long, value_name = "PATH")]
+    pub endpoints: Option<PathBuf>,
+
+    /// Reload changed actions: rasa-sdk reloads Python modules itself; a Cargo package is
+    /// rebuilt and its server restarted when `src/` or `Cargo.toml` change
+    #[arg(long)]
+    pub auto_reload: bool,
+
+    /// TLS certificate (PEM); with --ssl-keyfile, the action server speaks HTTPS
+    #[arg(long, value_name = "PATH")]
+    pub ssl_certificate: Option<PathBuf>,
+
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "PATH")]
+    pub ssl_keyfile: Option<PathBuf>,
+
+    /// Password of an encrypted TLS key (rasa-sdk only; rusa-sdk refuses encrypted keys)
+    #[arg(long, value_name = "PASSWORD")]
+    pub ssl_password: Option<String>,
+
+    /// The action server writes its log to this file as well
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
+
+/// The port an action server listens on, as with Rasa.
+pub const DEFAULT_ACTIONS_PORT: u16 = 5055;
+/// The actions module or directory, as Rasa names it.
+pub const DEFAULT_ACTIONS: &str = "actions";
 
 #[derive(Debug, Args)]
 pub struct DataArgs {

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 the user's input was wrong or a check failed, 2 a bad command line
 //! (clap reports those before any command runs). A broken pipe on stdout is not an error.
+//! `rusa run actions` passes on the exit code of the action server it ran.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -14,6 +15,9 @@ pub enum Outcome {
     /// The command ran but its verdict is negative (e.g. validation found errors); it has
     /// already printed why.
     Failed,
+    /// The command ran another program in the foreground (`rusa run actions`) and ends as
+    /// it ended: its exit code, or 128 + the signal that killed it.
+    Exited(u8),
 }
 
 /// An error the user can fix: wrong input, a missing file, a command that does not exist yet.
@@ -57,6 +61,7 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Exited(code)) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", render_chain(&err));

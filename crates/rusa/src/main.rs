@@ -21,7 +21,9 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    // `-vv` is Rasa's and rasa-sdk's spelling of `--debug`.
+    let args = std::env::args_os().map(|a| if a == "-vv" { "--debug".into() } else { a });
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
             // Help and --version go to stdout with 0; a bad command line is exit code 2.

@@ -221,7 +221,6 @@ fn a_domain_directory_is_merged() {
 #[test]
 fn unbuilt_commands_say_so_and_exit_1() {
     for args in [
-        vec!["run", "actions"],
         vec!["data", "split", "nlu"],
         vec!["visualize"],
         vec!["interactive"],

@@ -6,6 +6,7 @@ mod export;
 mod init;
 mod plots;
 mod run;
+mod run_actions;
 mod serving;
 mod shell;
 mod telemetry;
@@ -22,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Train(args) => train::run(args, cli.log),
         Command::Test(args) => test::run(args),
         Command::Shell(args) => shell::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, cli.log),
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(args) => export::run(args, cli.log),
         Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),

@@ -1,7 +1,7 @@
 //! `rusa run`: serves the newest model over HTTP — the channels of credentials.yml and, with
 //! `--enable-api`, the HTTP API — on the stores, lock store, event broker and action server
 //! of endpoints.yml. SIGTERM and SIGINT stop accepting requests and let turns in flight
-//! finish.
+//! finish. `rusa run actions` is in `run_actions.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,12 +12,12 @@ use rusa_server::model_server::ModelServer;
 use rusa_server::{AppState, JwtConfig, ServerConfig, app};
 
 use super::serving::{self, BROKER_FLUSH_BUDGET, error_chain};
-use crate::cli::{RunArgs, RunPart, ServerArgs};
+use crate::cli::{LogArgs, RunArgs, RunPart, ServerArgs};
 use crate::error::{Outcome, UserError};
 
-pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
-    if let Some(RunPart::Actions(_)) = args.part {
-        return Err(UserError::not_implemented("rusa run actions").into());
+pub fn run(args: RunArgs, log: LogArgs) -> anyhow::Result<Outcome> {
+    if let Some(RunPart::Actions(actions)) = args.part {
+        return super::run_actions::run(actions, log);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
