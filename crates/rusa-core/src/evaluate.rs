@@ -157,6 +157,8 @@ pub struct NluEvaluation {
     pub entities: Report,
     /// Misclassified examples: text, gold intent, predicted intent and confidence.
     pub errors: Vec<Value>,
+    /// Examples classified right, in the same shape.
+    pub successes: Vec<Value>,
     /// Confidence of each prediction and whether it was right (for a histogram).
     pub confidences: Vec<(f64, bool)>,
     /// Labels and matrix (rows gold, columns predicted).
@@ -173,6 +175,7 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(examples.len());
     let mut entity_pairs: Vec<(String, String)> = Vec::new();
     let mut errors = Vec::new();
+    let mut successes = Vec::new();
     let mut confidences = Vec::new();
     for example in examples {
         let parse = agent.parse_untraced(&example.text);
@@ -184,8 +187,11 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
         // Retrieval intents are scored by their base intent, as Rasa does.
         let gold = example.base_intent().to_owned();
         confidences.push((confidence, predicted == gold));
+        let record = json!({"text": example.text, "intent": gold, "intent_prediction": {"name": predicted, "confidence": confidence}});
         if predicted != gold {
-            errors.push(json!({"text": example.text, "intent": gold, "intent_prediction": {"name": predicted, "confidence": confidence}}));
+            errors.push(record);
+        } else {
+            successes.push(record);
         }
         pairs.push((gold, predicted));
         entity_pairs.extend(entity_matches(example, &parse));
@@ -197,6 +203,7 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
         intents,
         entities,
         errors,
+        successes,
         confidences,
         confusion,
     }

@@ -238,7 +238,8 @@ pub struct TestCommon {
     #[arg(long)]
     pub e2e: bool,
 
-    /// Also write the stories that passed, to successful_test_stories.yml
+    /// Also write the stories that passed, to successful_test_stories.yml, and the NLU
+    /// examples classified right, to intent_successes.json
     #[arg(long)]
     pub successes: bool,
 }

@@ -280,9 +280,14 @@ fn init_writes_the_starter_project_trains_it_and_refuses_to_overwrite() {
 fn moodbot_test_stories_pass_and_a_wrong_one_is_reported() {
     let dir = copy_project("moodbot");
     assert_eq!(run(dir.path(), &["train"], "").0, 0);
-    let (code, out, err) = run(dir.path(), &["test"], "");
+    let (code, out, err) = run(dir.path(), &["test", "--successes"], "");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Test stories: 7 of 7 passed"), "{out}");
+    let successes: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/intent_successes.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(successes.as_array().is_some_and(|s| !s.is_empty()));
     assert!(out.contains("Intents on 68 examples"), "{out}");
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("results/intent_report.json")).unwrap(),

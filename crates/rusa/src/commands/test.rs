@@ -2,7 +2,8 @@
 //! writes reports to `results/`.
 //!
 //! Files written: `story_report.json` (per action), `failed_test_stories.yml`,
-//! `story_confusion_matrix.png`, with `--successes` `successful_test_stories.yml`,
+//! `story_confusion_matrix.png`, with `--successes` `successful_test_stories.yml` and
+//! `intent_successes.json`,
 //! `intent_report.json`, `intent_errors.json`, `intent_confusion_matrix.json` and `.png`,
 //! `intent_histogram.png`, `entity_report.json`, and with `--cross-validation` the same NLU reports of the
 //! out-of-fold predictions plus `cross_validation.json` (per-fold scores).
@@ -175,6 +176,12 @@ fn test_nlu(agent: &Agent, common: &TestCommon) -> anyhow::Result<bool> {
     crate::usage::nlu_model_tested(&data);
     let evaluation = evaluate_nlu(agent, &data.examples);
     write_nlu_reports(&evaluation, &common.out)?;
+    if common.successes {
+        write_json(
+            &common.out.join("intent_successes.json"),
+            &json!(evaluation.successes),
+        )?;
+    }
     crate::output::print(&nlu_summary(&evaluation, data.examples.len(), &common.out))?;
     Ok(!evaluation.errors.is_empty())
 }
@@ -277,6 +284,7 @@ const NLU_REPORT_FILES: &[&str] = &[
     "intent_confidences.json",
     "intent_histogram.png",
     "entity_report.json",
+    "intent_successes.json",
     "cross_validation.json",
 ];
 
