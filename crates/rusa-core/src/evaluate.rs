@@ -163,6 +163,33 @@ pub struct NluEvaluation {
     pub confidences: Vec<(f64, bool)>,
     /// Labels and matrix (rows gold, columns predicted).
     pub confusion: (Vec<String>, Vec<Vec<usize>>),
+    /// Per entity extractor, under the name Rasa gives its reports (the component of
+    /// config.yml, e.g. `DIETClassifier` where rusa's CRF extractor stands in for it): its
+    /// predictions scored alone, and the examples it got wrong.
+    pub extractors: BTreeMap<String, (Report, Vec<Value>)>,
+}
+
+/// The entity extractors of the agent's pipeline: the name the parse writes into each
+/// entity's `extractor`, and the name of the config.yml component it stands for.
+fn entity_extractors(agent: &Agent) -> Vec<(String, String)> {
+    let Some(nlu) = &agent.nlu else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for component in &nlu.components {
+        let name = match component {
+            rusa_nlu::AnyComponent::CrfEntityExtractor(_) => "CRFEntityExtractor",
+            rusa_nlu::AnyComponent::RegexEntityExtractor(_) => "RegexEntityExtractor",
+            _ => continue,
+        };
+        let rasa = nlu
+            .substitutions
+            .iter()
+            .find(|s| s.rusa.iter().any(|r| r == name))
+            .map_or(name, |s| s.rasa.as_str());
+        out.push((name.to_owned(), rasa.to_owned()));
+    }
+    out
 }
 
 /// Parses each example with the agent and scores intents and entities.
@@ -177,6 +204,10 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
     let mut errors = Vec::new();
     let mut successes = Vec::new();
     let mut confidences = Vec::new();
+    let extractors = entity_extractors(agent);
+    // Per extractor: its (gold, predicted) entity labels and the examples it got wrong.
+    type Scored = (Vec<(String, String)>, Vec<Value>);
+    let mut per_extractor: Vec<Scored> = vec![(Vec::new(), Vec::new()); extractors.len()];
     for example in examples {
         let parse = agent.parse_untraced(&example.text);
         let predicted = parse["intent"]["name"]
@@ -195,10 +226,33 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
         }
         pairs.push((gold, predicted));
         entity_pairs.extend(entity_matches(example, &parse));
+        for ((name, _), (pairs, errors)) in extractors.iter().zip(&mut per_extractor) {
+            let mut own = parse.clone();
+            if let Some(list) = own.get_mut("entities").and_then(Value::as_array_mut) {
+                list.retain(|e| e.get("extractor").and_then(Value::as_str) == Some(name));
+            }
+            let matches = entity_matches(example, &own);
+            if matches.iter().any(|(g, p)| g != p) {
+                errors.push(json!({
+                    "text": example.text,
+                    "entities": example.entities.iter().map(|e| json!({"start": e.start, "end": e.end, "entity": e.entity, "value": e.value})).collect::<Vec<_>>(),
+                    "predicted_entities": own["entities"],
+                }));
+            }
+            pairs.extend(matches);
+        }
     }
     let intents = Report::from_pairs(pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
     let entities = Report::from_pairs(entity_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
     let confusion = confusion_matrix(&intents, &pairs);
+    let extractors = extractors
+        .into_iter()
+        .zip(per_extractor)
+        .map(|((_, rasa), (pairs, errors))| {
+            let report = Report::from_pairs(pairs.iter().map(|(g, p)| (g.as_str(), p.as_str())));
+            (rasa, (report, errors))
+        })
+        .collect();
     NluEvaluation {
         intents,
         entities,
@@ -206,6 +260,7 @@ pub fn evaluate_nlu(agent: &Agent, examples: &[Example]) -> NluEvaluation {
         successes,
         confidences,
         confusion,
+        extractors,
     }
 }
 

@@ -288,6 +288,19 @@ fn moodbot_test_stories_pass_and_a_wrong_one_is_reported() {
     )
     .unwrap();
     assert!(successes.as_array().is_some_and(|s| !s.is_empty()));
+    // Entities are reported per extractor, as Rasa does (rusa's default pipeline extracts
+    // with its CRF).
+    let crf: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/CRFEntityExtractor_report.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(crf.get("weighted avg").is_some(), "{crf}");
+    assert!(
+        dir.path()
+            .join("results/CRFEntityExtractor_errors.json")
+            .exists()
+    );
     assert!(out.contains("Intents on 68 examples"), "{out}");
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("results/intent_report.json")).unwrap(),
@@ -506,4 +519,14 @@ fn test_core_scores_dialogue_as_rasa_does() {
         "{failed}"
     );
     assert!(!failed.contains("chitchat during the order"), "{failed}");
+
+    // The NLU's entity reports carry the name of config.yml's extractor, DIETClassifier,
+    // which rusa's CRF extractor stands in for (Rasa's file names).
+    let (code, _, err) = run(dir.path(), &["test", "nlu"], "");
+    assert_eq!(code, 0, "{err}");
+    let diet: Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("DIETClassifier_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(diet["size"]["support"].as_u64().unwrap() > 0, "{diet}");
 }

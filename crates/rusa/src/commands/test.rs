@@ -5,7 +5,8 @@
 //! `story_confusion_matrix.png`, with `--successes` `successful_test_stories.yml` and
 //! `intent_successes.json`,
 //! `intent_report.json`, `intent_errors.json`, `intent_confusion_matrix.json` and `.png`,
-//! `intent_histogram.png`, `entity_report.json`, and with `--cross-validation` the same NLU reports of the
+//! `intent_histogram.png`, `entity_report.json` (all extractors together) and per entity
+//! extractor `<extractor>_report.json` and `<extractor>_errors.json`, named as in Rasa, and with `--cross-validation` the same NLU reports of the
 //! out-of-fold predictions plus `cross_validation.json` (per-fold scores).
 
 use std::fmt::Write as _;
@@ -249,6 +250,17 @@ fn write_nlu_reports(evaluation: &NluEvaluation, out: &Path) -> anyhow::Result<(
         &out.join("entity_report.json"),
         &evaluation.entities.to_json(),
     )?;
+    // Rasa's per-extractor reports: `<extractor>_report.json`, `<extractor>_errors.json`.
+    for (extractor, (report, errors)) in &evaluation.extractors {
+        write_json(
+            &out.join(format!("{extractor}_report.json")),
+            &report.to_json(),
+        )?;
+        write_json(
+            &out.join(format!("{extractor}_errors.json")),
+            &json!(errors),
+        )?;
+    }
     let plots = [
         (
             "intent_confusion_matrix.png",
