@@ -282,6 +282,24 @@ fn a_form_interrupted_by_a_rule_asks_its_question_again() {
     assert_eq!(chat.tracker.active_loop_name(), None);
 }
 
+#[test]
+fn a_story_that_goes_on_otherwise_inside_a_form_is_not_overruled_by_the_loop() {
+    // The story "the menu during the order" asks whether to go on after the menu; the rule
+    // "the menu anywhere" listens after it. Rasa trains this, and follows the story.
+    let project = load("form-interrupted-by-rule");
+    let model = model(&project);
+    let mut table = HashMap::new();
+    table.insert("a pizza", ("order_pizza", json!([])));
+    table.insert("the menu?", ("ask_menu", json!([])));
+    let nlu = TableNlu(table);
+    let mut chat = Chat::new(&model, &nlu);
+    assert_eq!(chat.say("a pizza"), ["Which size?"]);
+    assert_eq!(
+        chat.say("the menu?"),
+        ["Margherita or funghi.", "Shall we go on with your order?"]
+    );
+}
+
 /// An action server in the test: the project's `action_session_start` starts the session
 /// and preloads the account's tier, as a rasa-sdk action would; every call is recorded.
 #[derive(Default)]

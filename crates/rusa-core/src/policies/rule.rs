@@ -55,6 +55,56 @@ impl Default for RulePolicyConfig {
 pub struct RulePolicy {
     pub config: RulePolicyConfig,
     rules: Vec<RuleTurn>,
+    /// Where rules or stories run something other than the active loop after an action
+    /// inside it (Rasa's `do_not_predict_loop_action`): there a general rule's listening
+    /// does not become the loop.
+    #[serde(default)]
+    not_the_loop: Vec<LoopException>,
+}
+
+/// The states after which a rule or story does not return to the active loop: the previous
+/// action of the state before (if any) and the current state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopException {
+    before: Option<String>,
+    state: DialogueState,
+}
+
+impl LoopException {
+    /// From a prediction of a rule or story: an action other than the active loop, not
+    /// right after the user spoke.
+    fn of(states: &[DialogueState], action: &str) -> Option<Self> {
+        let state = states.last()?;
+        let Some(Some(active)) = &state.active_loop else {
+            return None;
+        };
+        if action == active || state.prev_action.as_deref() == Some(ACTION_LISTEN) {
+            return None;
+        }
+        let before = states
+            .len()
+            .checked_sub(2)
+            .and_then(|i| states[i].prev_action.clone());
+        Some(Self {
+            before,
+            state: state.clone(),
+        })
+    }
+
+    fn applies(&self, states: &[DialogueState]) -> bool {
+        let Some(current) = states.last() else {
+            return false;
+        };
+        if !self.state.matches(current) {
+            return false;
+        }
+        match &self.before {
+            None => true,
+            Some(before) => {
+                states.len() >= 2 && states[states.len() - 2].prev_action.as_ref() == Some(before)
+            }
+        }
+    }
 }
 
 /// A rule broken at training time (`restrict_rules`, contradictions).
@@ -117,7 +167,20 @@ impl RulePolicy {
                     .any(|(a, b)| same_key(a.1, t) || same_key(b.1, t))
             });
         }
-        let mut policy = Self { config, rules };
+        let mut not_the_loop: Vec<LoopException> = rules
+            .iter()
+            .filter_map(|t| LoopException::of(&t.states, &t.action))
+            .collect();
+        for (_, steps) in unfold_stories(&project.stories) {
+            for turn in story_turns(domain, &steps) {
+                not_the_loop.extend(LoopException::of(&turn.states, &turn.action));
+            }
+        }
+        let mut policy = Self {
+            config,
+            rules,
+            not_the_loop,
+        };
         if policy.config.check_for_contradictions {
             policy.check_contradictions(domain, &project.stories, &written)?;
         }
@@ -307,7 +370,8 @@ impl RulePolicy {
 
     /// The action of the most specific matching rule, and the rule. While `active_loop` is
     /// active (and was rejected), a rule that would listen and does not name the loop in its
-    /// last state runs the loop instead (Rasa's "listen from a general rule").
+    /// last state runs the loop instead (Rasa's "listen from a general rule"), unless a rule
+    /// or story goes on otherwise in this state (then nothing).
     fn rule_prediction(
         &self,
         states: &[DialogueState],
@@ -322,6 +386,10 @@ impl RulePolicy {
                 Some(Some(_))
             )
         {
+            if self.not_the_loop.iter().any(|e| e.applies(states)) {
+                // A rule or story goes on otherwise here: the rules predict nothing.
+                return None;
+            }
             return Some((active.to_owned(), rule));
         }
         Some((rule.action.clone(), rule))
