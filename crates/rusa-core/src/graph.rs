@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::policies::{PolicyEnsemble, PolicySpec, PolicySubstitution, RuleError, TrainedPolicy};
 
 /// Bumped whenever a node's cached state changes meaning; part of every fingerprint.
-pub const CACHE_VERSION: &str = "1";
+pub const CACHE_VERSION: &str = "2";
 
 /// What is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
