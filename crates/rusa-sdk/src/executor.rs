@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tracing::Instrument as _;
 
@@ -21,7 +22,27 @@ pub(crate) struct Executor {
 #[derive(Default)]
 struct DomainCache {
     domain: Option<Arc<Domain>>,
+    /// The JSON text the cached domain was read from.
+    raw: Option<Box<str>>,
     digest: Option<String>,
+}
+
+/// The parts of a webhook request the executor reads; the tracker and the domain stay JSON
+/// text until they are needed.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Call {
+    #[serde(default)]
+    pub(crate) next_action: Value,
+    #[serde(default)]
+    pub(crate) sender_id: Value,
+    #[serde(default)]
+    pub(crate) version: Value,
+    #[serde(default)]
+    pub(crate) tracker: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) domain: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) domain_digest: Value,
 }
 
 /// Python's truthiness of a JSON value.
@@ -50,42 +71,54 @@ impl Executor {
     }
 
     /// The domain for this call: the request's, cached when it is not empty; the cached one
-    /// when the request has none and its digest matches the cache's; 449 otherwise.
-    fn domain(
-        &self,
-        call: &mut Map<String, Value>,
-        action: &str,
-    ) -> Result<Arc<Domain>, RequestError> {
-        let domain = call.remove("domain").filter(|d| !d.is_null());
-        let digest = call.get("domain_digest").and_then(Value::as_str);
+    /// when the request has none and its digest matches the cache's; 449 otherwise. A domain
+    /// whose JSON text is the cached one's is not read again.
+    fn domain(&self, call: &Call, action: &str) -> Result<Arc<Domain>, RequestError> {
+        let digest = call.domain_digest.as_str();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let digest_valid = cache
             .digest
             .as_deref()
             .is_some_and(|cached| !cached.is_empty() && Some(cached) == digest);
-        match domain {
-            None if !digest_valid => Err(RequestError::MissingDomain(action.to_owned())),
-            Some(domain) if truthy(&domain) => {
-                let domain = Arc::new(Domain::from_json(domain));
-                cache.domain = Some(Arc::clone(&domain));
-                cache.digest = digest.map(str::to_owned);
-                Ok(domain)
+        let Some(raw) = &call.domain else {
+            if !digest_valid {
+                return Err(RequestError::MissingDomain(action.to_owned()));
             }
-            _ => Ok(cache.domain.clone().unwrap_or_default()),
+            return Ok(cache.domain.clone().unwrap_or_default());
+        };
+        if let (Some(cached), Some(cached_raw)) = (&cache.domain, &cache.raw)
+            && cached_raw.as_ref() == raw.get()
+        {
+            let cached = Arc::clone(cached);
+            cache.digest = digest.map(str::to_owned);
+            return Ok(cached);
+        }
+        let domain: Value = serde_json::from_str(raw.get())
+            .map_err(|e| RequestError::BadRequest(format!("the domain cannot be read: {e}")))?;
+        if truthy(&domain) {
+            let domain = Arc::new(Domain::from_json(domain));
+            cache.domain = Some(Arc::clone(&domain));
+            cache.raw = Some(raw.get().into());
+            cache.digest = digest.map(str::to_owned);
+            Ok(domain)
+        } else {
+            Ok(cache.domain.clone().unwrap_or_default())
         }
     }
 
-    /// Runs the call of `action_name` (`next_action`, not empty) and returns the answer's
-    /// body: `{"events": [...], "responses": [...]}`.
+    /// Runs the call of `action_name` (`next_action`, not empty) on `tracker` (read from the
+    /// call's `tracker`, `None` when it has none) and returns the answer's body:
+    /// `{"events": [...], "responses": [...]}`.
     pub(crate) async fn run(
         &self,
-        mut call: Map<String, Value>,
+        call: &Call,
+        tracker: Option<Result<Tracker, RequestError>>,
         action_name: &str,
     ) -> Result<Value, RequestError> {
-        let sender_id = match call.get("sender_id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => "None".to_owned(),
-            Some(other) => other.to_string(),
+        let sender_id = match &call.sender_id {
+            Value::String(s) => s.clone(),
+            Value::Null => "None".to_owned(),
+            other => other.to_string(),
         };
         let span = tracing::info_span!(
             "ActionExecutor.run",
@@ -97,13 +130,13 @@ impl Executor {
             let Some(action) = self.actions.get(action_name).cloned() else {
                 return Err(RequestError::ActionNotFound(action_name.to_owned()));
             };
-            let Some(tracker) = call.remove("tracker") else {
+            let Some(tracker) = tracker else {
                 return Err(RequestError::BadRequest(
                     "the request has no `tracker`".into(),
                 ));
             };
-            let domain = self.domain(&mut call, action_name)?;
-            let tracker = Tracker::from_value(tracker)?;
+            let domain = self.domain(call, action_name)?;
+            let tracker = tracker?;
             let (result, messages) = run_apart(action, tracker, domain).await;
             let events = match result {
                 Ok(events) => events,
@@ -221,14 +254,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn call(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
+    fn call(value: Value) -> Call {
+        serde_json::from_value(value).unwrap()
     }
 
     #[test]
     fn the_domain_cache_follows_rasa_sdk() {
         let executor = Executor::new(IndexMap::new());
-        let d = |v: Value| executor.domain(&mut call(v), "a");
+        let d = |v: Value| executor.domain(&call(v), "a");
         // No domain, no digest: 449.
         assert!(matches!(d(json!({})), Err(RequestError::MissingDomain(_))));
         // A domain with digest d1 is cached; then no domain + d1 is the cached one.

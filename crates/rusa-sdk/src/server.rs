@@ -21,8 +21,8 @@ use tracing::Instrument as _;
 
 use crate::cors::Cors;
 use crate::error::RequestError;
-use crate::executor::Executor;
-use crate::{Action, FormValidationAction, ValidationAction, forms};
+use crate::executor::{Call, Executor};
+use crate::{Action, FormValidationAction, Tracker, ValidationAction, forms};
 
 /// The port rasa-sdk listens on.
 pub const DEFAULT_PORT: u16 = 5055;
@@ -204,7 +204,7 @@ async fn log_request(request: Request, next: Next) -> Response {
 
 /// The request body as JSON: `deflate` (zlib, as rasa-sdk) or `gzip` content encoding is
 /// undone first, with the same size limit as the body.
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, RequestError> {
+fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<Call>, RequestError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -241,11 +241,23 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, RequestError>
             )));
         }
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
+    let text = bytes.trim_ascii_start();
+    if text.is_empty() {
+        return Ok(None);
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| RequestError::BadRequest(format!("Failed when parsing body as json: {e}")))
+    let parse_error = |e: serde_json::Error| {
+        RequestError::BadRequest(format!("Failed when parsing body as json: {e}"))
+    };
+    if !text.starts_with(b"{") {
+        let value: Value = serde_json::from_slice(text).map_err(parse_error)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        return Err(RequestError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(text).map(Some).map_err(parse_error)
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -294,46 +306,33 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response
         json_response(e.status(), &e.body())
     };
     let call = match decode_body(headers, body) {
-        Ok(Value::Object(call)) => call,
-        Ok(Value::Null) => return error(RequestError::BadRequest("Invalid body request".into())),
-        Ok(_) => {
-            return error(RequestError::BadRequest(
-                "the request body must be a JSON object".into(),
-            ));
-        }
+        Ok(Some(call)) => call,
+        Ok(None) => return error(RequestError::BadRequest("Invalid body request".into())),
         Err(e) => return error(e),
     };
-    let action_name = match call.get("next_action") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(name)) => name.clone(),
-        Some(_) => {
+    let action_name = match &call.next_action {
+        Value::Null => String::new(),
+        Value::String(name) => name.clone(),
+        _ => {
             return error(RequestError::BadRequest(
                 "`next_action` must be a string".into(),
             ));
         }
     };
     span.record("next_action", action_name.as_str());
-    if let Some(version) = call.get("version").and_then(Value::as_str) {
+    if let Some(version) = call.version.as_str() {
         span.record("version", version);
     }
-    if let Some(tracker) = call.get("tracker") {
-        if let Some(sender) = tracker.get("sender_id").and_then(Value::as_str) {
-            span.record("sender_id", sender);
-        }
-        let message_id = match tracker
-            .get("latest_message")
-            .and_then(|m| m.get("message_id"))
-        {
-            Some(Value::String(id)) => id.clone(),
-            _ => "None".to_owned(),
-        };
-        span.record("message_id", message_id.as_str());
+    let tracker = call.tracker.as_deref().map(Tracker::from_raw);
+    if let Some(Ok(tracker)) = &tracker {
+        span.record("sender_id", tracker.sender_id.as_str());
+        span.record("message_id", tracker.latest_message_id().as_str());
     }
     if action_name.is_empty() {
         tracing::warn!("Received an action call without an action.");
         return json_response(StatusCode::OK, &Value::Null);
     }
-    match state.executor.run(call, &action_name).await {
+    match state.executor.run(&call, tracker, &action_name).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => error(e),
     }
@@ -357,8 +356,8 @@ mod tests {
         ] {
             let mut headers = HeaderMap::new();
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
-            let value = decode_body(&headers, &Bytes::from(body)).unwrap();
-            assert_eq!(value["next_action"], "a");
+            let call = decode_body(&headers, &Bytes::from(body)).unwrap().unwrap();
+            assert_eq!(call.next_action, "a");
         }
         let mut headers = HeaderMap::new();
         headers.insert(

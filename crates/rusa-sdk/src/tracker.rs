@@ -1,6 +1,9 @@
 //! The conversation as an action sees it: rasa-sdk's `Tracker`, read from the `tracker` of
 //! the webhook request, with its helper methods.
 
+use std::sync::OnceLock;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::RequestError;
@@ -36,7 +39,7 @@ pub const ACTION_LISTEN: &str = "action_listen";
 /// assert_eq!(tracker.get_latest_entity_values("city", Some("destination"), None), vec![&json!("Rome")]);
 /// assert_eq!(tracker.get_intent_of_latest_message(true), Some("inform_city"));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Tracker {
     /// The conversation's id.
     pub sender_id: String,
@@ -45,8 +48,10 @@ pub struct Tracker {
     /// The parse of the latest user message (`text`, `intent`, `entities`,
     /// `intent_ranking`, `message_id`, ...); an empty object before the first one.
     pub latest_message: Map<String, Value>,
-    /// Every event of the conversation, oldest first, as Rasa sent them.
-    pub events: Vec<Value>,
+    /// Every event of the conversation ([`Tracker::events`]): read from the request's
+    /// JSON text when an action first looks at them, so an action that never does costs
+    /// nothing for them.
+    events: LazyEvents,
     /// Whether the conversation is paused.
     pub paused: bool,
     /// The action Rasa will run next, if one is set.
@@ -59,6 +64,71 @@ pub struct Tracker {
     pub stack: Vec<Value>,
     /// The user's id (newer Rasa versions).
     pub user_id: Option<String>,
+}
+
+/// Events kept as JSON text until first read.
+#[derive(Debug, Clone, Default)]
+struct LazyEvents {
+    raw: Option<Box<RawValue>>,
+    parsed: OnceLock<Vec<Value>>,
+}
+
+impl LazyEvents {
+    fn parsed(events: Vec<Value>) -> Self {
+        Self {
+            raw: None,
+            parsed: OnceLock::from(events),
+        }
+    }
+
+    fn get(&self) -> &Vec<Value> {
+        self.parsed.get_or_init(|| {
+            self.raw
+                .as_ref()
+                .and_then(|raw| serde_json::from_str::<Vec<Value>>(raw.get()).ok())
+                .unwrap_or_default()
+        })
+    }
+
+    fn get_mut(&mut self) -> &mut Vec<Value> {
+        self.get();
+        self.raw = None;
+        self.parsed.get_mut().expect("the events were just read")
+    }
+}
+
+/// As rasa-sdk: two trackers are equal when their conversation and events are.
+impl PartialEq for Tracker {
+    fn eq(&self, other: &Self) -> bool {
+        self.sender_id == other.sender_id && self.events() == other.events()
+    }
+}
+
+/// The keys of a webhook request's `tracker` that rusa-sdk reads; the events stay text.
+#[derive(serde::Deserialize)]
+struct TrackerFields {
+    #[serde(default)]
+    sender_id: Value,
+    #[serde(default)]
+    slots: Value,
+    #[serde(default)]
+    latest_message: Value,
+    #[serde(default)]
+    events: Option<Box<RawValue>>,
+    #[serde(default)]
+    paused: Value,
+    #[serde(default)]
+    followup_action: Value,
+    #[serde(default)]
+    active_loop: Value,
+    #[serde(default)]
+    active_form: Value,
+    #[serde(default)]
+    latest_action_name: Value,
+    #[serde(default)]
+    stack: Value,
+    #[serde(default)]
+    user_id: Value,
 }
 
 impl Tracker {
@@ -105,7 +175,7 @@ impl Tracker {
             sender_id,
             slots: object(tracker.remove("slots")),
             latest_message: object(tracker.remove("latest_message")),
-            events: array(tracker.remove("events")),
+            events: LazyEvents::parsed(array(tracker.remove("events"))),
             paused: tracker
                 .get("paused")
                 .and_then(Value::as_bool)
@@ -116,6 +186,71 @@ impl Tracker {
             stack: array(tracker.remove("stack")),
             user_id: string(tracker.remove("user_id")),
         })
+    }
+
+    /// The tracker of a webhook request, from its JSON text: the events are read only when
+    /// an action looks at them.
+    pub fn from_raw(raw: &RawValue) -> Result<Self, RequestError> {
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(RequestError::BadRequest(
+                "`tracker` must be a JSON object".into(),
+            ));
+        }
+        let fields: TrackerFields = serde_json::from_str(raw.get())
+            .map_err(|e| RequestError::BadRequest(format!("the tracker cannot be read: {e}")))?;
+        let sender_id = match fields.sender_id {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(RequestError::BadRequest(
+                    "the tracker has no `sender_id`".into(),
+                ));
+            }
+        };
+        let object = |value: Value| match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let string = |value: Value| match value {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        let active_loop = match fields.active_loop {
+            Value::Object(map) => map,
+            _ => object(fields.active_form),
+        };
+        let events = match fields.events {
+            Some(raw) if raw.get().trim_start().starts_with('[') => LazyEvents {
+                raw: Some(raw),
+                parsed: OnceLock::new(),
+            },
+            _ => LazyEvents::default(),
+        };
+        Ok(Self {
+            sender_id,
+            slots: object(fields.slots),
+            latest_message: object(fields.latest_message),
+            events,
+            paused: fields.paused.as_bool().unwrap_or(false),
+            followup_action: string(fields.followup_action),
+            active_loop,
+            latest_action_name: string(fields.latest_action_name),
+            stack: match fields.stack {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            },
+            user_id: string(fields.user_id),
+        })
+    }
+
+    /// Every event of the conversation, oldest first, as Rasa sent them.
+    pub fn events(&self) -> &[Value] {
+        self.events.get()
+    }
+
+    /// The events, to change them.
+    pub fn events_mut(&mut self) -> &mut Vec<Value> {
+        self.events.get_mut()
     }
 
     /// The value of `slot`; `None` when the domain has no such slot (an info log says so)
@@ -176,7 +311,7 @@ impl Tracker {
 
     /// The channel of the latest user message.
     pub fn get_latest_input_channel(&self) -> Option<&str> {
-        self.events
+        self.events()
             .iter()
             .rev()
             .find(|e| kind(e) == "user")
@@ -186,7 +321,7 @@ impl Tracker {
 
     /// The position after the latest `restart` event (0 when there is none).
     pub fn idx_after_latest_restart(&self) -> usize {
-        self.events
+        self.events()
             .iter()
             .rposition(|e| kind(e) == "restart")
             .map_or(0, |i| i + 1)
@@ -194,7 +329,7 @@ impl Tracker {
 
     /// The events since the latest restart.
     pub fn events_after_latest_restart(&self) -> &[Value] {
-        &self.events[self.idx_after_latest_restart()..]
+        &self.events()[self.idx_after_latest_restart()..]
     }
 
     /// The events that still count: a `restart` clears what came before it, an `undo`
@@ -202,7 +337,7 @@ impl Tracker {
     /// everything back to the last user message and then back to the last action before it.
     pub fn applied_events(&self) -> Vec<&Value> {
         let mut applied: Vec<&Value> = Vec::new();
-        for event in &self.events {
+        for event in self.events() {
             match kind(event) {
                 "restart" => applied.clear(),
                 "undo" => undo_through(&mut applied, "action"),
@@ -252,7 +387,7 @@ impl Tracker {
     pub fn slots_to_validate(&self) -> Map<String, Value> {
         let mut slots = Map::new();
         let trailing: Vec<&Value> = self
-            .events
+            .events()
             .iter()
             .rev()
             .take_while(|e| kind(e) == "slot")
@@ -280,7 +415,8 @@ impl Tracker {
                     event.get("value").cloned().unwrap_or(Value::Null),
                 );
             }
-            self.events.push(Value::Object(event.as_object().clone()));
+            self.events_mut()
+                .push(Value::Object(event.as_object().clone()));
         }
     }
 
@@ -311,7 +447,7 @@ impl Tracker {
     /// The tracker as `current_state()` of rasa-sdk writes it.
     pub fn current_state(&self) -> Value {
         let latest_event_time = self
-            .events
+            .events()
             .last()
             .and_then(|e| e.get("timestamp"))
             .cloned()
@@ -322,7 +458,7 @@ impl Tracker {
             "latest_message": self.latest_message,
             "latest_event_time": latest_event_time,
             "paused": self.paused,
-            "events": self.events,
+            "events": self.events(),
             "latest_input_channel": self.get_latest_input_channel(),
             "active_loop": self.active_loop,
             "latest_action_name": self.latest_action_name,
@@ -384,6 +520,27 @@ mod tests {
         assert_eq!(names, ["action:\"a1\"", "user:\"x\""]);
         assert_eq!(t.idx_after_latest_restart(), 2);
         assert_eq!(t.events_after_latest_restart().len(), 8);
+    }
+
+    #[test]
+    fn events_of_a_request_are_read_when_first_looked_at() {
+        let raw = serde_json::value::to_raw_value(&json!({
+            "sender_id": "u",
+            "slots": {"a": 1},
+            "events": [{"event": "action", "name": "x"}, {"event": "slot", "name": "a", "value": 1}],
+            "unknown_key": [1, 2, 3],
+        }))
+        .unwrap();
+        let mut t = Tracker::from_raw(&raw).unwrap();
+        assert!(t.events.parsed.get().is_none());
+        assert_eq!(t.get_slot("a"), Some(&json!(1)));
+        assert!(t.events.parsed.get().is_none());
+        assert_eq!(t.events().len(), 2);
+        assert_eq!(Value::Object(t.slots_to_validate()), json!({"a": 1}));
+        t.add_slots(&[crate::events::slot_set("b", 2)]);
+        assert_eq!(t.events().len(), 3);
+        let bad = serde_json::value::to_raw_value(&json!([1])).unwrap();
+        assert!(Tracker::from_raw(&bad).is_err());
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn tracker_report(
         "followup_action": tracker.followup_action,
         "latest_action_name": tracker.latest_action_name,
         "latest_input_channel": tracker.get_latest_input_channel(),
-        "events": tracker.events.len(),
+        "events": tracker.events().len(),
         "idx_after_latest_restart": tracker.idx_after_latest_restart(),
         "events_after_latest_restart": tracker.events_after_latest_restart().len(),
         "applied_events_count": tracker.applied_events().len(),
@@ -1259,7 +1259,7 @@ async fn malformed_trackers(d: &mut Differential) {
         (
             "a null tracker",
             json!({"next_action": "action_hello_world", "tracker": null, "domain": domain()}),
-            "`tracker` must be a JSON object",
+            "the request has no `tracker`",
             "'NoneType' object is not subscriptable",
         ),
     ];
