@@ -2,6 +2,7 @@
 //! (`python -m rasa_sdk --help`), logging, tracing from the endpoints file, and serving until
 //! SIGTERM or Ctrl-C.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -238,6 +239,7 @@ fn install_logging(
         })
     };
     let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_filter(filter());
     let file = match &args.log_file {
