@@ -2,8 +2,7 @@
 //! reading its memory and CPU time from `/proc`, and stopping it with SIGTERM.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -87,7 +86,7 @@ impl ServerCommand {
                     log_tail(&self.log)
                 );
             }
-            if status_ok(self.addr) {
+            if rusa_bench::probe::answers_200(self.addr, "/status") {
                 return Ok((server, started.elapsed()));
             }
             if started.elapsed() > START_TIMEOUT {
@@ -100,20 +99,6 @@ impl ServerCommand {
             std::thread::sleep(POLL_INTERVAL);
         }
     }
-}
-
-/// Whether `GET /status` answers 200 right now (one connection, closed afterwards).
-fn status_ok(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let request = format!("GET /status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
-    reply.starts_with(b"HTTP/1.1 200")
 }
 
 impl Server {
