@@ -218,31 +218,40 @@ async fn run_apart(
 
 /// `{"events", "responses"}`, in the span `ActionExecutor._create_api_response`.
 fn api_response(events: Vec<Value>, messages: Vec<Value>) -> Value {
-    let kinds = json_list(
-        events
-            .iter()
-            .filter_map(|e| e.get("event").and_then(Value::as_str)),
-    );
-    let slots = json_list(
-        events
-            .iter()
-            .filter(|e| e.get("event").and_then(Value::as_str) == Some("slot"))
-            .filter_map(|e| e.get("name").and_then(Value::as_str))
-            .filter(|name| *name != crate::tracker::REQUESTED_SLOT),
-    );
-    let utters: Vec<&str> = messages
-        .iter()
-        .filter_map(|m| m.get("response").and_then(Value::as_str))
-        .filter(|r| !r.is_empty())
-        .collect();
-    let _span = tracing::info_span!(
+    let span = tracing::info_span!(
         "ActionExecutor._create_api_response",
-        events = %kinds,
-        slots = %slots,
-        utters = %serde_json::to_string(&utters).unwrap_or_default(),
+        events = tracing::field::Empty,
+        slots = tracing::field::Empty,
+        utters = tracing::field::Empty,
         message_count = messages.len() as i64,
-    )
-    .entered();
+    );
+    // The attributes are JSON lists: written only when the span is recorded.
+    if !span.is_disabled() {
+        let kinds = json_list(
+            events
+                .iter()
+                .filter_map(|e| e.get("event").and_then(Value::as_str)),
+        );
+        let slots = json_list(
+            events
+                .iter()
+                .filter(|e| e.get("event").and_then(Value::as_str) == Some("slot"))
+                .filter_map(|e| e.get("name").and_then(Value::as_str))
+                .filter(|name| *name != crate::tracker::REQUESTED_SLOT),
+        );
+        let utters: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| m.get("response").and_then(Value::as_str))
+            .filter(|r| !r.is_empty())
+            .collect();
+        span.record("events", kinds.as_str());
+        span.record("slots", slots.as_str());
+        span.record(
+            "utters",
+            serde_json::to_string(&utters).unwrap_or_default().as_str(),
+        );
+    }
+    let _entered = span.entered();
     let mut body = Map::new();
     body.insert("events".into(), Value::Array(events));
     body.insert("responses".into(), Value::Array(messages));
