@@ -40,7 +40,7 @@
 //!
 //! # Default pipeline
 //! When config.yml has no pipeline, [`Pipeline::default_pipeline`] is used:
-//! `WhitespaceTokenizer`, `RegexFeaturizer`, `CountVectorsFeaturizer` (word 1–2-grams),
+//! `WhitespaceTokenizer`, `RegexFeaturizer` (case-insensitive), `CountVectorsFeaturizer` (word 1–2-grams),
 //! `CountVectorsFeaturizer` (`char_wb` 1–5), `LogisticRegressionClassifier`,
 //! `CRFEntityExtractor`, `EntitySynonymMapper`, `ResponseSelector`, `FallbackClassifier`
 //! (`threshold` 0.3, `ambiguity_threshold` 0.1).
@@ -50,12 +50,12 @@
 //! `examples/banking77.rs`).
 //!
 //! # Saved form
-//! [`NluModel::to_json`] writes `{"format_version": 1, "components": [...],
+//! [`NluModel::to_json`] writes `{"format_version": 2, "components": [...],
 //! "substitutions": [...]}`; each component is an object with `"component"` (its Rasa
 //! name), its parameters, and its learned state: vocabularies as lists of strings (a
 //! term's position is its feature index), regexes as their source text, weight matrices
 //! as base64 of little-endian `f32`s (feature-major). [`AnyComponent::to_saved`] writes one
-//! component as `{"format_version": 1, "state": {...}}`. Readers refuse any other
+//! component as `{"format_version": 2, "state": {...}}`. Readers refuse any other
 //! `format_version` ([`NluError::FormatVersion`]).
 //!
 //! # What is not implemented

@@ -22,8 +22,9 @@ use crate::training::TrainingView;
 
 /// The version of the saved form of trained components and models. Saved state with
 /// another version is refused ([`NluError::FormatVersion`]); bump it whenever a
-/// component's saved fields change meaning.
-pub const FORMAT_VERSION: u32 = 1;
+/// component's saved fields change meaning. Version 2: the CRF keeps weights only for
+/// (feature, label) pairs seen in training and factored BILOU transitions.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The seed used when neither the caller nor a component's `random_seed` gives one.
 pub const DEFAULT_RANDOM_SEED: u64 = 42;
@@ -315,7 +316,8 @@ impl Pipeline {
     /// rusa's default pipeline, used when config.yml has none:
     ///
     /// 1. `WhitespaceTokenizer`
-    /// 2. `RegexFeaturizer`
+    /// 2. `RegexFeaturizer` (`case_sensitive: false`: a lookup table's `Berlin` also marks
+    ///    `berlin`, as people type in chat; Rasa's component default is case-sensitive)
     /// 3. `CountVectorsFeaturizer` (word, `min_ngram` 1, `max_ngram` 2)
     /// 4. `CountVectorsFeaturizer` (`char_wb`, `min_ngram` 1, `max_ngram` 5)
     /// 5. `LogisticRegressionClassifier`
@@ -330,7 +332,7 @@ impl Pipeline {
         Self {
             components: vec![
                 default_component("WhitespaceTokenizer", json!({})),
-                default_component("RegexFeaturizer", json!({})),
+                default_component("RegexFeaturizer", json!({"case_sensitive": false})),
                 default_component(
                     "CountVectorsFeaturizer",
                     json!({"analyzer": "word", "min_ngram": 1, "max_ngram": 2}),
@@ -658,5 +660,52 @@ mod tests {
         let err = AnyComponent::from_saved(&saved).unwrap_err();
         assert!(matches!(err, NluError::FormatVersion { .. }), "{err}");
         assert!(NluModel::from_json(r#"{"format_version": 0, "components": []}"#).is_err());
+    }
+
+    #[test]
+    fn models_of_format_1_are_refused_with_the_version_message() {
+        // Format 1 held the CRF's dense weights; its models are refused, not misread.
+        let old = r#"{"format_version": 1, "components": [{"component": "CRFEntityExtractor",
+            "features": [], "bilou_flag": true, "max_iterations": 1,
+            "split_entities_by_comma": true, "split_entities_by_comma_for": {}, "l2_c": 0.1,
+            "learning_rate": 0.05, "random_seed": null, "tags": [], "vocab": [], "params": ""}],
+            "substitutions": []}"#;
+        let err = NluModel::from_json(old).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                NluError::FormatVersion {
+                    found: 1,
+                    expected: FORMAT_VERSION
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("retrain the model"), "{err}");
+    }
+
+    #[test]
+    fn a_trained_model_with_entities_round_trips() {
+        let (text, entities) =
+            rusa_project::parse_annotated("fly to [Berlin](city) [tomorrow](date)").unwrap();
+        let example = |text: String, entities| rusa_project::Example {
+            intent: "fly".into(),
+            text,
+            entities,
+            metadata: None,
+            pos: Pos::new(std::sync::Arc::from(std::path::Path::new("nlu.yml")), 1, 1),
+        };
+        let data = rusa_project::NluData {
+            examples: vec![
+                example(text, entities),
+                example("hello".into(), Vec::new()),
+            ],
+            ..Default::default()
+        };
+        let model = Pipeline::default_pipeline().train(&data, 1).unwrap();
+        let restored = NluModel::from_json(&model.to_json().unwrap()).unwrap();
+        let text = "fly to Berlin tomorrow";
+        assert_eq!(model.parse(text), restored.parse(text));
+        assert_eq!(restored.parse(text).entities.len(), 2);
     }
 }

@@ -1,19 +1,18 @@
 //! `CRFEntityExtractor`: a linear-chain conditional random field over BILOU tags.
 
-// Dynamic programming over label indices reads best with index loops.
-#![allow(clippy::needless_range_loop)]
-
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::chain::{Chain, Lattice};
 use crate::component::NluComponent;
 use crate::error::Result;
 use crate::featurizers::lexical::lexical_value;
 use crate::message::{ExtractedEntity, Message, char_slice};
 use crate::params::Params;
-use crate::persist::f32_base64;
+use crate::persist::{f32_base64, u32_base64};
 use crate::rng::Rng;
 use crate::training::TrainingView;
 use crate::vocab::Vocab;
@@ -26,10 +25,12 @@ pub struct EntityTag {
     pub group: Option<String>,
 }
 
-/// The CRF feature names (Rasa's, without spaCy's `pos`/`pos2` and dense features).
+/// The CRF feature names: Rasa's (without spaCy's `pos`/`pos2` and dense features) and
+/// rusa's `shape` (see [`shape`]) and `intent` (the message's intent: the annotated one in
+/// training, the one the intent classifier before the CRF predicted when parsing).
 pub const CRF_FEATURES: &[&str] = &[
     "BOS", "EOS", "low", "upper", "title", "digit", "prefix5", "prefix2", "suffix5", "suffix3",
-    "suffix2", "bias", "pattern",
+    "suffix2", "bias", "pattern", "shape", "intent",
 ];
 
 /// Rasa's default CRF `features`: for the token before, the token itself and the token after.
@@ -48,13 +49,21 @@ pub fn default_crf_features() -> Vec<Vec<String>> {
 /// A linear-chain CRF learned from the annotated examples. Labels are BILOU prefixes
 /// (`BILOU_flag`, default true) over joint tags `entity` + `role` + `group`, so roles and
 /// groups are learned with the entity. Features per token come from a window (`features`,
-/// Rasa's names; `pattern` uses the `RegexFeaturizer`'s token features). Trained by
-/// minimising the negative log-likelihood (forward-backward) plus `L2_c`·‖w‖² with
-/// mini-batch Adam for `max_iterations` epochs; decoded with Viterbi. `confidence_entity`
-/// is the mean marginal probability of the entity's token labels.
+/// Rasa's names; `pattern` uses the `RegexFeaturizer`'s token features, `shape` is the
+/// token's letter/digit shape).
+///
+/// As in CRFsuite (which Rasa's extractor uses), a feature has a weight only for the labels
+/// it was seen with in training, so an update touches a handful of weights per token. Only
+/// legal BILOU successions are scored, with transitions factored so that a token costs time
+/// linear in the number of labels (see `chain.rs`). Trained by minimising the negative
+/// log-likelihood (forward-backward) plus `L2_c`·‖w‖² with mini-batch Adam, the step
+/// decaying linearly over the epochs: 400,000 token updates' worth, at least 8 and at most
+/// `max_iterations` (so small data gets many passes and large data few; HWU64's 66,000
+/// tokens get 8); decoded with Viterbi. `confidence_entity` is the mean marginal probability of the
+/// entity's token labels.
 ///
 /// Parameters: `features` (Rasa's default), `BILOU_flag` (true), `max_iterations` (50
-/// epochs), `L2_c` (0.1), `split_entities_by_comma` (true, or a map per entity),
+/// epochs at most), `L2_c` (0.1), `split_entities_by_comma` (true, or a map per entity),
 /// `learning_rate` (0.05, rusa's own), `random_seed`. `L1_c` is accepted and ignored (no
 /// L1 penalty); spaCy's `pos`/`pos2` and `text_dense_features` are skipped with a warning.
 /// With no annotated entity in the data it learns nothing and extracts nothing.
@@ -72,10 +81,22 @@ pub struct CrfEntityExtractor {
     pub learning_rate: f32,
     pub random_seed: Option<u64>,
     tags: Vec<EntityTag>,
+    /// The token features (attributes) seen in training; a feature's position is its id.
     vocab: Vocab,
-    /// `[emissions: features × labels | transitions: labels × labels | start | end]`.
+    /// The labels feature `a` has weights for: `feature_labels[feature_offsets[a]..feature_offsets[a + 1]]`.
+    #[serde(with = "u32_base64")]
+    feature_offsets: Vec<u32>,
+    #[serde(with = "u32_base64")]
+    feature_labels: Vec<u32>,
+    /// `[emission weight of each (feature, label) pair | transitions (chain.rs layout)]`.
     #[serde(with = "f32_base64")]
     params: Vec<f32>,
+    /// Whether the arrays above fit together (checked once after loading).
+    #[serde(skip)]
+    consistent: OnceLock<bool>,
+    /// Epochs the last training ran (early stopping may end it before `max_iterations`).
+    #[serde(skip)]
+    epochs_trained: usize,
 }
 
 impl Default for CrfEntityExtractor {
@@ -91,25 +112,43 @@ impl Default for CrfEntityExtractor {
             random_seed: None,
             tags: Vec::new(),
             vocab: Vocab::default(),
+            feature_offsets: vec![0],
+            feature_labels: Vec::new(),
             params: Vec::new(),
+            consistent: OnceLock::new(),
+            epochs_trained: 0,
         }
     }
 }
 
-const PREFIXES: [char; 4] = ['B', 'I', 'L', 'U'];
+/// Token updates a training aims at: data of fewer tokens gets more epochs (up to
+/// `max_iterations`), data of more gets [`MIN_EPOCHS`].
+const TOKEN_UPDATES: usize = 400_000;
+/// The fewest epochs a training runs (unless `max_iterations` is smaller).
+const MIN_EPOCHS: usize = 8;
 
-/// Token-level data of one sentence for training or decoding.
+/// The number of epochs for `tokens` training tokens: `TOKEN_UPDATES / tokens` within
+/// `MIN_EPOCHS..=max_iterations`.
+fn epochs_for(tokens: usize, max_iterations: usize) -> usize {
+    (TOKEN_UPDATES / tokens.max(1))
+        .max(MIN_EPOCHS)
+        .min(max_iterations)
+        .max(1)
+}
+
+/// A label whose marginal probability is at most this gets no gradient from a token (unless
+/// it is the gold label): below it the update is lost in rounding anyway, and skipping it
+/// keeps the cost of a token independent of the number of labels a common feature has.
+const GRADIENT_FLOOR: f64 = 1e-5;
+
+/// Work space of training: emission scores, the lattice, per-label gradients of a token and
+/// the labels that have one.
+type Scratch = (Vec<f64>, Lattice, Vec<f32>, Vec<u32>);
+
+/// Token-level data of one sentence for training.
 struct Sequence {
     feats: Vec<Vec<u32>>,
     labels: Vec<usize>,
-}
-
-fn logsumexp(xs: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = xs.clone().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY {
-        return max;
-    }
-    max + xs.map(|x| (x - max).exp()).sum::<f64>().ln()
 }
 
 impl CrfEntityExtractor {
@@ -174,31 +213,46 @@ impl CrfEntityExtractor {
         &self.tags
     }
 
-    fn n_labels(&self) -> usize {
-        1 + self.tags.len() * if self.bilou_flag { 4 } else { 1 }
+    /// How many epochs the last training in this process ran (0 for a loaded model).
+    pub fn epochs_trained(&self) -> usize {
+        self.epochs_trained
     }
 
-    fn label(&self, prefix: usize, tag: usize) -> usize {
-        if self.bilou_flag {
-            1 + tag * 4 + prefix
-        } else {
-            1 + tag
+    fn chain(&self) -> Chain {
+        Chain {
+            bilou: self.bilou_flag,
+            n_tags: self.tags.len(),
         }
     }
 
-    /// `(prefix, tag)` of a label; `None` for `O`.
-    fn unlabel(&self, label: usize) -> Option<(char, usize)> {
-        if label == 0 {
-            return None;
-        }
-        if self.bilou_flag {
-            Some((PREFIXES[(label - 1) % 4], (label - 1) / 4))
-        } else {
-            Some(('I', label - 1))
-        }
+    fn n_emission(&self) -> usize {
+        self.feature_labels.len()
     }
 
-    fn for_each_feature(&self, message: &Message, i: usize, mut f: impl FnMut(String)) {
+    /// Whether the learned arrays fit together, so `process` cannot index out of bounds
+    /// on a hand-edited saved model.
+    fn is_consistent(&self) -> bool {
+        *self.consistent.get_or_init(|| {
+            let l = self.chain().n_labels() as u32;
+            let offsets_ok = self.feature_offsets.len() == self.vocab.len() + 1
+                && self.feature_offsets.first() == Some(&0)
+                && self.feature_offsets.windows(2).all(|w| w[0] <= w[1])
+                && self.feature_offsets.last().copied() == Some(self.feature_labels.len() as u32);
+            offsets_ok
+                && self.feature_labels.iter().all(|&y| y < l)
+                && self.params.len() == self.n_emission() + self.chain().n_transition_params()
+        })
+    }
+
+    /// Calls `f` with the feature keys of token `i`. `intent` is the message's intent (the
+    /// annotated one in training, the classifier's when parsing) for the `intent` feature.
+    fn for_each_feature(
+        &self,
+        message: &Message,
+        intent: Option<&str>,
+        i: usize,
+        mut f: impl FnMut(String),
+    ) {
         let tokens = &message.tokens;
         let half = self.features.len() as isize / 2;
         let patterns = message.block("RegexFeaturizer");
@@ -219,6 +273,12 @@ impl CrfEntityExtractor {
                             }
                         }
                     }
+                    "shape" => f(format!("{pos}:shape:{}", shape(&tokens[j].text))),
+                    "intent" => {
+                        if let Some(intent) = intent {
+                            f(format!("{pos}:intent:{intent}"));
+                        }
+                    }
                     other => {
                         if let Some(v) = lexical_value(other, tokens, j) {
                             f(format!("{pos}:{other}:{v}"));
@@ -229,11 +289,13 @@ impl CrfEntityExtractor {
         }
     }
 
+    /// The known feature ids of each token.
     fn token_features(&self, message: &Message) -> Vec<Vec<u32>> {
         (0..message.tokens.len())
             .map(|i| {
                 let mut ids = Vec::new();
-                self.for_each_feature(message, i, |k| {
+                let intent = message.intent.as_ref().map(|i| i.name.as_str());
+                self.for_each_feature(message, intent, i, |k| {
                     if let Some(id) = self.vocab.get(&k) {
                         ids.push(id);
                     }
@@ -243,150 +305,50 @@ impl CrfEntityExtractor {
             .collect()
     }
 
-    /// Emission scores `[t][label]`.
-    fn emissions(&self, feats: &[Vec<u32>]) -> Vec<Vec<f64>> {
-        let l = self.n_labels();
-        feats
-            .iter()
-            .map(|fs| {
-                let mut e = vec![0.0f64; l];
-                for &f in fs {
-                    let row = &self.params[f as usize * l..(f as usize + 1) * l];
-                    e.iter_mut().zip(row).for_each(|(e, w)| *e += *w as f64);
-                }
-                e
-            })
-            .collect()
-    }
-
-    fn trans_offset(&self) -> usize {
-        self.vocab.len() * self.n_labels()
-    }
-
-    /// Forward-backward: `(alpha, beta, log Z)` in log space.
-    #[allow(clippy::type_complexity)]
-    fn forward_backward(&self, emit: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
-        let l = self.n_labels();
-        let t_len = emit.len();
-        let off = self.trans_offset();
-        let trans = |a: usize, b: usize| self.params[off + a * l + b] as f64;
-        let start = |b: usize| self.params[off + l * l + b] as f64;
-        let end = |a: usize| self.params[off + l * l + l + a] as f64;
-        let mut alpha = vec![vec![0.0f64; l]; t_len];
-        for y in 0..l {
-            alpha[0][y] = start(y) + emit[0][y];
-        }
-        for t in 1..t_len {
-            for y in 0..l {
-                alpha[t][y] = logsumexp((0..l).map(|p| alpha[t - 1][p] + trans(p, y))) + emit[t][y];
-            }
-        }
-        let mut beta = vec![vec![0.0f64; l]; t_len];
-        for y in 0..l {
-            beta[t_len - 1][y] = end(y);
-        }
-        for t in (0..t_len - 1).rev() {
-            for y in 0..l {
-                beta[t][y] =
-                    logsumexp((0..l).map(|n| trans(y, n) + emit[t + 1][n] + beta[t + 1][n]));
-            }
-        }
-        let log_z = logsumexp((0..l).map(|y| alpha[t_len - 1][y] + end(y)));
-        (alpha, beta, log_z)
-    }
-
-    /// Adds the gradient of this sequence's negative log-likelihood to `grad`.
-    fn accumulate_gradient(&self, seq: &Sequence, grad: &mut [f32]) -> f64 {
-        let l = self.n_labels();
-        let off = self.trans_offset();
-        let emit = self.emissions(&seq.feats);
-        let (alpha, beta, log_z) = self.forward_backward(&emit);
-        let t_len = emit.len();
-        // Observed minus expected, as gradient of NLL = expected - observed.
-        let mut score = 0.0;
-        for t in 0..t_len {
-            let y = seq.labels[t];
-            score += emit[t][y];
-            for y2 in 0..l {
-                let marginal = (alpha[t][y2] + beta[t][y2] - log_z).exp();
-                let g = marginal - if y2 == y { 1.0 } else { 0.0 };
-                for &f in &seq.feats[t] {
-                    grad[f as usize * l + y2] += g as f32;
-                }
-            }
-            if t > 0 {
-                let p = seq.labels[t - 1];
-                score += self.params[off + p * l + y] as f64;
-                grad[off + p * l + y] -= 1.0;
-                for a in 0..l {
-                    for b in 0..l {
-                        let m = (alpha[t - 1][a]
-                            + self.params[off + a * l + b] as f64
-                            + emit[t][b]
-                            + beta[t][b]
-                            - log_z)
-                            .exp();
-                        grad[off + a * l + b] += m as f32;
-                    }
+    /// Emission scores `[t * L + y]`.
+    fn emissions(&self, feats: &[Vec<u32>], out: &mut Vec<f64>) {
+        let l = self.chain().n_labels();
+        out.clear();
+        out.resize(feats.len() * l, 0.0);
+        for (t, fs) in feats.iter().enumerate() {
+            let row = &mut out[t * l..(t + 1) * l];
+            for &f in fs {
+                let range = self.feature_offsets[f as usize] as usize
+                    ..self.feature_offsets[f as usize + 1] as usize;
+                for k in range {
+                    row[self.feature_labels[k] as usize] += self.params[k] as f64;
                 }
             }
         }
-        let (first, last) = (seq.labels[0], seq.labels[t_len - 1]);
-        score +=
-            self.params[off + l * l + first] as f64 + self.params[off + l * l + l + last] as f64;
-        grad[off + l * l + first] -= 1.0;
-        grad[off + l * l + l + last] -= 1.0;
-        for y in 0..l {
-            grad[off + l * l + y] += (alpha[0][y] + beta[0][y] - log_z).exp() as f32;
-            grad[off + l * l + l + y] +=
-                (alpha[t_len - 1][y] + beta[t_len - 1][y] - log_z).exp() as f32;
-        }
-        log_z - score
+    }
+
+    /// `(prefix, tag)` of a label; `None` for `O`. Without BILOU every label is `U`.
+    fn unlabel(&self, label: usize) -> Option<(char, usize)> {
+        let chain = self.chain();
+        let tag = chain.tag(label)?;
+        Some(match chain.kind(label) {
+            super::chain::Kind::B => ('B', tag),
+            super::chain::Kind::I => ('I', tag),
+            super::chain::Kind::L => ('L', tag),
+            _ if !self.bilou_flag => ('I', tag),
+            _ => ('U', tag),
+        })
     }
 
     /// Viterbi labels and the marginal probability of each chosen label.
     fn decode(&self, feats: &[Vec<u32>]) -> (Vec<usize>, Vec<f64>) {
-        let l = self.n_labels();
-        let off = self.trans_offset();
-        let emit = self.emissions(feats);
-        let t_len = emit.len();
-        let mut delta = vec![vec![0.0f64; l]; t_len];
-        let mut back = vec![vec![0usize; l]; t_len];
-        for y in 0..l {
-            delta[0][y] = self.params[off + l * l + y] as f64 + emit[0][y];
-        }
-        for t in 1..t_len {
-            for y in 0..l {
-                let (best, score) = (0..l)
-                    .map(|p| (p, delta[t - 1][p] + self.params[off + p * l + y] as f64))
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |acc, x| if x.1 > acc.1 { x } else { acc },
-                    );
-                delta[t][y] = score + emit[t][y];
-                back[t][y] = best;
-            }
-        }
-        let mut y = (0..l)
-            .map(|y| {
-                (
-                    y,
-                    delta[t_len - 1][y] + self.params[off + l * l + l + y] as f64,
-                )
-            })
-            .fold(
-                (0, f64::NEG_INFINITY),
-                |acc, x| if x.1 > acc.1 { x } else { acc },
-            )
-            .0;
-        let mut labels = vec![0; t_len];
-        for t in (0..t_len).rev() {
-            labels[t] = y;
-            y = back[t][y];
-        }
-        let (alpha, beta, log_z) = self.forward_backward(&emit);
-        let conf = (0..t_len)
-            .map(|t| (alpha[t][labels[t]] + beta[t][labels[t]] - log_z).exp())
+        let chain = self.chain();
+        let l = chain.n_labels();
+        let trans = &self.params[self.n_emission()..];
+        let mut emit = Vec::new();
+        self.emissions(feats, &mut emit);
+        let labels = chain.viterbi(trans, &emit);
+        let mut lattice = Lattice::default();
+        chain.forward_backward(&chain.potentials(trans), &emit, &mut lattice);
+        let conf = labels
+            .iter()
+            .enumerate()
+            .map(|(t, &y)| lattice.marginal(l, t, y))
             .collect();
         (labels, conf)
     }
@@ -442,11 +404,96 @@ impl CrfEntityExtractor {
                     (k, n) if k + 1 == n => 2,
                     _ => 1,
                 };
-                labels[*i] = self.label(prefix, tag);
+                labels[*i] = self.chain().label(prefix, tag);
             }
         }
         labels
     }
+
+    /// Adds the gradient of one sequence's negative log-likelihood to `grad` and returns
+    /// the loss.
+    fn accumulate_gradient(
+        &self,
+        chain: &Chain,
+        pot: &super::chain::Potentials,
+        seq: &Sequence,
+        scratch: &mut Scratch,
+        grad: &mut [f32],
+    ) -> f64 {
+        let l = chain.n_labels();
+        let n_emit = self.n_emission();
+        let (emit, lattice) = (&mut scratch.0, &mut scratch.1);
+        self.emissions(&seq.feats, emit);
+        let log_z = chain.forward_backward(pot, emit, lattice);
+        let (grad_emit, grad_trans) = grad.split_at_mut(n_emit);
+        let mut score = chain.add_observed_transitions(&self.params[n_emit..], &seq.labels, grad_trans);
+        chain.add_expected_transitions(pot, lattice, grad_trans);
+        // Per token, the labels whose gradient is not negligible (the gold one and those with
+        // a marginal above `GRADIENT_FLOOR`); a feature seen with many labels (`bias`) is
+        // updated for those only.
+        let (dense, active) = (&mut scratch.2, &mut scratch.3);
+        dense.clear();
+        dense.resize(l, 0.0);
+        for (t, fs) in seq.feats.iter().enumerate() {
+            let gold = seq.labels[t];
+            active.clear();
+            for y in 0..l {
+                let p = lattice.marginal(l, t, y);
+                if p > GRADIENT_FLOOR || y == gold {
+                    let g = (p - if y == gold { 1.0 } else { 0.0 }) as f32;
+                    dense[y] = g;
+                    active.push(y as u32);
+                }
+            }
+            for &f in fs {
+                let start = self.feature_offsets[f as usize] as usize;
+                let end = self.feature_offsets[f as usize + 1] as usize;
+                let labels = &self.feature_labels[start..end];
+                if labels.len() <= 2 * active.len() + 4 {
+                    for (k, &y) in (start..end).zip(labels) {
+                        grad_emit[k] += dense[y as usize];
+                    }
+                } else {
+                    for &y in active.iter() {
+                        if let Ok(i) = labels.binary_search(&y) {
+                            grad_emit[start + i] += dense[y as usize];
+                        }
+                    }
+                }
+                if let Ok(i) = labels.binary_search(&(gold as u32)) {
+                    score += self.params[start + i] as f64;
+                }
+            }
+            for &y in active.iter() {
+                dense[y as usize] = 0.0;
+            }
+        }
+        log_z - score
+    }
+}
+
+/// The letter/digit shape of a token: `Berlin` → `Xx`, `10:30` → `d:d`, `iPhone` → `xXx`
+/// (upper-case letters `X`, other letters `x`, digits `d`, other characters as they are;
+/// runs collapsed).
+pub(crate) fn shape(text: &str) -> String {
+    let mut out = String::new();
+    let mut last = None;
+    for c in text.chars() {
+        let s = if c.is_uppercase() {
+            'X'
+        } else if c.is_alphabetic() {
+            'x'
+        } else if c.is_numeric() {
+            'd'
+        } else {
+            c
+        };
+        if last != Some(s) {
+            out.push(s);
+            last = Some(s);
+        }
+    }
+    out
 }
 
 impl NluComponent for CrfEntityExtractor {
@@ -468,34 +515,71 @@ impl NluComponent for CrfEntityExtractor {
             .collect();
         self.tags = tags.into_iter().collect();
         self.vocab = Vocab::default();
+        self.feature_offsets = vec![0];
+        self.feature_labels = Vec::new();
         self.params = Vec::new();
+        self.consistent = OnceLock::new();
         if self.tags.is_empty() {
             return Ok(());
         }
-        let examples: Vec<_> = data
-            .examples
-            .iter()
-            .filter(|e| !e.message.tokens.is_empty())
-            .collect();
-        let mut keys = BTreeSet::new();
-        for ex in &examples {
-            for i in 0..ex.message.tokens.len() {
-                self.for_each_feature(&ex.message, i, |k| {
-                    keys.insert(k);
-                });
+        let chain = self.chain();
+        // Features of every token, numbered in order of first appearance.
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut terms: Vec<String> = Vec::new();
+        let mut seqs: Vec<Sequence> = Vec::new();
+        let mut skipped = 0usize;
+        for ex in data.examples.iter().filter(|e| !e.message.tokens.is_empty()) {
+            let labels = self.gold_labels(&ex.message, &ex.entities);
+            if !chain.is_legal(&labels) {
+                skipped += 1;
+                continue;
             }
+            let feats = (0..ex.message.tokens.len())
+                .map(|i| {
+                    let mut fs = Vec::new();
+                    self.for_each_feature(&ex.message, Some(ex.base_intent()), i, |k| {
+                        let next = ids.len() as u32;
+                        let id = *ids.entry(k).or_insert_with_key(|k| {
+                            terms.push(k.clone());
+                            next
+                        });
+                        fs.push(id);
+                    });
+                    fs
+                })
+                .collect();
+            seqs.push(Sequence { feats, labels });
         }
-        self.vocab = Vocab::new(keys.into_iter().collect());
-        let l = self.n_labels();
-        let n_params = self.vocab.len() * l + l * l + 2 * l;
-        self.params = vec![0.0; n_params];
-        let seqs: Vec<Sequence> = examples
+        if skipped > 0 {
+            tracing::debug!(skipped, "CRFEntityExtractor: examples whose annotation gives no legal label sequence were left out");
+        }
+        // The labels each feature is seen with: its weights.
+        let mut pairs: Vec<(u32, u32)> = seqs
             .iter()
-            .map(|ex| Sequence {
-                feats: self.token_features(&ex.message),
-                labels: self.gold_labels(&ex.message, &ex.entities),
+            .flat_map(|s| {
+                s.feats
+                    .iter()
+                    .zip(&s.labels)
+                    .flat_map(|(fs, &y)| fs.iter().map(move |&f| (f, y as u32)))
             })
             .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut offsets = vec![0u32; terms.len() + 1];
+        for &(f, _) in &pairs {
+            offsets[f as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        self.feature_labels = pairs.iter().map(|p| p.1).collect();
+        self.feature_offsets = offsets;
+        self.vocab = Vocab::new(terms);
+        drop(ids);
+        let n_emit = self.feature_labels.len();
+        let n_params = n_emit + chain.n_transition_params();
+        self.params = vec![0.0; n_params];
+
         let n = seqs.len() as f32;
         let batch = 16usize;
         let mut rng = Rng::new(self.random_seed.unwrap_or(seed));
@@ -504,18 +588,23 @@ impl NluComponent for CrfEntityExtractor {
         let mut m = vec![0.0f32; n_params];
         let mut v = vec![0.0f32; n_params];
         let mut grad = vec![0.0f32; n_params];
-        let off = self.trans_offset();
         let mut stamp = vec![u32::MAX; self.vocab.len()];
         let mut touched: Vec<u32> = Vec::new();
+        let mut scratch: Scratch = Default::default();
         let mut step = 0u32;
-        let total = (self.max_iterations.max(1) * seqs.len().div_ceil(batch)) as f32;
-        for _ in 0..self.max_iterations.max(1) {
+        let tokens: usize = seqs.iter().map(|s| s.labels.len()).sum();
+        let epochs = epochs_for(tokens, self.max_iterations);
+        let total = (epochs * seqs.len().div_ceil(batch)) as f32;
+        for epoch in 0..epochs {
+            self.epochs_trained = epoch + 1;
             rng.shuffle(&mut order);
+            let mut loss = 0.0;
             for chunk in order.chunks(batch) {
                 step += 1;
                 touched.clear();
+                let pot = chain.potentials(&self.params[n_emit..]);
                 for &i in chunk {
-                    self.accumulate_gradient(&seqs[i], &mut grad);
+                    loss += self.accumulate_gradient(&chain, &pot, &seqs[i], &mut scratch, &mut grad);
                     for fs in &seqs[i].feats {
                         for &f in fs {
                             if stamp[f as usize] != step {
@@ -525,7 +614,7 @@ impl NluComponent for CrfEntityExtractor {
                         }
                     }
                 }
-                let lr = self.learning_rate * (1.0 - 0.9 * step as f32 / total);
+                let lr = self.learning_rate * (1.0 - 0.9 * step as f32 / total).max(0.1);
                 let t = step as i32;
                 let corr = (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
                 let scale = 1.0 / chunk.len() as f32;
@@ -538,20 +627,31 @@ impl NluComponent for CrfEntityExtractor {
                     grad[k] = 0.0;
                 };
                 for &f in &touched {
-                    for k in f as usize * l..(f as usize + 1) * l {
+                    let range = self.feature_offsets[f as usize] as usize
+                        ..self.feature_offsets[f as usize + 1] as usize;
+                    for k in range {
                         update(k, &mut self.params, &mut grad);
                     }
                 }
-                for k in off..n_params {
+                for k in n_emit..n_params {
                     update(k, &mut self.params, &mut grad);
                 }
             }
+            tracing::debug!(
+                epoch,
+                mean_loss = loss / seqs.len().max(1) as f64,
+                "CRFEntityExtractor epoch"
+            );
         }
         Ok(())
     }
 
     fn process(&self, message: &mut Message) {
         if self.tags.is_empty() || message.tokens.is_empty() {
+            return;
+        }
+        if !self.is_consistent() {
+            tracing::debug!("CRFEntityExtractor: the saved weights do not fit together; no entities extracted");
             return;
         }
         let feats = self.token_features(message);
