@@ -145,6 +145,25 @@ impl AnyComponent {
     fn is_tokenizer(&self) -> bool {
         matches!(self, Self::WhitespaceTokenizer(_))
     }
+
+    fn is_intent_classifier(&self) -> bool {
+        matches!(
+            self,
+            Self::LogisticRegressionClassifier(_) | Self::KeywordIntentClassifier(_)
+        )
+    }
+}
+
+/// Tells each CRF extractor whether an intent classifier runs before it (its `intent`
+/// feature needs one).
+fn link_components(components: &mut [AnyComponent]) {
+    let mut intent_before = false;
+    for c in components {
+        if let AnyComponent::CrfEntityExtractor(crf) = c {
+            crf.intent_known = intent_before;
+        }
+        intent_before |= c.is_intent_classifier();
+    }
 }
 
 fn check_version(saved: &Value) -> Result<()> {
@@ -329,7 +348,7 @@ impl Pipeline {
     /// `LexicalSyntacticFeaturizer` is left out: it makes only token features, which the
     /// CRF computes itself.
     pub fn default_pipeline() -> Self {
-        Self {
+        let mut pipeline = Self {
             components: vec![
                 default_component("WhitespaceTokenizer", json!({})),
                 default_component("RegexFeaturizer", json!({"case_sensitive": false})),
@@ -351,7 +370,9 @@ impl Pipeline {
                 ),
             ],
             substitutions: Vec::new(),
-        }
+        };
+        link_components(&mut pipeline.components);
+        pipeline
     }
 
     /// The pipeline config.yml describes (`None`: the default pipeline). Components rusa
@@ -426,6 +447,7 @@ impl Pipeline {
                 AnyComponent::WhitespaceTokenizer(WhitespaceTokenizer::default()),
             );
         }
+        link_components(&mut components);
         Ok(Self {
             components,
             substitutions,
@@ -660,6 +682,27 @@ mod tests {
         let err = AnyComponent::from_saved(&saved).unwrap_err();
         assert!(matches!(err, NluError::FormatVersion { .. }), "{err}");
         assert!(NluModel::from_json(r#"{"format_version": 0, "components": []}"#).is_err());
+    }
+
+    #[test]
+    fn the_crf_uses_the_intent_only_after_an_intent_classifier() {
+        let crf_knows = |p: &Pipeline| {
+            p.components
+                .iter()
+                .find_map(|c| match c {
+                    AnyComponent::CrfEntityExtractor(crf) => Some(crf.intent_known),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert!(crf_knows(&Pipeline::default_pipeline()));
+        let before = vec![
+            component("CRFEntityExtractor", json!({})),
+            component("LogisticRegressionClassifier", json!({})),
+        ];
+        assert!(!crf_knows(&Pipeline::from_config(Some(&before), false).unwrap()));
+        let diet = vec![component("DIETClassifier", json!({}))];
+        assert!(crf_knows(&Pipeline::from_config(Some(&diet), false).unwrap()));
     }
 
     #[test]

@@ -26,21 +26,25 @@ pub struct EntityTag {
 }
 
 /// The CRF feature names: Rasa's (without spaCy's `pos`/`pos2` and dense features) and
-/// rusa's `shape` (see [`shape`]) and `intent` (the message's intent: the annotated one in
-/// training, the one the intent classifier before the CRF predicted when parsing).
+/// rusa's `shape` (see [`shape`]), `bigram` (the token and the one before it, lower case) and
+/// `intent` (the message's intent: the annotated one in training, the one the intent
+/// classifier before the CRF predicted when parsing).
 pub const CRF_FEATURES: &[&str] = &[
     "BOS", "EOS", "low", "upper", "title", "digit", "prefix5", "prefix2", "suffix5", "suffix3",
-    "suffix2", "bias", "pattern", "shape", "intent",
+    "suffix2", "bias", "pattern", "shape", "intent", "bigram",
 ];
 
-/// Rasa's default CRF `features`: for the token before, the token itself and the token after.
+/// The default CRF `features`: for the token before, the token itself and the token after.
+/// Rasa's, plus `shape` and `intent` for the token itself. On HWU64 (54 entity types) the
+/// intent raised entity micro-F1 from 0.72 to 0.76 (`examples/hwu64.rs`); the shape and
+/// `BOS`/`EOS` let a lone word (the answer to "Which city?") be told from a greeting.
 pub fn default_crf_features() -> Vec<Vec<String>> {
     let owned = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     vec![
         owned(&["low", "title", "upper"]),
         owned(&[
-            "low", "bias", "prefix5", "prefix2", "suffix5", "suffix3", "suffix2", "upper", "title",
-            "digit", "pattern",
+            "BOS", "EOS", "low", "bias", "prefix5", "prefix2", "suffix5", "suffix3", "suffix2",
+            "upper", "title", "digit", "pattern", "shape", "intent",
         ]),
         owned(&["low", "title", "upper"]),
     ]
@@ -49,8 +53,8 @@ pub fn default_crf_features() -> Vec<Vec<String>> {
 /// A linear-chain CRF learned from the annotated examples. Labels are BILOU prefixes
 /// (`BILOU_flag`, default true) over joint tags `entity` + `role` + `group`, so roles and
 /// groups are learned with the entity. Features per token come from a window (`features`,
-/// Rasa's names; `pattern` uses the `RegexFeaturizer`'s token features, `shape` is the
-/// token's letter/digit shape).
+/// Rasa's names; `pattern` uses the `RegexFeaturizer`'s token features, with the token's
+/// place in a run of matching tokens, `shape` is the token's letter/digit shape).
 ///
 /// As in CRFsuite (which Rasa's extractor uses), a feature has a weight only for the labels
 /// it was seen with in training, so an update touches a handful of weights per token. Only
@@ -80,6 +84,11 @@ pub struct CrfEntityExtractor {
     pub l2_c: f32,
     pub learning_rate: f32,
     pub random_seed: Option<u64>,
+    /// Whether an intent classifier runs before this extractor in its pipeline (set by
+    /// [`crate::Pipeline`]); the `intent` feature is used only then, so that training does
+    /// not lean on an intent that parsing will not have.
+    #[serde(default)]
+    pub intent_known: bool,
     tags: Vec<EntityTag>,
     /// The token features (attributes) seen in training; a feature's position is its id.
     vocab: Vocab,
@@ -110,6 +119,7 @@ impl Default for CrfEntityExtractor {
             l2_c: 0.1,
             learning_rate: 0.05,
             random_seed: None,
+            intent_known: false,
             tags: Vec::new(),
             vocab: Vocab::default(),
             feature_offsets: vec![0],
@@ -267,13 +277,37 @@ impl CrfEntityExtractor {
                 match name.as_str() {
                     "bias" => f(format!("{pos}:bias")),
                     "pattern" => {
+                        // The pattern, and where the token lies in a run of tokens it
+                        // matches (so a lookup table's "San Francisco" reads as one value).
+                        let has = |k: usize, p: u32| {
+                            patterns
+                                .and_then(|b| b.tokens.get(k))
+                                .is_some_and(|tf| tf.iter().any(|(q, _)| *q == p))
+                        };
                         if let Some(tf) = patterns.and_then(|b| b.tokens.get(j)) {
                             for (p, _) in tf {
                                 f(format!("{pos}:pattern:{p}"));
+                                let before = j > 0 && has(j - 1, *p);
+                                let after = has(j + 1, *p);
+                                let place = match (before, after) {
+                                    (false, false) => 'U',
+                                    (false, true) => 'B',
+                                    (true, true) => 'I',
+                                    (true, false) => 'L',
+                                };
+                                f(format!("{pos}:pattern:{p}:{place}"));
                             }
                         }
                     }
                     "shape" => f(format!("{pos}:shape:{}", shape(&tokens[j].text))),
+                    "bigram" => {
+                        let before = if j == 0 {
+                            "^".to_owned()
+                        } else {
+                            tokens[j - 1].text.to_lowercase()
+                        };
+                        f(format!("{pos}:bigram:{before}|{}", tokens[j].text.to_lowercase()));
+                    }
                     "intent" => {
                         if let Some(intent) = intent {
                             f(format!("{pos}:intent:{intent}"));
@@ -294,7 +328,11 @@ impl CrfEntityExtractor {
         (0..message.tokens.len())
             .map(|i| {
                 let mut ids = Vec::new();
-                let intent = message.intent.as_ref().map(|i| i.name.as_str());
+                let intent = message
+                    .intent
+                    .as_ref()
+                    .filter(|_| self.intent_known)
+                    .map(|i| i.name.as_str());
                 self.for_each_feature(message, intent, i, |k| {
                     if let Some(id) = self.vocab.get(&k) {
                         ids.push(id);
@@ -537,7 +575,8 @@ impl NluComponent for CrfEntityExtractor {
             let feats = (0..ex.message.tokens.len())
                 .map(|i| {
                     let mut fs = Vec::new();
-                    self.for_each_feature(&ex.message, Some(ex.base_intent()), i, |k| {
+                    let intent = self.intent_known.then(|| ex.base_intent());
+                    self.for_each_feature(&ex.message, intent, i, |k| {
                         let next = ids.len() as u32;
                         let id = *ids.entry(k).or_insert_with_key(|k| {
                             terms.push(k.clone());
