@@ -165,7 +165,8 @@ fn main() {
     for c in &mut built.components {
         let t = Instant::now();
         let cpu = cpu_seconds();
-        c.train(&view, rusa_nlu::DEFAULT_RANDOM_SEED).expect("trains");
+        c.train(&view, rusa_nlu::DEFAULT_RANDOM_SEED)
+            .expect("trains");
         if c.annotates_training_data() {
             for ex in &mut view.examples {
                 c.process(&mut ex.message);
@@ -175,7 +176,11 @@ fn main() {
         if let AnyComponent::CrfEntityExtractor(crf) = c {
             name = format!("{name} ({} epochs)", crf.epochs_trained());
         }
-        timings.push((name, t.elapsed(), cpu_seconds().zip(cpu).map(|(b, a)| b - a)));
+        timings.push((
+            name,
+            t.elapsed(),
+            cpu_seconds().zip(cpu).map(|(b, a)| b - a),
+        ));
     }
     let model = NluModel {
         components: built.components,
@@ -244,14 +249,22 @@ fn main() {
     let entity_f1 = f1(tp, fp, fn_);
     let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
     let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
-    let mib = |k: Option<u64>| k.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let mib = |k: Option<u64>| {
+        k.map_or("n/a".to_owned(), |k| {
+            format!("{:.1} MiB", k as f64 / 1024.0)
+        })
+    };
     println!(
         "training {:.2} s (CPU {}); peak RSS while training {} (at start {}{})",
         training.as_secs_f64(),
         training_cpu.map_or("n/a".to_owned(), |c| format!("{c:.2} s")),
         mib(rss_peak),
         mib(rss_before),
-        if rss_reset { "" } else { "; peak not reset, includes loading" }
+        if rss_reset {
+            ""
+        } else {
+            "; peak not reset, includes loading"
+        }
     );
     for (name, t, cpu) in &timings {
         println!(
@@ -275,8 +288,25 @@ fn main() {
     println!(
         "DIET paper (Bunk et al. 2020, Table 1), NLU-Benchmark, mean over its 10 folds: see docs/performance.md for the exact figures and why they are not the same measurement"
     );
+    // Where a parse's time goes: each component over the whole test set.
+    let mut per_component = vec![std::time::Duration::ZERO; model.components.len()];
+    for e in &test.examples {
+        let mut message = rusa_nlu::Message::new(e.text.clone());
+        for (c, total) in model.components.iter().zip(&mut per_component) {
+            let t = Instant::now();
+            c.process(&mut message);
+            *total += t.elapsed();
+        }
+    }
+    println!("one parse, mean per component:");
+    for (c, total) in model.components.iter().zip(&per_component) {
+        println!(
+            "  {:<30} {:.1} µs",
+            c.name(),
+            total.as_secs_f64() * 1e6 / test.examples.len() as f64
+        );
+    }
     for (text, gold, found) in errors {
         println!("  {text:?}\n    gold  {gold:?}\n    found {found:?}");
     }
 }
-

@@ -13,8 +13,10 @@
 //!
 //! The learning is real and deterministic: intents and response keys by multinomial
 //! logistic regression over sparse n-gram features (mini-batch Adam, L2), entities by a
-//! linear-chain CRF over BILOU tags (forward-backward, Viterbi). The same data and
-//! `random_seed` give bit-identical models and predictions.
+//! linear-chain CRF over BILOU tags (forward-backward, Viterbi) whose transitions are
+//! constrained to legal BILOU successions and factored so that a token costs time linear
+//! in the number of entity types (HWU64's 54 types train in seconds, not the better part of
+//! an hour). The same data and `random_seed` give bit-identical models and predictions.
 //!
 //! # Use
 //! ```
@@ -47,14 +49,17 @@
 //!
 //! On BANKING77 (train.yml → test.yml) this pipeline reaches intent accuracy 0.919 and
 //! macro-F1 0.919, training in about 4 s and parsing in about 25 µs (release build, see
-//! `examples/banking77.rs`).
+//! `examples/banking77.rs`). On HWU64 (64 intents, 54 entity types; `examples/hwu64.rs`)
+//! it reaches intent accuracy 0.884 and entity micro-F1 0.759 (exact span and label), with
+//! about 7 s of CPU for training.
 //!
 //! # Saved form
 //! [`NluModel::to_json`] writes `{"format_version": 2, "components": [...],
 //! "substitutions": [...]}`; each component is an object with `"component"` (its Rasa
 //! name), its parameters, and its learned state: vocabularies as lists of strings (a
 //! term's position is its feature index), regexes as their source text, weight matrices
-//! as base64 of little-endian `f32`s (feature-major). [`AnyComponent::to_saved`] writes one
+//! as base64 of little-endian `f32`s (feature-major), and the CRF's (feature, label) index
+//! as base64 of little-endian `u32`s. [`AnyComponent::to_saved`] writes one
 //! component as `{"format_version": 2, "state": {...}}`. Readers refuse any other
 //! `format_version` ([`NluError::FormatVersion`]).
 //!

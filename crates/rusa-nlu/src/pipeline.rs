@@ -340,7 +340,8 @@ impl Pipeline {
     /// 3. `CountVectorsFeaturizer` (word, `min_ngram` 1, `max_ngram` 2)
     /// 4. `CountVectorsFeaturizer` (`char_wb`, `min_ngram` 1, `max_ngram` 5)
     /// 5. `LogisticRegressionClassifier`
-    /// 6. `CRFEntityExtractor` (its own lexical window features, as in Rasa)
+    /// 6. `CRFEntityExtractor` (its own window features: Rasa's, plus the token's shape and
+    ///    the intent the classifier before it predicted)
     /// 7. `EntitySynonymMapper`
     /// 8. `ResponseSelector`
     /// 9. `FallbackClassifier` (`threshold` 0.3, `ambiguity_threshold` 0.1)
@@ -700,9 +701,13 @@ mod tests {
             component("CRFEntityExtractor", json!({})),
             component("LogisticRegressionClassifier", json!({})),
         ];
-        assert!(!crf_knows(&Pipeline::from_config(Some(&before), false).unwrap()));
+        assert!(!crf_knows(
+            &Pipeline::from_config(Some(&before), false).unwrap()
+        ));
         let diet = vec![component("DIETClassifier", json!({}))];
-        assert!(crf_knows(&Pipeline::from_config(Some(&diet), false).unwrap()));
+        assert!(crf_knows(
+            &Pipeline::from_config(Some(&diet), false).unwrap()
+        ));
     }
 
     #[test]
@@ -739,10 +744,7 @@ mod tests {
             pos: Pos::new(std::sync::Arc::from(std::path::Path::new("nlu.yml")), 1, 1),
         };
         let data = rusa_project::NluData {
-            examples: vec![
-                example(text, entities),
-                example("hello".into(), Vec::new()),
-            ],
+            examples: vec![example(text, entities), example("hello".into(), Vec::new())],
             ..Default::default()
         };
         let model = Pipeline::default_pipeline().train(&data, 1).unwrap();

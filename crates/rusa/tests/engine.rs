@@ -530,3 +530,18 @@ fn test_core_scores_dialogue_as_rasa_does() {
     .unwrap();
     assert!(diet["size"]["support"].as_u64().unwrap() > 0, "{diet}");
 }
+
+#[test]
+fn the_starter_assistant_takes_a_lone_city_as_the_answer() {
+    // The form asks "For which city…?"; the user answers with the name alone, as people do.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), &["init", "bot", "--no-prompt"], "");
+    assert_eq!(code, 0, "{err}");
+    let bot = dir.path().join("bot");
+    let (code, out, _) = run(&bot, &["shell"], "what's the weather\nBerlin\n");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "For which city would you like the forecast?\nHere is the forecast for Berlin: mild, with a chance of sun.\n"
+    );
+}

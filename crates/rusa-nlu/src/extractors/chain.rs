@@ -15,6 +15,9 @@
 //! gives up is a learned score for each pair of entity types in a row (`date` followed by
 //! `time`); the window features of the next and previous token carry that evidence.
 
+// Dynamic programming over label indices reads best with index loops.
+#![allow(clippy::needless_range_loop)]
+
 /// The kind of a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -54,6 +57,7 @@ pub(crate) struct Chain {
 }
 
 /// `exp` of the transition parameters, computed once per set of weights.
+#[derive(Debug, Clone)]
 pub(crate) struct Potentials {
     kinds: [[f64; KINDS]; KINDS],
     exit: Vec<f64>,
@@ -182,7 +186,12 @@ impl Chain {
 
     /// Runs forward-backward over emission scores `emit` (`[t * L + y]`) and returns
     /// `log Z`. Afterwards [`Lattice::marginal`] gives each label's probability.
-    pub(crate) fn forward_backward(&self, pot: &Potentials, emit: &[f64], lat: &mut Lattice) -> f64 {
+    pub(crate) fn forward_backward(
+        &self,
+        pot: &Potentials,
+        emit: &[f64],
+        lat: &mut Lattice,
+    ) -> f64 {
         let l = self.n_labels();
         let t_len = emit.len() / l;
         lat.psi.clear();
@@ -322,7 +331,12 @@ impl Chain {
 
     /// Adds the expected counts of the transition parameters (after
     /// [`Chain::forward_backward`] on the same lattice) to `grad` (the transition block).
-    pub(crate) fn add_expected_transitions(&self, pot: &Potentials, lat: &Lattice, grad: &mut [f32]) {
+    pub(crate) fn add_expected_transitions(
+        &self,
+        pot: &Potentials,
+        lat: &Lattice,
+        grad: &mut [f32],
+    ) {
         let l = self.n_labels();
         let t_len = lat.scale.len();
         for y in 0..l {
@@ -373,7 +387,12 @@ impl Chain {
 
     /// Subtracts the counts of a (legal) gold label sequence from `grad` (the transition
     /// block) and returns its transition score.
-    pub(crate) fn add_observed_transitions(&self, trans: &[f32], labels: &[usize], grad: &mut [f32]) -> f64 {
+    pub(crate) fn add_observed_transitions(
+        &self,
+        trans: &[f32],
+        labels: &[usize],
+        grad: &mut [f32],
+    ) -> f64 {
         let mut score = 0.0;
         let mut hit = |i: usize, grad: &mut [f32]| {
             grad[i] -= 1.0;
@@ -442,7 +461,11 @@ impl Chain {
                     Kind::I | Kind::L => {
                         let k = (y - 1) / 4;
                         let (b, i) = (1 + 4 * k, 2 + 4 * k);
-                        let (eb, ei) = if self.kind(y) == Kind::I { (BI, II) } else { (BL, IL) };
+                        let (eb, ei) = if self.kind(y) == Kind::I {
+                            (BI, II)
+                        } else {
+                            (BL, IL)
+                        };
                         let vb = prev[b] + w(self.cont_at(k, eb));
                         let vi = prev[i] + w(self.cont_at(k, ei));
                         if vb >= vi { (vb, b) } else { (vi, i) }
@@ -456,7 +479,10 @@ impl Chain {
         let mut y = (0..l)
             .filter(|&y| self.kind(y).closes())
             .map(|y| (y, last[y] + w(self.end_at(y))))
-            .fold((0, f64::NEG_INFINITY), |acc, x| if x.1 > acc.1 { x } else { acc })
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |acc, x| if x.1 > acc.1 { x } else { acc },
+            )
             .0;
         let mut labels = vec![0; t_len];
         for t in (0..t_len).rev() {
@@ -503,7 +529,11 @@ mod tests {
         let l = chain.n_labels();
         let mut g = vec![0.0f32; trans.len()];
         chain.add_observed_transitions(trans, labels, &mut g)
-            + labels.iter().enumerate().map(|(t, &y)| emit[t * l + y]).sum::<f64>()
+            + labels
+                .iter()
+                .enumerate()
+                .map(|(t, &y)| emit[t * l + y])
+                .sum::<f64>()
     }
 
     fn pseudo(i: usize) -> f64 {
@@ -521,12 +551,18 @@ mod tests {
             let t_len = 4;
             let emit: Vec<f64> = (0..t_len * l).map(|i| 2.0 * pseudo(i + 1000)).collect();
             let seqs = legal_sequences(&chain, t_len);
-            let scores: Vec<f64> = seqs.iter().map(|s| score(&chain, &trans, &emit, s)).collect();
+            let scores: Vec<f64> = seqs
+                .iter()
+                .map(|s| score(&chain, &trans, &emit, s))
+                .collect();
             let log_z_brute = scores.iter().map(|s| s.exp()).sum::<f64>().ln();
             let pot = chain.potentials(&trans);
             let mut lat = Lattice::default();
             let log_z = chain.forward_backward(&pot, &emit, &mut lat);
-            assert!((log_z - log_z_brute).abs() < 1e-9, "{log_z} vs {log_z_brute}");
+            assert!(
+                (log_z - log_z_brute).abs() < 1e-9,
+                "{log_z} vs {log_z_brute}"
+            );
             // Marginals.
             for t in 0..t_len {
                 for y in 0..l {

@@ -1,12 +1,15 @@
 //! `CRFEntityExtractor`: a linear-chain conditional random field over BILOU tags.
 
+// Loops over label and token indices read best as index loops.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::chain::{Chain, Lattice};
+use super::chain::{Chain, Lattice, Potentials};
 use crate::component::NluComponent;
 use crate::error::Result;
 use crate::featurizers::lexical::lexical_value;
@@ -103,6 +106,9 @@ pub struct CrfEntityExtractor {
     /// Whether the arrays above fit together (checked once after loading).
     #[serde(skip)]
     consistent: OnceLock<bool>,
+    /// `exp` of the transition weights, for parsing (computed on first use).
+    #[serde(skip)]
+    potentials: OnceLock<Potentials>,
     /// Epochs the last training ran (early stopping may end it before `max_iterations`).
     #[serde(skip)]
     epochs_trained: usize,
@@ -126,6 +132,7 @@ impl Default for CrfEntityExtractor {
             feature_labels: Vec::new(),
             params: Vec::new(),
             consistent: OnceLock::new(),
+            potentials: OnceLock::new(),
             epochs_trained: 0,
         }
     }
@@ -261,8 +268,18 @@ impl CrfEntityExtractor {
         message: &Message,
         intent: Option<&str>,
         i: usize,
-        mut f: impl FnMut(String),
+        mut f: impl FnMut(&str),
     ) {
+        use std::fmt::Write;
+        // One buffer for every key: parsing builds a key per feature and token.
+        let mut buf = String::new();
+        macro_rules! emit {
+            ($($arg:tt)*) => {{
+                buf.clear();
+                let _ = write!(buf, $($arg)*);
+                f(&buf);
+            }};
+        }
         let tokens = &message.tokens;
         let half = self.features.len() as isize / 2;
         let patterns = message.block("RegexFeaturizer");
@@ -275,7 +292,7 @@ impl CrfEntityExtractor {
             let j = j as usize;
             for name in names {
                 match name.as_str() {
-                    "bias" => f(format!("{pos}:bias")),
+                    "bias" => emit!("{pos}:bias"),
                     "pattern" => {
                         // The pattern, and where the token lies in a run of tokens it
                         // matches (so a lookup table's "San Francisco" reads as one value).
@@ -286,7 +303,7 @@ impl CrfEntityExtractor {
                         };
                         if let Some(tf) = patterns.and_then(|b| b.tokens.get(j)) {
                             for (p, _) in tf {
-                                f(format!("{pos}:pattern:{p}"));
+                                emit!("{pos}:pattern:{p}");
                                 let before = j > 0 && has(j - 1, *p);
                                 let after = has(j + 1, *p);
                                 let place = match (before, after) {
@@ -295,27 +312,27 @@ impl CrfEntityExtractor {
                                     (true, true) => 'I',
                                     (true, false) => 'L',
                                 };
-                                f(format!("{pos}:pattern:{p}:{place}"));
+                                emit!("{pos}:pattern:{p}:{place}");
                             }
                         }
                     }
-                    "shape" => f(format!("{pos}:shape:{}", shape(&tokens[j].text))),
+                    "shape" => emit!("{pos}:shape:{}", shape(&tokens[j].text)),
                     "bigram" => {
                         let before = if j == 0 {
                             "^".to_owned()
                         } else {
                             tokens[j - 1].text.to_lowercase()
                         };
-                        f(format!("{pos}:bigram:{before}|{}", tokens[j].text.to_lowercase()));
+                        emit!("{pos}:bigram:{before}|{}", tokens[j].text.to_lowercase());
                     }
                     "intent" => {
                         if let Some(intent) = intent {
-                            f(format!("{pos}:intent:{intent}"));
+                            emit!("{pos}:intent:{intent}");
                         }
                     }
                     other => {
                         if let Some(v) = lexical_value(other, tokens, j) {
-                            f(format!("{pos}:{other}:{v}"));
+                            emit!("{pos}:{other}:{v}");
                         }
                     }
                 }
@@ -334,7 +351,7 @@ impl CrfEntityExtractor {
                     .filter(|_| self.intent_known)
                     .map(|i| i.name.as_str());
                 self.for_each_feature(message, intent, i, |k| {
-                    if let Some(id) = self.vocab.get(&k) {
+                    if let Some(id) = self.vocab.get(k) {
                         ids.push(id);
                     }
                 });
@@ -353,8 +370,11 @@ impl CrfEntityExtractor {
             for &f in fs {
                 let range = self.feature_offsets[f as usize] as usize
                     ..self.feature_offsets[f as usize + 1] as usize;
-                for k in range {
-                    row[self.feature_labels[k] as usize] += self.params[k] as f64;
+                for (&y, &w) in self.feature_labels[range.clone()]
+                    .iter()
+                    .zip(&self.params[range])
+                {
+                    row[y as usize] += w as f64;
                 }
             }
         }
@@ -382,7 +402,8 @@ impl CrfEntityExtractor {
         self.emissions(feats, &mut emit);
         let labels = chain.viterbi(trans, &emit);
         let mut lattice = Lattice::default();
-        chain.forward_backward(&chain.potentials(trans), &emit, &mut lattice);
+        let potentials = self.potentials.get_or_init(|| chain.potentials(trans));
+        chain.forward_backward(potentials, &emit, &mut lattice);
         let conf = labels
             .iter()
             .enumerate()
@@ -453,7 +474,7 @@ impl CrfEntityExtractor {
     fn accumulate_gradient(
         &self,
         chain: &Chain,
-        pot: &super::chain::Potentials,
+        pot: &Potentials,
         seq: &Sequence,
         scratch: &mut Scratch,
         grad: &mut [f32],
@@ -464,7 +485,8 @@ impl CrfEntityExtractor {
         self.emissions(&seq.feats, emit);
         let log_z = chain.forward_backward(pot, emit, lattice);
         let (grad_emit, grad_trans) = grad.split_at_mut(n_emit);
-        let mut score = chain.add_observed_transitions(&self.params[n_emit..], &seq.labels, grad_trans);
+        let mut score =
+            chain.add_observed_transitions(&self.params[n_emit..], &seq.labels, grad_trans);
         chain.add_expected_transitions(pot, lattice, grad_trans);
         // Per token, the labels whose gradient is not negligible (the gold one and those with
         // a marginal above `GRADIENT_FLOOR`); a feature seen with many labels (`bias`) is
@@ -557,6 +579,7 @@ impl NluComponent for CrfEntityExtractor {
         self.feature_labels = Vec::new();
         self.params = Vec::new();
         self.consistent = OnceLock::new();
+        self.potentials = OnceLock::new();
         if self.tags.is_empty() {
             return Ok(());
         }
@@ -566,7 +589,11 @@ impl NluComponent for CrfEntityExtractor {
         let mut terms: Vec<String> = Vec::new();
         let mut seqs: Vec<Sequence> = Vec::new();
         let mut skipped = 0usize;
-        for ex in data.examples.iter().filter(|e| !e.message.tokens.is_empty()) {
+        for ex in data
+            .examples
+            .iter()
+            .filter(|e| !e.message.tokens.is_empty())
+        {
             let labels = self.gold_labels(&ex.message, &ex.entities);
             if !chain.is_legal(&labels) {
                 skipped += 1;
@@ -577,11 +604,15 @@ impl NluComponent for CrfEntityExtractor {
                     let mut fs = Vec::new();
                     let intent = self.intent_known.then(|| ex.base_intent());
                     self.for_each_feature(&ex.message, intent, i, |k| {
-                        let next = ids.len() as u32;
-                        let id = *ids.entry(k).or_insert_with_key(|k| {
-                            terms.push(k.clone());
-                            next
-                        });
+                        let id = match ids.get(k) {
+                            Some(id) => *id,
+                            None => {
+                                let id = ids.len() as u32;
+                                ids.insert(k.to_owned(), id);
+                                terms.push(k.to_owned());
+                                id
+                            }
+                        };
                         fs.push(id);
                     });
                     fs
@@ -590,7 +621,10 @@ impl NluComponent for CrfEntityExtractor {
             seqs.push(Sequence { feats, labels });
         }
         if skipped > 0 {
-            tracing::debug!(skipped, "CRFEntityExtractor: examples whose annotation gives no legal label sequence were left out");
+            tracing::debug!(
+                skipped,
+                "CRFEntityExtractor: examples whose annotation gives no legal label sequence were left out"
+            );
         }
         // The labels each feature is seen with: its weights.
         let mut pairs: Vec<(u32, u32)> = seqs
@@ -643,7 +677,8 @@ impl NluComponent for CrfEntityExtractor {
                 touched.clear();
                 let pot = chain.potentials(&self.params[n_emit..]);
                 for &i in chunk {
-                    loss += self.accumulate_gradient(&chain, &pot, &seqs[i], &mut scratch, &mut grad);
+                    loss +=
+                        self.accumulate_gradient(&chain, &pot, &seqs[i], &mut scratch, &mut grad);
                     for fs in &seqs[i].feats {
                         for &f in fs {
                             if stamp[f as usize] != step {
@@ -690,7 +725,9 @@ impl NluComponent for CrfEntityExtractor {
             return;
         }
         if !self.is_consistent() {
-            tracing::debug!("CRFEntityExtractor: the saved weights do not fit together; no entities extracted");
+            tracing::debug!(
+                "CRFEntityExtractor: the saved weights do not fit together; no entities extracted"
+            );
             return;
         }
         let feats = self.token_features(message);
