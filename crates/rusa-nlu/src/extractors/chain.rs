@@ -222,7 +222,7 @@ impl Chain {
             let (prev, cur) = lat.alpha.split_at_mut(t * l);
             let prev = &prev[(t - 1) * l..];
             let cur = &mut cur[..l];
-            let into = self.into_opening(pot, prev);
+            let into = self.opening_inflow(pot, prev);
             let psi = &lat.psi[t * l..(t + 1) * l];
             for y in 0..l {
                 cur[y] = psi[y]
@@ -280,7 +280,7 @@ impl Chain {
     }
 
     /// Per opening kind `b`: `Σ_a Σ_{closing p of kind a} prev[p]·exit[p]·kinds[a][b]`.
-    fn into_opening(&self, pot: &Potentials, prev: &[f64]) -> [f64; KINDS] {
+    fn opening_inflow(&self, pot: &Potentials, prev: &[f64]) -> [f64; KINDS] {
         let s = self.closing_sums(pot, prev);
         let mut into = [0.0; KINDS];
         for b in OPENING {

@@ -108,7 +108,7 @@ pub struct CrfEntityExtractor {
     consistent: OnceLock<bool>,
     /// `exp` of the transition weights, for parsing (computed on first use).
     #[serde(skip)]
-    potentials: OnceLock<Potentials>,
+    potentials: OnceLock<Box<Potentials>>,
     /// Epochs the last training ran (early stopping may end it before `max_iterations`).
     #[serde(skip)]
     epochs_trained: usize,
@@ -402,7 +402,9 @@ impl CrfEntityExtractor {
         self.emissions(feats, &mut emit);
         let labels = chain.viterbi(trans, &emit);
         let mut lattice = Lattice::default();
-        let potentials = self.potentials.get_or_init(|| chain.potentials(trans));
+        let potentials = self
+            .potentials
+            .get_or_init(|| Box::new(chain.potentials(trans)));
         chain.forward_backward(potentials, &emit, &mut lattice);
         let conf = labels
             .iter()
