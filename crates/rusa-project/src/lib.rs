@@ -13,13 +13,18 @@ mod domain;
 mod endpoints;
 mod envsubst;
 mod error;
+pub mod migrate;
 mod nlu;
+pub mod nlu_formats;
+pub mod nlu_writer;
 mod project;
 mod rasa_json;
 mod reader;
+pub mod split;
 mod stories;
 pub mod validate;
 pub mod yaml;
+pub mod yaml_writer;
 
 pub use config::{Component, Config, DEFAULT_LANGUAGE, DEFAULT_RECIPE};
 pub use credentials::{Channel, Credentials, RASA_ONLY_CHANNELS, SUPPORTED_CHANNELS};
