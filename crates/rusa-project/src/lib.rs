@@ -37,7 +37,8 @@ pub use error::{Diagnostic, Pos, ProjectError, Severity, did_you_mean};
 pub use nlu::{EntitySpan, Example, LookupTable, NluData, RegexPattern, Synonym, parse_annotated};
 pub use project::{
     Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints,
-    load_endpoints_with, load_nlu_data, load_test_stories, read_document, yaml_files,
+    load_endpoints_with, load_nlu_data, load_stories_and_rules, load_test_stories, read_document,
+    yaml_files,
 };
 pub use rasa_json::DOMAIN_FORMAT_VERSION;
 pub use stories::{Rule, Step, StepEntity, StepKind, Story};

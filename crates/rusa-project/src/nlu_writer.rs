@@ -27,6 +27,13 @@ pub fn training_data_yaml(data: &TrainingData) -> String {
     out
 }
 
+/// Rasa YAML with only the NLU data (`version` and `nlu:`).
+pub fn nlu_yaml(nlu: &NluData) -> String {
+    let mut out = format!("version: {}\n", quoted(TRAINING_DATA_FORMAT_VERSION));
+    out.push_str(&nlu_section(nlu));
+    out
+}
+
 /// Rasa YAML holding only responses (`nlg_*.yml` of `data split nlu`); only `version` when
 /// there are none, so the file still loads.
 pub fn responses_yaml(responses: &IndexMap<String, Value>) -> String {

@@ -301,6 +301,38 @@ pub fn load_test_stories(
     Ok(stories)
 }
 
+/// Loads the stories and rules of files or directories (`rusa visualize`); test stories
+/// (`test_*` files) and the other sections are left out.
+pub fn load_stories_and_rules(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(Vec<Story>, Vec<Rule>), ProjectError> {
+    if !path.exists() {
+        return Err(ProjectError::Missing {
+            what: "stories path",
+            path: path.to_path_buf(),
+            flag: Some("--stories"),
+        });
+    }
+    let (mut stories, mut rules) = (Vec::new(), Vec::new());
+    for file in yaml_files(path)? {
+        if is_test_file(&file) {
+            continue;
+        }
+        let doc = read_document(&file)?;
+        let Some(root) = doc.root.as_ref() else {
+            continue;
+        };
+        if let Some(node) = root.get("stories") {
+            stories.extend(read_stories(&doc, node, warnings)?);
+        }
+        if let Some(node) = root.get("rules") {
+            rules.extend(read_rules(&doc, node, warnings)?);
+        }
+    }
+    Ok((stories, rules))
+}
+
 /// Loads only the NLU data (`nlu:` sections) of files or directories, e.g. NLU test data.
 pub fn load_nlu_data(
     paths: &[PathBuf],
