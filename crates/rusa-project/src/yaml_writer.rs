@@ -190,8 +190,7 @@ fn is_plain_safe(s: &str) -> bool {
     }
     // Anything that may read as a number, a date or a sexagesimal stays a string only when
     // quoted.
-    let mut chars = s.chars();
-    let second = chars.nth(1);
+    let second = s.chars().nth(1);
     if first.is_ascii_digit()
         || (matches!(first, '+' | '.') && second.is_some_and(|c| c.is_ascii_digit()))
     {

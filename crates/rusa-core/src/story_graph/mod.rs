@@ -390,10 +390,10 @@ pub fn build(sequences: &[Vec<GraphEvent>], options: &GraphOptions) -> StoryGrap
         let key = message.take().unwrap_or_else(|| NO_MESSAGE.to_owned());
         b.add_edge(current, END, &key, active);
     }
-    if options.highlight.is_some() {
-        if let Some(end) = b.nodes.get_mut(&END) {
-            end.active = b.active_edges.iter().any(|(_, to, _)| *to == END);
-        }
+    if options.highlight.is_some()
+        && let Some(end) = b.nodes.get_mut(&END)
+    {
+        end.active = b.active_edges.iter().any(|(_, to, _)| *to == END);
     }
 
     b.merge_equivalent_nodes(options.max_history);
@@ -531,10 +531,10 @@ pub fn sequence_from_events(events: &[Event]) -> Vec<GraphEvent> {
                 });
             }
             EventKind::Action(action) => {
-                if let Some(name) = action.name.as_deref().or(action.action_text.as_deref()) {
-                    if name != "action_listen" {
-                        out.push(GraphEvent::Action(name.to_owned()));
-                    }
+                if let Some(name) = action.name.as_deref().or(action.action_text.as_deref())
+                    && name != "action_listen"
+                {
+                    out.push(GraphEvent::Action(name.to_owned()));
                 }
             }
             EventKind::Slot { name, value } => match out.last_mut() {

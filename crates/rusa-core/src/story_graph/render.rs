@@ -398,14 +398,14 @@ pub fn to_svg(graph: &StoryGraph) -> String {
 /// The page around the SVG: a title bar with the legend and the counts, zoom buttons, and
 /// the script that zooms (wheel, +/−, fit) and pans (drag).
 const PAGE_STYLE: &str = "\
-html,body{margin:0;height:100%;font:14px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#222;background:#fafafa}\
+html,body{margin:0;height:100%;display:flex;flex-direction:column;font:14px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#222;background:#fafafa}\
 header{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;padding:8px 14px;border-bottom:1px solid #ddd;background:#fff}\
 header h1{font-size:16px;margin:0 8px 0 0}\
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #999;border-radius:5px}\
 .legend .start{background:#7f7}.legend .end{background:#f77}.legend .action{background:#fff}\
 .legend .intent{background:#bdf}.legend .slot{background:#ffeeb0}.legend .loop{background:#e8d0f8}\
 .tools button{font:inherit;padding:2px 10px;margin-left:4px}\
-#view{position:absolute;top:49px;bottom:0;left:0;right:0;overflow:hidden;cursor:grab}\
+#view{flex:1;min-height:0;position:relative;overflow:hidden;cursor:grab}\
 #view.dragging{cursor:grabbing}#canvas{transform-origin:0 0}";
 
 const PAGE_SCRIPT: &str = "\

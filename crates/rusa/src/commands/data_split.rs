@@ -178,6 +178,13 @@ fn split_stories_data(args: &DataSplitNluArgs, log: LogArgs) -> anyhow::Result<O
     for file in rusa_project::yaml_files(&args.nlu)? {
         let doc = rusa_project::read_document(&file)?;
         let Some(split) = split_story_file(&doc, args.training_fraction, seed)? else {
+            if doc.root.as_ref().is_some_and(|r| r.get("rules").is_some()) {
+                let _ = writeln!(
+                    text,
+                    "  {}: no stories (rules are not split), skipped",
+                    file.display()
+                );
+            }
             continue;
         };
         if written == 0 {
