@@ -220,7 +220,8 @@ fn a_domain_directory_is_merged() {
 
 #[test]
 fn unbuilt_commands_say_so_and_exit_1() {
-    for args in [vec!["interactive"]] {
+    {
+        let args = ["interactive"];
         let r = run(&projects().join("base"), &args);
         assert_eq!(r.code, 1, "{args:?}");
         assert_eq!(r.stdout, "");

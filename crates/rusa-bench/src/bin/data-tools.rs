@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(project.join("data"))?;
     std::fs::copy(&banking, project.join("data/train.yml"))
         .with_context(|| format!("cannot read {}", banking.display()))?;
-    let loaded = nlu_formats::load_training_data(&[banking.clone()], "en")?;
+    let loaded = nlu_formats::load_training_data(std::slice::from_ref(&banking), "en")?;
     let mut domain = String::from("version: \"3.1\"\nintents:\n");
     for intent in loaded.data.nlu.intents() {
         domain.push_str(&format!("  - {intent}\n"));
