@@ -21,6 +21,7 @@ pub mod slot_filling;
 pub mod span_capture;
 pub mod span_status;
 pub mod stores;
+pub mod story_graph;
 pub mod tracker;
 
 pub use block_on::block_on;

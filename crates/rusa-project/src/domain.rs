@@ -286,6 +286,7 @@ impl Domain {
             return Ok(());
         };
         let entries = r.map(root, "a domain file")?;
+        crate::migrate::reject_rasa2_domain(&r, root)?;
         r.check_keys(entries, KEYS, "the domain");
         for (key, value) in entries {
             match key.as_str().unwrap_or_default() {
@@ -553,19 +554,10 @@ impl Domain {
             let entries = r.map_or_empty(def, &format!("the definition of {what}"))?;
             r.check_keys(entries, &["required_slots", "ignored_intents"], &what);
             let mut required_slots = Vec::new();
+            // The Rasa 2.x form (slots with mappings) was refused before: `data migrate`.
             if let Some(slots) = def.get("required_slots") {
-                match &slots.value {
-                    Value::Map(entries) => {
-                        r.warn(slots, format!("{what} lists its required slots with mappings, as Rasa 2 did; rusa reads the slot names, and the mappings belong under each slot in 'slots'"));
-                        for (k, _) in entries {
-                            required_slots.push((r.name(k, "a slot name")?, r.pos(k)));
-                        }
-                    }
-                    _ => {
-                        for s in r.seq(slots, &format!("the required slots of {what}"))? {
-                            required_slots.push((r.name(s, "a slot name")?, r.pos(s)));
-                        }
-                    }
+                for s in r.seq(slots, &format!("the required slots of {what}"))? {
+                    required_slots.push((r.name(s, "a slot name")?, r.pos(s)));
                 }
             }
             let ignored_intents = match def.get("ignored_intents") {

@@ -13,13 +13,18 @@ mod domain;
 mod endpoints;
 mod envsubst;
 mod error;
+pub mod migrate;
 mod nlu;
+pub mod nlu_formats;
+pub mod nlu_writer;
 mod project;
 mod rasa_json;
 mod reader;
+pub mod split;
 mod stories;
 pub mod validate;
 pub mod yaml;
+pub mod yaml_writer;
 
 pub use config::{Component, Config, DEFAULT_LANGUAGE, DEFAULT_RECIPE};
 pub use credentials::{Channel, Credentials, RASA_ONLY_CHANNELS, SUPPORTED_CHANNELS};
@@ -32,7 +37,8 @@ pub use error::{Diagnostic, Pos, ProjectError, Severity, did_you_mean};
 pub use nlu::{EntitySpan, Example, LookupTable, NluData, RegexPattern, Synonym, parse_annotated};
 pub use project::{
     Project, ProjectPaths, load_config, load_credentials, load_domain, load_endpoints,
-    load_endpoints_with, load_nlu_data, load_test_stories, read_document, yaml_files,
+    load_endpoints_with, load_nlu_data, load_stories_and_rules, load_test_stories, read_document,
+    yaml_files,
 };
 pub use rasa_json::DOMAIN_FORMAT_VERSION;
 pub use stories::{Rule, Step, StepEntity, StepKind, Story};

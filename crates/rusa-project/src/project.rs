@@ -95,9 +95,10 @@ impl Project {
                     flag: Some("--data"),
                 });
             }
-            for file in yaml_files(data_path)? {
-                project.read_data_file(&file, &mut warnings)?;
-                project.data_files.push(file);
+            for file in crate::nlu_formats::candidate_files(data_path)? {
+                if project.read_any_data_file(&file, &mut warnings)? {
+                    project.data_files.push(file);
+                }
             }
         }
         for (name, response) in &project.data_responses {
@@ -109,6 +110,52 @@ impl Project {
         project.domain = domain;
         project.warnings = warnings;
         Ok(project)
+    }
+
+    /// Reads a training data file of any kind rusa trains on: YAML; NLU data in Rasa JSON,
+    /// LUIS, Wit.ai or Dialogflow JSON (as Rasa 3 does); a Markdown training file is an
+    /// error naming the conversion to run. `false` for a file that holds no training data.
+    fn read_any_data_file(
+        &mut self,
+        path: &Path,
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Result<bool, ProjectError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yml" | "yaml") => {
+                self.read_data_file(path, warnings)?;
+                Ok(true)
+            }
+            Some("md") => {
+                let text = std::fs::read_to_string(path).map_err(|source| ProjectError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                match crate::nlu_formats::markdown_error(path, &text) {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                }
+            }
+            Some("json") => {
+                let (data, format) =
+                    crate::nlu_formats::read_file(path, &self.config.language, warnings)?;
+                match data {
+                    Some(data) => {
+                        self.nlu.merge(data.nlu);
+                        Ok(true)
+                    }
+                    None => {
+                        if format == crate::nlu_formats::NluFormat::Unknown {
+                            warnings.push(Diagnostic::warning(
+                                crate::error::Pos::new(Arc::from(path), 1, 1),
+                                "this JSON file is not NLU data in a format rusa reads; it is skipped",
+                            ));
+                        }
+                        Ok(false)
+                    }
+                }
+            }
+            _ => Ok(false),
+        }
     }
 
     fn read_data_file(
@@ -254,6 +301,38 @@ pub fn load_test_stories(
     Ok(stories)
 }
 
+/// Loads the stories and rules of files or directories (`rusa visualize`); test stories
+/// (`test_*` files) and the other sections are left out.
+pub fn load_stories_and_rules(
+    path: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(Vec<Story>, Vec<Rule>), ProjectError> {
+    if !path.exists() {
+        return Err(ProjectError::Missing {
+            what: "stories path",
+            path: path.to_path_buf(),
+            flag: Some("--stories"),
+        });
+    }
+    let (mut stories, mut rules) = (Vec::new(), Vec::new());
+    for file in yaml_files(path)? {
+        if is_test_file(&file) {
+            continue;
+        }
+        let doc = read_document(&file)?;
+        let Some(root) = doc.root.as_ref() else {
+            continue;
+        };
+        if let Some(node) = root.get("stories") {
+            stories.extend(read_stories(&doc, node, warnings)?);
+        }
+        if let Some(node) = root.get("rules") {
+            rules.extend(read_rules(&doc, node, warnings)?);
+        }
+    }
+    Ok((stories, rules))
+}
+
 /// Loads only the NLU data (`nlu:` sections) of files or directories, e.g. NLU test data.
 pub fn load_nlu_data(
     paths: &[PathBuf],
@@ -268,7 +347,24 @@ pub fn load_nlu_data(
                 flag: Some("--nlu"),
             });
         }
-        for file in yaml_files(path)? {
+        for file in crate::nlu_formats::candidate_files(path)? {
+            if file.extension().is_some_and(|e| e == "md") {
+                // Markdown is refused with the conversion to run, as in training.
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                match crate::nlu_formats::markdown_error(&file, &text) {
+                    Some(e) => return Err(e),
+                    None => continue,
+                }
+            }
+            if file.extension().is_some_and(|e| e == "json") {
+                // Rasa JSON (and the other JSON formats), as in training.
+                let (nlu, _) =
+                    crate::nlu_formats::read_file(&file, crate::DEFAULT_LANGUAGE, warnings)?;
+                if let Some(nlu) = nlu {
+                    data.merge(nlu.nlu);
+                }
+                continue;
+            }
             let doc = read_document(&file)?;
             let Some(nlu) = doc.root.as_ref().and_then(|r| r.get("nlu")) else {
                 continue;

@@ -522,7 +522,7 @@ pub const SHELL_STARTED: EventDecl = EventDecl {
 pub const TRAINING_DATA_SPLIT: EventDecl = EventDecl {
     name: "Training Data Split",
     description: "Training data was split into a training and a test set.",
-    when: "when `rusa data split` has split the data",
+    when: "when `rusa data split nlu` or `rusa data split stories` has written its parts (type 'nlu' or 'core')",
     properties: &[
         prop!(
             "fraction",
@@ -535,7 +535,7 @@ pub const TRAINING_DATA_SPLIT: EventDecl = EventDecl {
             "Type of data: 'nlu', 'core' or 'rasa'."
         ),
     ],
-    emission: Emission::Pending(&["rusa data split"]),
+    emission: Emission::EmittedBy(&["rusa data split nlu", "rusa data split stories"]),
 };
 
 /// Training Data Validated.
@@ -555,7 +555,7 @@ pub const TRAINING_DATA_VALIDATED: EventDecl = EventDecl {
 pub const TRAINING_DATA_CONVERTED: EventDecl = EventDecl {
     name: "Training Data Converted",
     description: "Training data was converted to another format.",
-    when: "when `rusa data convert` has converted the data",
+    when: "when `rusa data convert nlu` has written the converted data",
     properties: &[
         prop!(
             "output_format",
@@ -568,7 +568,7 @@ pub const TRAINING_DATA_CONVERTED: EventDecl = EventDecl {
             "Type of data: 'nlu', 'core', 'config' or 'nlg'."
         ),
     ],
-    emission: Emission::Pending(&["rusa data convert"]),
+    emission: Emission::EmittedBy(&["rusa data convert nlu"]),
 };
 
 /// Tracker Exported.
@@ -600,9 +600,9 @@ pub const TRACKER_EXPORTED: EventDecl = EventDecl {
 pub const STORY_VISUALIZATION_STARTED: EventDecl = EventDecl {
     name: "Story Visualization Started",
     description: "Stories are being visualized.",
-    when: "when `rusa visualize` starts",
+    when: "when `rusa visualize` has loaded the domain and starts drawing",
     properties: &[],
-    emission: Emission::Pending(&["rusa visualize"]),
+    emission: Emission::EmittedBy(&["rusa visualize"]),
 };
 
 /// Telemetry Disabled.

@@ -70,7 +70,7 @@ pub enum Command {
     Shell(ShellArgs),
     /// Serve a trained assistant over HTTP (channels and, optionally, the HTTP API)
     Run(RunArgs),
-    /// Work with training data: split, validate, convert
+    /// Work with training data: split, validate, convert, migrate
     Data(DataArgs),
     /// Send the conversations of a tracker store to an event broker
     Export(ExportArgs),
@@ -415,6 +415,8 @@ pub enum DataCommand {
     Validate(DataValidateArgs),
     /// Convert training data between formats
     Convert(DataConvertArgs),
+    /// Migrate a Rasa 2.x domain to the 3.x format (slot mappings, forms, auto_fill)
+    Migrate(DataMigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -425,28 +427,35 @@ pub struct DataSplitArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DataSplitWhat {
-    /// Split NLU examples, stratified by intent
+    /// Split NLU examples, stratified by intent (training_data.yml, test_data.yml and the
+    /// responses in nlg_training_data.yml, nlg_test_data.yml)
     Nlu(DataSplitNluArgs),
+    /// Split the stories of each stories file (train_<file> and test_<file>)
+    Stories(DataSplitNluArgs),
 }
 
+/// The flags of `rusa data split nlu` and `rusa data split stories` (Rasa's).
 #[derive(Debug, Args)]
 pub struct DataSplitNluArgs {
-    /// NLU data: a file or a directory
+    /// Training data: a file or a directory (searched recursively)
     #[arg(short = 'u', long = "nlu", value_name = "PATH", default_value = DEFAULT_DATA)]
     pub nlu: PathBuf,
 
-    /// Share of the examples that go into the training set
+    /// Share of the data that goes into the training part, between 0 and 1
     #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
     pub training_fraction: f64,
 
-    /// Seed of the shuffle, for a reproducible split
-    #[arg(long, value_name = "SEED", default_value_t = 0)]
-    pub random_seed: u64,
+    /// Seed of the shuffle, for a reproducible split (default: a new one, printed)
+    #[arg(long, value_name = "SEED")]
+    pub random_seed: Option<u64>,
 
-    /// Directory the two files are written to
-    #[arg(long, value_name = "DIR", default_value = "train_test_split")]
+    /// Directory the files are written to (created when missing)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_SPLIT_OUT)]
     pub out: PathBuf,
 }
+
+/// Where `rusa data split` writes, as in Rasa.
+pub const DEFAULT_SPLIT_OUT: &str = "train_test_split";
 
 #[derive(Debug, Args)]
 pub struct DataValidateArgs {
@@ -471,7 +480,8 @@ pub struct DataConvertArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DataConvertWhat {
-    /// Convert NLU data between Rasa YAML and Rasa JSON
+    /// Convert NLU data (Rasa YAML or JSON, LUIS, Wit.ai, Dialogflow, Rasa Markdown) to
+    /// Rasa YAML or Rasa JSON
     Nlu(DataConvertNluArgs),
 }
 
@@ -483,17 +493,38 @@ pub enum DataFormat {
 
 #[derive(Debug, Args)]
 pub struct DataConvertNluArgs {
-    /// NLU data to convert: a file or a directory
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_DATA)]
-    pub data: PathBuf,
+    /// NLU data to convert: files or directories (searched recursively; files without NLU
+    /// data are skipped)
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub data: Vec<PathBuf>,
 
-    /// File or directory to write to
-    #[arg(long, value_name = "PATH")]
+    /// File to write (its extension must fit --format), or a directory to write
+    /// nlu.yml or nlu.json into; a path without extension is a directory
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONVERT_OUT)]
     pub out: PathBuf,
 
     /// Output format
     #[arg(short, long, value_enum, default_value_t = DataFormat::Yaml)]
     pub format: DataFormat,
+
+    /// Language of the Dialogflow examples to read (`<intent>_usersays_<language>.json`)
+    #[arg(short, long, value_name = "LANGUAGE", default_value = "en")]
+    pub language: String,
+}
+
+/// Where `rusa data convert nlu` writes, as in Rasa.
+pub const DEFAULT_CONVERT_OUT: &str = "converted_data";
+
+#[derive(Debug, Args)]
+pub struct DataMigrateArgs {
+    /// The 2.x domain: a file or a directory of domain files
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_DOMAIN)]
+    pub domain: PathBuf,
+
+    /// Where to write the migrated domain (default: new_domain.yml, or new_domain/ for a
+    /// directory, beside the domain)
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -526,16 +557,42 @@ pub const DEFAULT_BROKER_TIMEOUT: u64 = 60;
 
 #[derive(Debug, Args)]
 pub struct VisualizeArgs {
-    #[command(flatten)]
-    pub project: ProjectArgs,
+    /// Domain file, or a directory of domain files that are merged
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_DOMAIN)]
+    pub domain: PathBuf,
 
-    /// HTML file the graph is written to
-    #[arg(long, value_name = "PATH", default_value = "graph.html")]
-    pub out: PathBuf,
+    /// Stories and rules to draw: a file or a directory
+    #[arg(short, long, value_name = "PATH", default_value = DEFAULT_DATA)]
+    pub stories: PathBuf,
 
-    /// Stories to draw: a file or a directory (default: --data)
-    #[arg(short, long, value_name = "PATH")]
-    pub stories: Option<PathBuf>,
+    /// NLU data; accepted for Rasa's command line, not read: rusa labels user turns with
+    /// their intents and entities, not with example texts
+    #[arg(short = 'u', long, value_name = "PATH")]
+    pub nlu: Option<PathBuf>,
+
+    /// File the graph is written to (default: graph.html, graph.svg or graph.dot)
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Number of turns two actions must share (going forward) to be drawn as one node
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_history: usize,
+
+    /// What to write: a self-contained HTML page, an SVG picture, or the Graphviz DOT text
+    #[arg(long, value_enum, default_value_t = GraphFormat::Html)]
+    pub format: GraphFormat,
+
+    /// Open the written file in the browser
+    #[arg(long)]
+    pub open: bool,
+}
+
+/// The formats `rusa visualize` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Html,
+    Svg,
+    Dot,
 }
 
 #[derive(Debug, Args)]

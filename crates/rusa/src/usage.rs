@@ -38,6 +38,22 @@ pub fn validated(success: bool) {
     rusa_telemetry::track_validate_files(success);
 }
 
+/// `rusa data split nlu` (`Nlu`) or `data split stories` (`Core`) wrote its parts:
+/// records Training Data Split.
+pub fn data_split(fraction: f64, data_type: rusa_telemetry::ModelType) {
+    rusa_telemetry::track_data_split(fraction, data_type);
+}
+
+/// `rusa data convert nlu` wrote its output: records Training Data Converted.
+pub fn data_converted(output_format: rusa_telemetry::OutputFormat) {
+    rusa_telemetry::track_data_convert(output_format, rusa_telemetry::ConvertDataType::Nlu);
+}
+
+/// `rusa visualize` starts drawing: records Story Visualization Started.
+pub fn visualization_started() {
+    rusa_telemetry::track_visualization();
+}
+
 /// Starts tracking one training of `project`: records Training Started now; the returned
 /// guard records Training Completed (`.completed()`) or Training Failed (`.failed(code)`, a
 /// stable code such as `"invalid_config"`; dropping it unfinished records `"aborted"`).

@@ -599,6 +599,31 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let tested = sb.run(&["test", part]);
             assert!(tested.status.code().is_some(), "{}", stderr(&tested));
         }
+        "rusa data split nlu" | "rusa data split stories" | "rusa data convert nlu" => {
+            let mut sb = sb;
+            sb.cwd = moodbot();
+            let out = sb.dir.path().join("out");
+            let out = out.to_string_lossy();
+            let args: Vec<&str> = match command {
+                "rusa data split nlu" => {
+                    vec!["data", "split", "nlu", "--random-seed", "1", "--out", &out]
+                }
+                "rusa data split stories" => vec!["data", "split", "stories", "--out", &out],
+                _ => vec![
+                    "data", "convert", "nlu", "--data", "data", "--out", &out, "-f", "json",
+                ],
+            };
+            let ran = sb.run(&args);
+            assert!(ran.status.success(), "{}", stderr(&ran));
+        }
+        "rusa visualize" => {
+            let mut sb = sb;
+            sb.cwd = moodbot();
+            let out = sb.dir.path().join("graph.html");
+            let ran = sb.run(&["visualize", "--out", &out.to_string_lossy()]);
+            assert!(ran.status.success(), "{}", stderr(&ran));
+            assert!(out.is_file());
+        }
         "rusa data validate" => {
             let mut sb = sb;
             sb.cwd = moodbot();

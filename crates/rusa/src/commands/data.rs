@@ -1,16 +1,17 @@
-//! `rusa data split|validate|convert`.
+//! `rusa data split|validate|convert|migrate`: validate here, the others in their own modules.
 
 use rusa_project::validate::{ValidateOptions, validate};
 use rusa_project::{Project, ProjectPaths};
 
 use crate::cli::{DataArgs, DataCommand, DataValidateArgs, LogArgs};
-use crate::error::{Outcome, UserError};
+use crate::error::Outcome;
 
 pub fn run(args: DataArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     match args.command {
         DataCommand::Validate(args) => run_validate(&args, log),
-        DataCommand::Split(_) => Err(UserError::not_implemented("rusa data split nlu").into()),
-        DataCommand::Convert(_) => Err(UserError::not_implemented("rusa data convert nlu").into()),
+        DataCommand::Split(args) => super::data_split::run(args.what, log),
+        DataCommand::Convert(args) => super::data_convert::run(args.what, log),
+        DataCommand::Migrate(args) => super::data_migrate::run(&args, log),
     }
 }
 

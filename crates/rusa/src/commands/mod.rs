@@ -2,6 +2,9 @@
 
 mod completions;
 mod data;
+mod data_convert;
+mod data_migrate;
+mod data_split;
 mod export;
 mod init;
 mod plots;
@@ -12,6 +15,7 @@ mod shell;
 mod telemetry;
 mod test;
 mod train;
+mod visualize;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Outcome, UserError};
@@ -26,7 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Run(args) => run::run(args, cli.log),
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(args) => export::run(args, cli.log),
-        Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),
+        Command::Visualize(args) => visualize::run(&args, cli.log),
         Command::Interactive(_) => Err(UserError::not_implemented("rusa interactive").into()),
         Command::Telemetry(args) => telemetry::run(args),
         Command::Completions(args) => completions::run(&args),
