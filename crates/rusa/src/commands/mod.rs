@@ -4,6 +4,7 @@ mod completions;
 mod data;
 mod export;
 mod init;
+mod interactive;
 mod plots;
 mod run;
 mod run_actions;
@@ -27,7 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(args) => export::run(args, cli.log),
         Command::Visualize(_) => Err(UserError::not_implemented("rusa visualize").into()),
-        Command::Interactive(_) => Err(UserError::not_implemented("rusa interactive").into()),
+        Command::Interactive(args) => interactive::run(args, cli.log),
         Command::Telemetry(args) => telemetry::run(args),
         Command::Completions(args) => completions::run(&args),
     }
