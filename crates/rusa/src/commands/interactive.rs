@@ -93,6 +93,8 @@ pub fn run(args: InteractiveArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         Some(graph::serve(common.port, story.clone())?)
     };
     rusa_telemetry::track_interactive_learning_start(common.skip_visualization, common.e2e);
+    // Ctrl-C is the session's menu key from here on (the line editor reads it).
+    super::train::hand_over_interrupts();
     let mut terminal = Terminal::new()?;
     match graph_addr {
         Some(addr) => println!("Bot loaded. Visualisation at http://{addr}/visualization.html ."),

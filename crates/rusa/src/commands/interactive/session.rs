@@ -246,7 +246,9 @@ impl Session {
         others.extend(domain.actions.iter().map(|a| a.name.clone()));
         others.extend(domain.forms.iter().map(|f| f.name.clone()));
         for name in others {
-            if !ranked.iter().any(|(n, _)| *n == name) {
+            if !ranked.iter().any(|(n, _)| *n == name)
+                && !self.learned.responses.iter().any(|(r, _)| *r == name)
+            {
                 ranked.push((name, 0.0));
             }
         }
