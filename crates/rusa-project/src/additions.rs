@@ -204,6 +204,9 @@ impl DomainAdditions {
     }
 }
 
+/// A domain item to add: its name, and the text of a response's one variation.
+type NamedItem = (String, Option<String>);
+
 /// The new texts of the domain files that change: each addition goes into the first of
 /// `files` (path and text, in the order the domain is read) whose top level has its section;
 /// a section no file has is added to the end of `fallback` (one of `files`, or a new file).
@@ -218,7 +221,7 @@ pub fn add_to_domain(
         texts.push((fallback.to_path_buf(), String::new()));
     }
     let mut changed: Vec<usize> = Vec::new();
-    let sections: [(&str, Vec<(String, Option<String>)>); 4] = [
+    let sections: [(&str, Vec<NamedItem>); 4] = [
         (
             "intents",
             additions

@@ -384,3 +384,94 @@ fn export_into_a_stories_file_ending_with_rules_and_a_split_domain() {
 
     check_project_trains_and_passes(&project, "domain");
 }
+
+/// Copies a fixture project (files only) into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Figures for docs/performance.md, not a check: the time from starting `rusa interactive`
+/// to its first prompt (training first, then with `--model`), and from pressing enter to
+/// the next question. Run with
+/// `cargo test -p rusa --test interactive figures -- --ignored --nocapture`; set
+/// `RUSA_BIN` to time another build of the binary (a release one).
+#[test]
+#[ignore = "prints timings; run by hand"]
+fn figures() {
+    use std::time::Instant;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let mut projects = vec![("starter", starter(dir.path()))];
+    let helpdesk = dir.path().join("helpdesk");
+    copy_dir(&fixtures.join("helpdesk-assistant"), &helpdesk);
+    projects.push(("helpdesk-assistant", helpdesk));
+    let bin = std::env::var("RUSA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rusa").into());
+    for (name, project) in projects {
+        let spawn_timed = |args: &[&str]| {
+            let cmd = rusa(&project);
+            let mut real = Command::new(&bin);
+            real.current_dir(&project);
+            for (k, v) in cmd.get_envs() {
+                if let Some(v) = v {
+                    real.env(k, v);
+                }
+            }
+            real.arg("interactive").args(args);
+            let started = Instant::now();
+            let mut p = rexpect::session::spawn_command(real, Some(TIMEOUT_MS)).unwrap();
+            p.exp_string("Your input -> ").unwrap();
+            (p, started.elapsed())
+        };
+        let (mut p, first_trained) = spawn_timed(&["--skip-visualization"]);
+        p.send_control('d').unwrap();
+        p.exp_eof().unwrap();
+        let (mut p, first_model) = spawn_timed(&["--skip-visualization", "--model", "models"]);
+        let (_, with_graph) = {
+            let (mut q, t) = spawn_timed(&["--model", "models", "-p", "0"]);
+            q.send_control('d').unwrap();
+            q.exp_eof().unwrap();
+            (q, t)
+        };
+        // Enter → the parse question, and enter → the next action question, over 20 turns.
+        let mut parse_times = Vec::new();
+        let mut action_times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            p.send_line("hello there").unwrap();
+            p.exp_string("(Y/n)").unwrap();
+            parse_times.push(t.elapsed());
+            let t = Instant::now();
+            p.send_line("y").unwrap();
+            p.exp_regex(r"The bot wants to run '[A-Za-z0-9_]+', correct\? \(Y/n\)")
+                .unwrap();
+            action_times.push(t.elapsed());
+            // Undo the turn so that every turn starts from the same conversation.
+            p.send_control('c').unwrap();
+            p.exp_string("Choose a number -> ").unwrap();
+            p.send_line("2").unwrap();
+            p.exp_string("Your input -> ").unwrap();
+        }
+        p.send_control('d').unwrap();
+        p.exp_eof().unwrap();
+        let median = |v: &mut Vec<std::time::Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        println!(
+            "{name}: first prompt {:.2} s (training first), {:.3} s (--model), {:.3} s (--model, with the graph server); enter → parse question median {:.1} ms, enter → action question median {:.1} ms",
+            first_trained.as_secs_f64(),
+            first_model.as_secs_f64(),
+            with_graph.as_secs_f64(),
+            median(&mut parse_times).as_secs_f64() * 1000.0,
+            median(&mut action_times).as_secs_f64() * 1000.0,
+        );
+    }
+}

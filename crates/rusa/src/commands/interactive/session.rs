@@ -221,8 +221,7 @@ impl Session {
         }
     }
 
-    /// Whether a user message is due to be predicted for (the last user message has no
-    /// action after it that ended the turn).
+    /// The action the assistant would run next.
     pub fn predict(&self) -> PolicyPrediction {
         self.model.predict_next(&self.tracker)
     }
@@ -551,7 +550,7 @@ mod tests {
     fn annotation_marks_entities_and_keeps_the_rest() {
         let entities = vec![
             json!({"entity": "city", "value": "Berlin", "start": 10, "end": 16}),
-            json!({"entity": "city", "value": "New York", "start": 21, "end": 24}),
+            json!({"entity": "city", "value": "New York", "start": 22, "end": 25}),
         ];
         assert_eq!(
             annotated_text("I live in Berlin, not NYC!", &entities),
