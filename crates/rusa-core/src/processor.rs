@@ -282,10 +282,48 @@ impl DialogueModel {
         env: &mut TurnEnv<'_>,
     ) -> TurnOutput {
         let before = tracker.events().len();
-        let now = (env.now)();
         let mut output = TurnOutput::default();
+        self.log_message_into(tracker, nlu, actions, message, env, &mut output)
+            .await;
+        let loop_span = tracing::info_span!("MessageProcessor._run_prediction_loop");
+        self.run_prediction_loop(tracker, actions, message, env, &mut output)
+            .instrument(loop_span)
+            .await;
+        output.new_events = tracker.events().len() - before;
+        output
+    }
+
+    /// The first half of a turn, without predicting any action: starts a session when one
+    /// is due, logs the user message (its parse is `nlu`'s), fills slots and runs the slot
+    /// actions. Interactive learning predicts and confirms each action itself after this.
+    pub async fn log_message(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        nlu: &dyn Nlu,
+        actions: &dyn CustomActionExecutor,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+    ) -> TurnOutput {
+        let before = tracker.events().len();
+        let mut output = TurnOutput::default();
+        self.log_message_into(tracker, nlu, actions, message, env, &mut output)
+            .await;
+        output.new_events = tracker.events().len() - before;
+        output
+    }
+
+    async fn log_message_into(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        nlu: &dyn Nlu,
+        actions: &dyn CustomActionExecutor,
+        message: &UserMessage,
+        env: &mut TurnEnv<'_>,
+        output: &mut TurnOutput,
+    ) {
+        let now = (env.now)();
         if self.needs_session_start(tracker, now) {
-            self.run_session_start(tracker, actions, message, env, &mut output)
+            self.run_session_start(tracker, actions, message, env, output)
                 .await;
         }
         let log_span = tracing::info_span!("MessageProcessor.log_message");
@@ -317,9 +355,9 @@ impl DialogueModel {
                 message,
                 env,
             );
-            self.log_outcome(tracker, extracted, &mut output, env);
+            self.log_outcome(tracker, extracted, output, env);
         });
-        self.run_slot_actions(tracker, actions, &mut output, env)
+        self.run_slot_actions(tracker, actions, output, env)
             .instrument(log_span)
             .await;
         tracker.update(self.stamp(Event::new(
@@ -328,12 +366,44 @@ impl DialogueModel {
             },
             (env.now)(),
         )));
-        let loop_span = tracing::info_span!("MessageProcessor._run_prediction_loop");
-        self.run_prediction_loop(tracker, actions, message, env, &mut output)
-            .instrument(loop_span)
-            .await;
-        output.new_events = tracker.events().len() - before;
-        output
+    }
+
+    /// The next action the assistant would run (the follow-up action, else the policies'
+    /// prediction), in its `MessageProcessor._predict_next_with_tracker` span.
+    pub fn predict_next(&self, tracker: &DialogueStateTracker) -> PolicyPrediction {
+        let predict_span = tracing::info_span!(
+            "MessageProcessor._predict_next_with_tracker",
+            intent_name = tracing::field::Empty,
+            requested_slot = tracing::field::Empty,
+        );
+        if let Some(intent) = tracker.latest_message().and_then(|m| m.intent_name()) {
+            predict_span.record("intent_name", intent);
+        }
+        if let Some(slot) = tracker
+            .slot(crate::tracker::REQUESTED_SLOT)
+            .and_then(serde_json::Value::as_str)
+        {
+            predict_span.record("requested_slot", slot);
+        }
+        predict_span.in_scope(|| match tracker.followup_action() {
+            Some(followup) => PolicyPrediction::new(followup, 1.0, "none"),
+            None => self.policies.predict(&self.domain, tracker),
+        })
+    }
+
+    /// Logs `action_listen` (the assistant waits for the user), as predicted by `prediction`.
+    pub fn log_listen(
+        &self,
+        tracker: &mut DialogueStateTracker,
+        prediction: &PolicyPrediction,
+        now: f64,
+    ) {
+        tracker.update(self.action_event(ACTION_LISTEN, Some(prediction), now));
+    }
+
+    /// Logs an event with the model's ids in its metadata.
+    pub fn log_event(&self, tracker: &mut DialogueStateTracker, kind: EventKind, now: f64) {
+        tracker.update(self.stamp(Event::new(kind, now)));
     }
 
     /// The custom actions that fill and validate slots after a user message, as Rasa's
@@ -520,24 +590,7 @@ impl DialogueModel {
             return;
         }
         for _ in 0..self.max_number_of_predictions {
-            let predict_span = tracing::info_span!(
-                "MessageProcessor._predict_next_with_tracker",
-                intent_name = tracing::field::Empty,
-                requested_slot = tracing::field::Empty,
-            );
-            if let Some(intent) = tracker.latest_message().and_then(|m| m.intent_name()) {
-                predict_span.record("intent_name", intent);
-            }
-            if let Some(slot) = tracker
-                .slot(crate::tracker::REQUESTED_SLOT)
-                .and_then(serde_json::Value::as_str)
-            {
-                predict_span.record("requested_slot", slot);
-            }
-            let prediction = predict_span.in_scope(|| match tracker.followup_action() {
-                Some(followup) => PolicyPrediction::new(followup, 1.0, "none"),
-                None => self.policies.predict(&self.domain, tracker),
-            });
+            let prediction = self.predict_next(tracker);
             let name = prediction.action.clone();
             tracing::debug!(
                 action = name.as_str(),

@@ -6,6 +6,7 @@
 //! and checks the project for mistakes (`rusa data validate`). It does no training and no
 //! serving, and it performs no I/O besides reading the files it is asked to read.
 
+pub mod additions;
 mod config;
 mod credentials;
 pub mod dialogue;

@@ -437,7 +437,7 @@ pub const INTERACTIVE_LEARNING_STARTED: EventDecl = EventDecl {
             "Whether data is saved in end-to-end format."
         ),
     ],
-    emission: Emission::Pending(&["rusa interactive"]),
+    emission: Emission::EmittedBy(&["rusa interactive"]),
 };
 
 /// Server Started.

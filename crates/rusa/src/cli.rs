@@ -596,25 +596,73 @@ pub enum GraphFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct InteractiveArgs {
+    #[command(subcommand)]
+    pub part: Option<InteractivePart>,
+
+    #[command(flatten)]
+    pub common: InteractiveCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InteractivePart {
+    /// Teach only the dialogue: type `/intent` messages, no NLU questions
+    Core(InteractiveCommon),
+}
+
+#[derive(Debug, Args)]
+pub struct InteractiveCommon {
     #[command(flatten)]
     pub project: ProjectArgs,
 
-    /// Model to start from (default: train one first)
+    /// Model to start from (default: train one first, unless the newest one matches the project)
     #[arg(short, long, value_name = "PATH")]
     pub model: Option<PathBuf>,
 
-    /// Endpoints file (action server, tracker store, ...)
+    /// Training data of `rusa interactive core` (the same as --data)
+    #[arg(short, long, value_name = "PATH", hide = true)]
+    pub stories: Option<PathBuf>,
+
+    /// Where a model trained first is written
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_MODELS)]
+    pub out: PathBuf,
+
+    /// Endpoints file (action server for custom actions)
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 
-    /// Do not draw the conversation graph while learning
+    /// Port of the live story graph on 127.0.0.1 (0: any free port)
+    #[arg(short, long, value_name = "PORT", default_value_t = 5005)]
+    pub port: u16,
+
+    /// Do not serve the live story graph
     #[arg(long)]
     pub skip_visualization: bool,
 
-    /// Save the stories in end-to-end format (with the user's text)
+    /// Id of the conversation (default: a random one)
+    #[arg(long, value_name = "ID")]
+    pub conversation_id: Option<String>,
+
+    /// Save the stories in end-to-end test format (with the user's text)
     #[arg(long)]
     pub e2e: bool,
+
+    /// Train a first model even when the newest one matches the project
+    #[arg(long)]
+    pub force: bool,
+
+    /// Rasa's training flags that mean nothing in rusa (accepted, and said so)
+    #[arg(long, value_name = "N", hide = true)]
+    pub augmentation: Option<String>,
+    #[arg(long, hide = true)]
+    pub debug_plots: bool,
+    #[arg(long, value_name = "FRACTION", hide = true)]
+    pub epoch_fraction: Option<String>,
+    #[arg(long, hide = true)]
+    pub persist_nlu_data: bool,
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, hide = true)]
+    pub finetune: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Args)]

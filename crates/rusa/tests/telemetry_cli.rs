@@ -668,6 +668,19 @@ fn events_emitted_by(command: &str) -> Option<Vec<String>> {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
         }
+        "rusa interactive" => {
+            // The session starts (and sends its event), then ends at the end of its input.
+            let mut sb = sb;
+            let project = sb.dir.path().join("moodbot");
+            copy_dir(&moodbot(), &project);
+            sb.cwd = project;
+            let out = sb
+                .cmd(&["interactive", "--skip-visualization"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
         "rusa export" => {
             // Two conversations in an SQLite tracker store, exported to a file broker.
             let db = sb.cwd.join("tracker.db");

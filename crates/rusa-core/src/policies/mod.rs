@@ -298,6 +298,35 @@ impl PolicyEnsemble {
             .max(1)
     }
 
+    /// Each policy's own prediction, most confident first (ties to the higher priority):
+    /// the ranking interactive learning offers when the user rejects the next action.
+    pub fn predict_each(
+        &self,
+        domain: &Domain,
+        tracker: &DialogueStateTracker,
+    ) -> Vec<PolicyPrediction> {
+        let (states, total) = tracker_states_tail(domain, tracker, self.history_needed());
+        let earlier = total - states.len();
+        let mut ranked: Vec<(PolicyPrediction, u8)> = self
+            .policies
+            .iter()
+            .filter_map(|policy| {
+                let prediction = match policy {
+                    TrainedPolicy::Memoization(m) => m.predict(&states),
+                    TrainedPolicy::Rule(r) => Some(r.predict(&states, earlier, tracker)),
+                    TrainedPolicy::Learned(l) => l.predict(&states),
+                }?;
+                Some((prediction, policy.priority()))
+            })
+            .collect();
+        ranked.sort_by(|(a, ap), (b, bp)| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then_with(|| bp.cmp(ap))
+        });
+        ranked.into_iter().map(|(p, _)| p).collect()
+    }
+
     /// The next action: the most confident prediction, ties to the higher priority. With no
     /// prediction at all: `action_listen` with confidence 0.
     ///

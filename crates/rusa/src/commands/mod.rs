@@ -7,6 +7,7 @@ mod data_migrate;
 mod data_split;
 mod export;
 mod init;
+mod interactive;
 mod plots;
 mod run;
 mod run_actions;
@@ -18,7 +19,7 @@ mod train;
 mod visualize;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Outcome, UserError};
+use crate::error::Outcome;
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -31,7 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Data(args) => data::run(args, cli.log),
         Command::Export(args) => export::run(args, cli.log),
         Command::Visualize(args) => visualize::run(&args, cli.log),
-        Command::Interactive(_) => Err(UserError::not_implemented("rusa interactive").into()),
+        Command::Interactive(args) => interactive::run(args, cli.log),
         Command::Telemetry(args) => telemetry::run(args),
         Command::Completions(args) => completions::run(&args),
     }

@@ -292,8 +292,24 @@ fn model_nickname() -> String {
 
 /// On Ctrl-C, removes the archive being written and exits with 130: no partial archive is
 /// left in `models/`.
+/// Set when training is over and the command reads Ctrl-C itself (interactive learning,
+/// whose line editor turns it into its menu).
+static INTERRUPTS_HANDED_OVER: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// From now on Ctrl-C (SIGINT) neither stops the process nor is reported by training: the
+/// caller handles it.
+pub fn hand_over_interrupts() {
+    INTERRUPTS_HANDED_OVER.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A handler that does nothing, unless training's is installed already.
+    let _ = ctrlc::set_handler(|| {});
+}
+
 fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
+        if INTERRUPTS_HANDED_OVER.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if let Ok(guard) = PARTIAL_ARCHIVE.lock()
             && let Some(path) = guard.as_ref()
         {
