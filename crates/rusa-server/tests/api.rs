@@ -477,25 +477,23 @@ async fn a_token_guards_the_api_but_not_the_channels() {
 /// own signing code, so that a mistake there cannot hide in the test).
 fn jwt(claims: &Value, secret: &str) -> String {
     use base64::Engine as _;
-    use hmac::Mac as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let signed = format!(
         "{}.{}",
         b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
         b64.encode(claims.to_string())
     );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(signed.as_bytes());
-    format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    let signature =
+        jsonwebtoken::crypto::sign(signed.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+            .unwrap();
+    format!("{signed}.{signature}")
 }
 
 #[tokio::test]
 async fn jwts_reach_what_their_role_allows() {
     let state = state(ServerConfig {
-        jwt: Some(rusa_server::JwtConfig {
-            secret: "jwt-secret".into(),
-            method: "HS256".into(),
-        }),
+        jwt: Some(rusa_server::JwtConfig::new("HS256", "jwt-secret").unwrap()),
         ..api()
     });
     let user = |name: &str| {
