@@ -16,7 +16,86 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use rusa_core::{Event, EventKind};
+
 use crate::error::ApiError;
+
+/// The longest conversation id, intent, action or slot name the server stores: the
+/// `VARCHAR(255)` columns of Rasa's SQL schema, which every store is held to so that a
+/// conversation one store accepts is accepted by all.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// A conversation id every store can keep: at most [`MAX_NAME_CHARS`] characters, no NUL.
+pub(crate) fn check_conversation_id(id: &str) -> Result<(), ApiError> {
+    check_name("conversation id", id)
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.contains('\0') {
+        return Err(ApiError::bad_request(format!(
+            "the {what} contains a NUL character"
+        )));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "the {what} is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The names of events from a client (intents, actions, slots, loops, reminders) as
+/// [`check_conversation_id`] checks an id.
+pub(crate) fn check_events(events: &[Event]) -> Result<(), ApiError> {
+    for event in events {
+        match &event.kind {
+            EventKind::User(u) => {
+                if let Some(intent) = u.intent_name() {
+                    check_name("intent name", intent)?;
+                }
+            }
+            EventKind::Action(a) => {
+                if let Some(name) = &a.name {
+                    check_name("action name", name)?;
+                }
+            }
+            EventKind::Slot { name, .. } => check_name("slot name", name)?,
+            EventKind::Followup { name } | EventKind::ActionExecutionRejected { name, .. } => {
+                check_name("action name", name)?
+            }
+            EventKind::ActiveLoop { name: Some(name) } => check_name("loop name", name)?,
+            EventKind::ReminderScheduled {
+                name: Some(name), ..
+            }
+            | EventKind::ReminderCancelled {
+                name: Some(name), ..
+            } => check_name("reminder name", name)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Route layer of the conversation routes: refuses an id no store can keep.
+pub(crate) async fn conversation_id(request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let params =
+        <axum::extract::RawPathParams as axum::extract::FromRequestParts<()>>::from_request_parts(
+            &mut parts,
+            &(),
+        )
+        .await;
+    if let Ok(params) = params {
+        for (key, value) in params.iter() {
+            if key == "conversation_id"
+                && let Err(e) = check_conversation_id(value)
+            {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
 
 /// The longest request target (path and query) the router accepts.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

@@ -32,8 +32,9 @@ pub(crate) async fn health() -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 struct RestMessage {
+    /// Raw, so that an integer id keeps all its digits.
     #[serde(default)]
-    sender: Option<Value>,
+    sender: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -56,11 +57,8 @@ pub(crate) fn incoming_message(
         ));
     }
     let message: RestMessage = json_body(body, limit)?;
-    let sender_id = match message.sender {
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "default".to_owned(),
-    };
+    let sender_id = sender_id(message.sender.as_deref())?;
+    crate::request_limits::check_conversation_id(&sender_id)?;
     Ok(Incoming {
         sender_id,
         text: message.message.unwrap_or_default(),
@@ -71,6 +69,25 @@ pub(crate) fn incoming_message(
             .unwrap_or_default(),
         ..Incoming::default()
     })
+}
+
+/// The conversation of a webhook body's `sender`: a string as it is, a number as written
+/// (every digit of an integer kept), `default` when missing or `null`; anything else is a
+/// 400, not the shared conversation `default`.
+fn sender_id(raw: Option<&serde_json::value::RawValue>) -> Result<String, ApiError> {
+    let Some(raw) = raw else {
+        return Ok("default".to_owned());
+    };
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map_err(|e| ApiError::bad_request(format!("`sender` is not a valid string: {e}"))),
+        Some(b'-' | b'0'..=b'9') => Ok(text.to_owned()),
+        _ if text == "null" => Ok("default".to_owned()),
+        _ => Err(ApiError::bad_request(
+            "`sender` must be a string or a number",
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
