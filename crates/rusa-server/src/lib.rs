@@ -20,6 +20,7 @@ pub mod request_limits;
 mod rest;
 mod tracker_cache;
 
+pub use api::API_ROUTES;
 pub use connections::{ConnectionLimits, serve};
 pub use error::ApiError;
 pub use processor::{Incoming, MessageProcessor, ProcessError};
