@@ -725,3 +725,46 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains(r#""reason":"PayloadTooLarge""#), "{answer}");
 }
+
+#[tokio::test]
+async fn a_turn_that_outlives_the_lock_lifetime_keeps_its_lock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut processor = MessageProcessor::new(
+        None,
+        Arc::new(InMemoryTrackerStore::new()),
+        Arc::new(InMemoryLockStore::new()),
+        None,
+        Arc::new(NoActionServer),
+    );
+    processor.lock_lifetime = Duration::from_secs(1);
+    processor.lock_wait = HANG_GUARD;
+    let processor = Arc::new(processor);
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let first_done = Arc::new(AtomicBool::new(false));
+    let first = tokio::spawn({
+        let (processor, first_done) = (Arc::clone(&processor), Arc::clone(&first_done));
+        async move {
+            processor
+                .locked("slow", async {
+                    let _ = started_tx.send(());
+                    // A slow action server: four lock lifetimes.
+                    tokio::time::sleep(Duration::from_secs(4)).await;
+                    first_done.store(true, Ordering::SeqCst);
+                    Ok::<_, rusa_server::ProcessError>(())
+                })
+                .await
+        }
+    });
+    started_rx.await.unwrap();
+    let second = processor
+        .locked("slow", async {
+            Ok::<_, rusa_server::ProcessError>(first_done.load(Ordering::SeqCst))
+        })
+        .await
+        .unwrap();
+    assert!(
+        second,
+        "the second turn ran while the first still held the conversation"
+    );
+    first.await.unwrap().unwrap();
+}
