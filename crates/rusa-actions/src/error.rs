@@ -12,6 +12,9 @@ pub enum ConfigError {
     /// A header of `headers` has an invalid name or value.
     #[error("the action_endpoint header '{name}' is not a valid HTTP header")]
     InvalidHeader { name: String },
+    /// `max_answer_bytes` is not a positive whole number.
+    #[error("the action_endpoint's max_answer_bytes must be a positive whole number of bytes")]
+    InvalidMaxAnswerBytes,
     /// TLS or the HTTP client could not be set up.
     #[error("the HTTP client for the action server could not be set up: {message}")]
     Client { message: String },

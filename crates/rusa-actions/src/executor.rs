@@ -26,6 +26,14 @@ pub const RASA_VERSION: &str = "3.6.21";
 /// The endpoint key that limits the domain to the actions declared with `send_domain`.
 const SELECTIVE_DOMAIN: &str = "enable_selective_domain";
 
+/// The endpoint key that sets the largest answer read from the action server, in bytes.
+pub const MAX_ANSWER_BYTES_KEY: &str = "max_answer_bytes";
+
+/// The largest answer read from the action server unless the endpoint's
+/// `max_answer_bytes` says otherwise: 4 MiB. A larger answer fails the action as a
+/// closed port does (the bot says nothing of it, nothing of it is stored).
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Runs custom actions on an action server over HTTP, as Rasa's `RemoteAction` does.
 ///
 /// Cloning is cheap: clones share the connection pool.
@@ -40,6 +48,8 @@ pub struct HttpActionExecutor {
     /// With `enable_selective_domain`, only actions declared with `send_domain: true` get
     /// the domain.
     selective_domain: bool,
+    /// The largest answer read ([`DEFAULT_MAX_ANSWER_BYTES`], `max_answer_bytes`).
+    max_answer_bytes: usize,
 }
 
 impl std::fmt::Debug for HttpActionExecutor {
@@ -58,7 +68,8 @@ impl HttpActionExecutor {
     /// `send_domain: true` receive the domain, as in Rasa). Each call sends the domain of
     /// the model that runs the action (serialized per call, so that a model loaded later
     /// is described rightly); `timeout` bounds each call from connecting to the last byte
-    /// of the answer (`rusa run --response-timeout`).
+    /// of the answer (`rusa run --response-timeout`); `max_answer_bytes` (default
+    /// [`DEFAULT_MAX_ANSWER_BYTES`]) bounds the answer's size.
     pub fn new(endpoint: &EndpointConfig, timeout: Duration) -> Result<Self, ConfigError> {
         let HttpEndpoint {
             client,
@@ -70,12 +81,22 @@ impl HttpActionExecutor {
             .params
             .get(SELECTIVE_DOMAIN)
             .is_some_and(|v| v == &Value::Bool(true) || v.as_str() == Some("true"));
+        let max_answer_bytes = match endpoint.params.get(MAX_ANSWER_BYTES_KEY) {
+            None | Some(Value::Null) => DEFAULT_MAX_ANSWER_BYTES,
+            Some(value) => value
+                .as_u64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or(ConfigError::InvalidMaxAnswerBytes)?,
+        };
         Ok(Self {
             client,
             url,
             display_url,
             basic_auth,
             selective_domain,
+            max_answer_bytes,
         })
     }
 
@@ -131,16 +152,34 @@ impl HttpActionExecutor {
             message,
         };
         let result = async {
-            let response = request.body(body).send().await.map_err(|e| {
+            let mut response = request.body(body).send().await.map_err(|e| {
                 tracing::debug!(error = %e, "the request to the action server failed");
                 failed(self.transport_message(&e))
             })?;
             let status = response.status();
             tracing::Span::current().record("http.response.status_code", status.as_u16());
-            let bytes = response.bytes().await.map_err(|e| {
+            let too_large = || {
+                failed(format!(
+                    "the action server's answer is larger than {} bytes (max_answer_bytes)",
+                    self.max_answer_bytes
+                ))
+            };
+            if response
+                .content_length()
+                .is_some_and(|n| n > self.max_answer_bytes as u64)
+            {
+                return Err(too_large());
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| {
                 tracing::debug!(error = %e, "reading the action server's answer failed");
                 failed(self.transport_message(&e))
-            })?;
+            })? {
+                if bytes.len() + chunk.len() > self.max_answer_bytes {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
             self.interpret(action, status, &bytes, tracker, domain)
         }
         .instrument(span.clone())

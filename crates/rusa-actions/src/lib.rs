@@ -14,4 +14,6 @@ mod executor;
 
 pub use endpoint::{HttpEndpoint, request_span, with_trace_context};
 pub use error::ConfigError;
-pub use executor::{HttpActionExecutor, RASA_VERSION};
+pub use executor::{
+    DEFAULT_MAX_ANSWER_BYTES, HttpActionExecutor, MAX_ANSWER_BYTES_KEY, RASA_VERSION,
+};

@@ -253,6 +253,42 @@ async fn a_500_fails_without_echoing_the_body() {
 }
 
 #[tokio::test]
+async fn an_answer_over_the_size_limit_fails_the_action() {
+    let domain = recorded_call_domain();
+    let big_text = "x".repeat(rusa_actions::DEFAULT_MAX_ANSWER_BYTES);
+    let answer = json!({"events": [], "responses": [{"text": big_text}]});
+    let (url, _requests) = serve(Reply::Json(200, answer.clone()));
+    let tracker = tracker_after(&domain, "u1", "hi", "greet");
+    // Over the default, and over a limit set on the endpoint.
+    let small = rasa_sdk_hello_answer();
+    let (small_url, _small_requests) = serve(Reply::Json(200, small.clone()));
+    let limit = small.to_string().len() - 1;
+    for executor in [
+        executor(&url, "", TIMEOUT),
+        executor(
+            &small_url,
+            &format!("  max_answer_bytes: {limit}\n"),
+            TIMEOUT,
+        ),
+    ] {
+        let err = executor
+            .run("action_hello_world", &tracker, &domain)
+            .await
+            .expect_err("fails");
+        let ActionError::Failed { message, .. } = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert!(message.contains("max_answer_bytes"), "{message}");
+    }
+    // Raised on the endpoint, the same answer is taken.
+    let raised = format!("  max_answer_bytes: {}\n", answer.to_string().len());
+    executor(&url, &raised, TIMEOUT)
+        .run("action_hello_world", &tracker, &domain)
+        .await
+        .expect("an answer within the raised limit");
+}
+
+#[tokio::test]
 async fn a_slow_action_server_times_out() {
     let domain = recorded_call_domain();
     let (url, _requests) = serve(Reply::Hang);

@@ -133,6 +133,18 @@ pub trait LockStore: Send + Sync {
 
     /// Releases a lock taken with [`LockStore::lock`].
     fn release<'a>(&'a self, ticket: &'a LockTicket) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Makes a held lock expire `lifetime` from now: the holder of a turn that runs longer
+    /// than the lifetime (a slow action server) calls it while the turn runs. An error
+    /// means the lock is lost. The default keeps the first lifetime.
+    fn extend<'a>(
+        &'a self,
+        ticket: &'a LockTicket,
+        lifetime: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (ticket, lifetime);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Publishes conversation events, one message per event: the event JSON plus `sender_id`

@@ -78,6 +78,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(trigger_intent),
         )
         .route("/conversations/{conversation_id}/story", get(story))
+        .route_layer(middleware::from_fn(crate::request_limits::conversation_id))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     public_routes().merge(protected)
 }
@@ -335,12 +336,15 @@ fn events_from(value: Value) -> Result<Vec<Event>, ApiError> {
         Value::Array(items) => items,
         single => vec![single],
     };
-    list.into_iter()
+    let events = list
+        .into_iter()
         .map(|v| {
             serde_json::from_value::<Event>(v)
                 .map_err(|e| ApiError::bad_request(format!("an event is not valid: {e}")))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::request_limits::check_events(&events)?;
+    Ok(events)
 }
 
 /// Changes a conversation under its lock: `change` adds events to the tracker, the new
@@ -425,6 +429,24 @@ async fn add_message(
         return Err(ApiError::bad_request(
             "only messages from the user ('sender': 'user') can be added",
         ));
+    }
+    if let Some(intent) = request
+        .parse_data
+        .as_ref()
+        .and_then(|p| p.get("intent"))
+        .and_then(|i| i.get("name"))
+        .and_then(Value::as_str)
+    {
+        let probe = Event::new(
+            EventKind::User(UserUttered {
+                text: None,
+                parse_data: json!({"intent": {"name": intent}}).into(),
+                input_channel: None,
+                message_id: None,
+            }),
+            0.0,
+        );
+        crate::request_limits::check_events(std::slice::from_ref(&probe))?;
     }
     change_tracker(
         &state,
@@ -522,10 +544,25 @@ async fn execute(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request: ExecuteRequest = json_body(body, state.config.body_limit)?;
+    if request.name.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "name of the action not provided in request body",
+        ));
+    }
     let agent = agent(&state)?;
+    if !is_known_action(&agent.dialogue.domain, &request.name) {
+        return Err(ApiError::bad_request(format!(
+            "the domain has no action '{}'",
+            request.name
+        )));
+    }
     let processor = state.processor.clone();
     let work = async {
         let mut tracker = processor.take_tracker(&agent, &id).await?;
+        if tracker.events().is_empty() {
+            // Nothing is stored for a conversation that does not exist.
+            return Ok(None);
+        }
         let before = tracker.events().len();
         let prediction = rusa_core::policies::PolicyPrediction::new(
             &request.name,
@@ -571,13 +608,34 @@ async fn execute(
             "rest"
         };
         processor.schedule_reminders(&id, channel, &new_events);
-        Ok::<_, ProcessError>((answer, output.messages, callback))
+        Ok::<_, ProcessError>(Some((answer, output.messages, callback)))
     };
-    let (answer, messages, callback) = processor.locked(&id, work).await.map_err(turn_error)?;
+    let Some((answer, messages, callback)) =
+        processor.locked(&id, work).await.map_err(turn_error)?
+    else {
+        return Err(ApiError::not_found(format!(
+            "the conversation '{id}' does not exist"
+        )));
+    };
     if let Some(endpoint) = callback {
         crate::callback::deliver_all(&endpoint, &messages, &id).await;
     }
     Ok(Json(answer))
+}
+
+/// An action Rasa's `execute` would find: a default action, one the domain lists, a form,
+/// a response, or a retrieval action.
+fn is_known_action(domain: &rusa_project::Domain, name: &str) -> bool {
+    let retrieval_prefix = format!("{name}/");
+    rusa_project::validate::DEFAULT_ACTIONS.contains(&name)
+        || domain.has_action(name)
+        || domain.form(name).is_some()
+        || domain.responses.contains_key(name)
+        || (name.starts_with("utter_")
+            && domain
+                .responses
+                .keys()
+                .any(|k| k.starts_with(&retrieval_prefix)))
 }
 
 #[derive(Debug, Deserialize)]

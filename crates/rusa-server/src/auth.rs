@@ -1,19 +1,108 @@
-//! Authentication of the HTTP API: a shared token (`?token=`) or a JWT signed with a shared
-//! secret (`Authorization: Bearer`, HS256/HS384/HS512). The scopes are Rasa's: a JWT whose
-//! `user.role` is `admin` reaches everything, one whose role is `user` only the routes of the
-//! conversation named by its `user.username`, and any other valid JWT nothing (403).
+//! Authentication of the HTTP API: a shared token (`?token=`) or a JWT (`Authorization:
+//! Bearer`) verified by `jsonwebtoken` with a shared secret (HS256/HS384/HS512) or a public
+//! key (RS*, PS*, ES256/ES384, EdDSA), as Rasa's `--jwt-secret` and `--jwt-method`. The
+//! scopes are Rasa's: a JWT whose `user.role` is `admin` reaches everything, one whose role
+//! is `user` only the routes of the conversation named by its `user.username`, and any
+//! other valid JWT nothing (403).
+//!
+//! The claims are checked as PyJWT (Rasa's library) checks them, with no leeway: `exp`,
+//! `nbf` and `iat`, when present, must be integers (a number, or a string of digits, as
+//! Python's `int()` reads them; `null`, a list or an object is refused); a token with
+//! `exp` at or before now, or `nbf` or `iat` after now, is refused; so is one with an
+//! `aud` claim, since the server names no audience. The header's `alg` must be exactly
+//! the configured method (so `none` and every other algorithm are refused). A segment
+//! with base64url padding (`=`) is read as PyJWT reads it; the signature is checked over
+//! the header and payload exactly as sent.
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
-/// The JWT settings of the server.
-#[derive(Debug, Clone)]
+/// Leeway in seconds for `exp`, `nbf` and `iat`: PyJWT's default, which Rasa keeps.
+pub const JWT_LEEWAY_SECS: f64 = 0.0;
+
+/// Why a JWT configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtConfigError {
+    #[error(
+        "'{0}' is not a JWT signing method (HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"
+    )]
+    Method(String),
+    #[error("cannot read the public key file '{path}': {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the public key for {method} is not a valid PEM key: {source}")]
+    Key {
+        method: String,
+        source: jsonwebtoken::errors::Error,
+    },
+}
+
+/// The JWT settings of the server: the signing method and its key.
+#[derive(Clone)]
 pub struct JwtConfig {
-    pub secret: String,
-    /// `HS256` (default), `HS384` or `HS512`.
-    pub method: String,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtConfig {
+    /// The settings of `--jwt-method` and `--jwt-secret`: for an HMAC method the secret
+    /// itself; for the others a PEM public key, given as its text (`-----BEGIN ...`, as
+    /// Rasa takes it) or as the path of a file that holds it.
+    pub fn new(method: &str, secret: &str) -> Result<Self, JwtConfigError> {
+        let method = if method.is_empty() { "HS256" } else { method };
+        let algorithm: Algorithm = method
+            .to_ascii_uppercase()
+            .replace("EDDSA", "EdDSA")
+            .parse()
+            .map_err(|_| JwtConfigError::Method(method.to_owned()))?;
+        let key = match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                DecodingKey::from_secret(secret.as_bytes())
+            }
+            _ => {
+                let pem = if secret.trim_start().starts_with("-----BEGIN") {
+                    secret.as_bytes().to_vec()
+                } else {
+                    std::fs::read(secret).map_err(|source| JwtConfigError::KeyFile {
+                        path: secret.to_owned(),
+                        source,
+                    })?
+                };
+                let parsed = match algorithm {
+                    Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512 => DecodingKey::from_rsa_pem(&pem),
+                    Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem),
+                    _ => DecodingKey::from_ed_pem(&pem),
+                };
+                parsed.map_err(|source| JwtConfigError::Key {
+                    method: method.to_owned(),
+                    source,
+                })?
+            }
+        };
+        Ok(Self { algorithm, key })
+    }
+
+    /// The method's name as a JWT header writes it (`HS256`, `ES256`, ...).
+    pub fn method(&self) -> String {
+        format!("{:?}", self.algorithm)
+    }
 }
 
 /// Who a request is.
@@ -66,74 +155,106 @@ pub fn authenticate(
     Err("this endpoint needs authentication: ?token= or an Authorization: Bearer JWT")
 }
 
-/// Verifies a JWT's signature and expiry; returns its claims.
+/// Verifies a JWT's algorithm, signature and time claims; returns its claims.
 pub fn verify(jwt: &str, config: &JwtConfig) -> Result<Value, &'static str> {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    verify_at(jwt, config, rusa_core::processor::system_now())
+}
+
+/// [`verify`] as of `now` (seconds since the epoch).
+pub fn verify_at(jwt: &str, config: &JwtConfig, now: f64) -> Result<Value, &'static str> {
     let mut parts = jwt.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("the token is not a JWT");
     };
-    let header_json: Value = b64
-        .decode(header)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("the token's header is invalid")?;
-    let alg = header_json
-        .get("alg")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let wanted = if config.method.is_empty() {
-        "HS256"
-    } else {
-        config.method.as_str()
-    };
-    if !alg.eq_ignore_ascii_case(wanted) {
+    let header_json = decode_segment(header).ok_or("the token's header is invalid")?;
+    if !header_json.is_object() {
+        return Err("the token's header is invalid");
+    }
+    let alg = header_json.get("alg").and_then(Value::as_str);
+    if alg != Some(config.method().as_str()) {
         return Err("the token is signed with another algorithm");
     }
-    let signed = format!("{header}.{payload}");
-    let given = b64
-        .decode(signature)
-        .map_err(|_| "the token's signature is invalid")?;
-    let expected = sign(wanted, config.secret.as_bytes(), signed.as_bytes())
-        .ok_or("unsupported JWT algorithm")?;
-    if !constant_time_eq(&expected, &given) {
+    // The signature is over the segments as sent, padding and all.
+    let signed = &jwt[..header.len() + 1 + payload.len()];
+    let valid = jsonwebtoken::crypto::verify(
+        signature.trim_end_matches('='),
+        signed.as_bytes(),
+        &config.key,
+        config.algorithm,
+    )
+    .unwrap_or(false);
+    if !valid {
         return Err("the token's signature is invalid");
     }
-    let claims: Value = b64
-        .decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("the token's payload is invalid")?;
-    if let Some(exp) = claims.get("exp").and_then(Value::as_f64)
-        && exp < rusa_core::processor::system_now()
-    {
-        return Err("the token has expired");
+    let claims = decode_segment(payload).ok_or("the token's payload is invalid")?;
+    if !claims.is_object() {
+        return Err("the token's payload is invalid");
+    }
+    check_time_claims(&claims, now)?;
+    if claims.get("aud").is_some_and(|aud| !is_falsy(aud)) {
+        return Err("the token names an audience, and the server expects none");
     }
     Ok(claims)
 }
 
-/// HMAC of `message` with `key` by the JWT algorithm name.
-pub fn sign(alg: &str, key: &[u8], message: &[u8]) -> Option<Vec<u8>> {
-    Some(match alg.to_ascii_uppercase().as_str() {
-        "HS256" => {
-            let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
-            m.update(message);
-            m.finalize().into_bytes().to_vec()
+/// `exp`, `nbf` and `iat` as PyJWT checks them.
+fn check_time_claims(claims: &Value, now: f64) -> Result<(), &'static str> {
+    if let Some(exp) = claims.get("exp") {
+        let exp = python_int(exp).ok_or("the token's exp claim is not an integer")?;
+        if exp <= now - JWT_LEEWAY_SECS {
+            return Err("the token has expired");
         }
-        "HS384" => {
-            let mut m = Hmac::<sha2::Sha384>::new_from_slice(key).ok()?;
-            m.update(message);
-            m.finalize().into_bytes().to_vec()
+    }
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = python_int(nbf).ok_or("the token's nbf claim is not an integer")?;
+        if nbf > now + JWT_LEEWAY_SECS {
+            return Err("the token is not valid yet (nbf)");
         }
-        "HS512" => {
-            let mut m = Hmac::<sha2::Sha512>::new_from_slice(key).ok()?;
-            m.update(message);
-            m.finalize().into_bytes().to_vec()
+    }
+    if let Some(iat) = claims.get("iat") {
+        let iat = python_int(iat).ok_or("the token's iat claim is not an integer")?;
+        if iat > now + JWT_LEEWAY_SECS {
+            return Err("the token is not valid yet (iat)");
         }
-        _ => return None,
-    })
+    }
+    Ok(())
+}
+
+/// A claim as Python's `int()` reads it: a number (truncated), a boolean (0 or 1), or a
+/// string of an optionally signed integer; `None` for anything else.
+fn python_int(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64().map(f64::trunc),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::String(s) => {
+            let s = s.trim();
+            let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse::<f64>().ok()
+        }
+        _ => None,
+    }
+}
+
+fn is_falsy(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// A base64url segment as JSON; trailing padding is allowed, as PyJWT allows it.
+fn decode_segment(segment: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -145,50 +266,206 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn make(claims: &Value, secret: &str) -> String {
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = b64.encode(claims.to_string());
-        let sig = sign(
-            "HS256",
-            secret.as_bytes(),
-            format!("{header}.{payload}").as_bytes(),
+    const NOW: f64 = 1_700_000_000.0;
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token of `header` and `claims` signed with `key` by `alg`.
+    fn token(
+        alg: Algorithm,
+        key: &jsonwebtoken::EncodingKey,
+        header: &Value,
+        claims: &Value,
+    ) -> String {
+        let signed = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = jsonwebtoken::crypto::sign(signed.as_bytes(), key, alg).unwrap();
+        format!("{signed}.{signature}")
+    }
+
+    fn hs256(claims: &Value, secret: &str) -> String {
+        token(
+            Algorithm::HS256,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+            &json!({"alg": "HS256", "typ": "JWT"}),
+            claims,
         )
-        .unwrap();
-        format!("{header}.{payload}.{}", b64.encode(sig))
+    }
+
+    fn hs_config() -> JwtConfig {
+        JwtConfig::new("HS256", "s3cret").unwrap()
     }
 
     #[test]
-    fn jwts_are_verified() {
-        let config = JwtConfig {
-            secret: "s3cret".into(),
-            method: "HS256".into(),
+    fn time_claims_are_read_as_pyjwt_reads_them() {
+        let config = hs_config();
+        let future = NOW + 3600.0;
+        let past = NOW - 3600.0;
+        let accepted = [
+            json!({}),
+            json!({"exp": future}),
+            json!({"exp": future as i64}),
+            json!({"exp": format!("{}", future as i64)}),
+            json!({"nbf": past}),
+            json!({"iat": past}),
+            json!({"iat": NOW}),
+            json!({"nbf": NOW, "exp": future}),
+            json!({"aud": null}),
+        ];
+        for claims in accepted {
+            assert!(
+                verify_at(&hs256(&claims, "s3cret"), &config, NOW).is_ok(),
+                "{claims}"
+            );
+        }
+        let refused = [
+            json!({"exp": past}),
+            json!({"exp": NOW}),
+            json!({"exp": "soon"}),
+            json!({"exp": "1.5e12"}),
+            json!({"exp": null}),
+            json!({"exp": false}),
+            json!({"exp": true}),
+            json!({"exp": []}),
+            json!({"exp": {}}),
+            json!({"exp": format!("{}", past as i64)}),
+            json!({"nbf": future}),
+            json!({"nbf": "later"}),
+            json!({"nbf": null}),
+            json!({"iat": future}),
+            json!({"iat": "x"}),
+            json!({"iat": null}),
+            json!({"aud": "rasa"}),
+        ];
+        for claims in refused {
+            assert!(
+                verify_at(&hs256(&claims, "s3cret"), &config, NOW).is_err(),
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn signatures_and_algorithms_are_checked() {
+        let config = hs_config();
+        let claims = json!({"user": {"username": "ann", "role": "admin"}});
+        assert!(verify_at(&hs256(&claims, "s3cret"), &config, NOW).is_ok());
+        assert!(verify_at(&hs256(&claims, "other"), &config, NOW).is_err());
+        // alg none, with or without a signature.
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        );
+        assert!(verify_at(&none, &config, NOW).is_err());
+        // Another HMAC algorithm with the right secret, and the name in lower case.
+        for alg_name in ["HS512", "hs256"] {
+            let alg = if alg_name == "HS512" {
+                Algorithm::HS512
+            } else {
+                Algorithm::HS256
+            };
+            let other = token(
+                alg,
+                &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
+                &json!({"alg": alg_name}),
+                &claims,
+            );
+            assert!(verify_at(&other, &config, NOW).is_err(), "{alg_name}");
+        }
+        // The payload changed after signing.
+        let good = hs256(&claims, "s3cret");
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged_payload = b64(br#"{"user":{"username":"ann","role":"admin"},"x":1}"#);
+        parts[1] = &forged_payload;
+        assert!(verify_at(&parts.join("."), &config, NOW).is_err());
+        for broken in ["", "a.b", "a.b.c.d", "!!.??.**"] {
+            assert!(verify_at(broken, &config, NOW).is_err(), "{broken}");
+        }
+    }
+
+    #[test]
+    fn padded_segments_are_accepted_when_signed_as_sent() {
+        let config = hs_config();
+        let pad = |s: String| {
+            let n = (4 - s.len() % 4) % 4;
+            s + &"=".repeat(n)
         };
-        let good = make(
-            &serde_json::json!({"user": {"username": "ann", "role": "user"}}),
-            "s3cret",
+        // A payload whose base64 needs padding.
+        let claims = json!({"user": {"username": "ann", "role": "admin"}, "n": 1});
+        let header = pad(b64(br#"{"alg":"HS256","t":"J"}"#));
+        let payload = pad(b64(claims.to_string().as_bytes()));
+        assert!(header.ends_with('='));
+        let signed = format!("{header}.{payload}");
+        let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
+        let signature =
+            jsonwebtoken::crypto::sign(signed.as_bytes(), &key, Algorithm::HS256).unwrap();
+        let padded = format!("{signed}.{}", pad(signature));
+        assert_eq!(verify_at(&padded, &config, NOW).unwrap(), claims);
+    }
+
+    #[test]
+    fn public_keys_verify_es256_tokens() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("jwt.pub");
+        std::fs::write(&key_file, pair.public_key_pem()).unwrap();
+        let private =
+            jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let claims = json!({"user": {"username": "ann", "role": "user"}});
+        let signed = token(
+            Algorithm::ES256,
+            &private,
+            &json!({"alg": "ES256"}),
+            &claims,
         );
-        assert!(verify(&good, &config).is_ok());
-        let forged = make(
-            &serde_json::json!({"user": {"username": "ann", "role": "admin"}}),
-            "other",
-        );
-        assert!(verify(&forged, &config).is_err());
-        let expired = make(
-            &serde_json::json!({"user": {"username": "ann"}, "exp": 1}),
-            "s3cret",
-        );
-        assert_eq!(verify(&expired, &config), Err("the token has expired"));
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            axum::http::header::AUTHORIZATION,
-            format!("Bearer {good}").parse().unwrap(),
-        );
-        assert_eq!(
-            authenticate(None, Some(&config), None, &headers),
-            Ok(Caller::User("ann".into()))
-        );
+        for config in [
+            JwtConfig::new("ES256", key_file.to_str().unwrap()).unwrap(),
+            JwtConfig::new("es256", &pair.public_key_pem()).unwrap(),
+        ] {
+            assert_eq!(verify_at(&signed, &config, NOW).unwrap(), claims);
+            // An HMAC token "signed" with the public key's text is not accepted.
+            let confused = token(
+                Algorithm::HS256,
+                &jsonwebtoken::EncodingKey::from_secret(pair.public_key_pem().as_bytes()),
+                &json!({"alg": "HS256"}),
+                &claims,
+            );
+            assert!(verify_at(&confused, &config, NOW).is_err());
+        }
+        assert!(matches!(
+            JwtConfig::new("ES256", "/nonexistent/key.pem"),
+            Err(JwtConfigError::KeyFile { .. })
+        ));
+        assert!(matches!(
+            JwtConfig::new("RS256", &pair.public_key_pem()),
+            Err(JwtConfigError::Key { .. })
+        ));
+        assert!(matches!(
+            JwtConfig::new("XX1", "k"),
+            Err(JwtConfigError::Method(_))
+        ));
+    }
+
+    #[test]
+    fn roles_decide_the_caller() {
+        let config = hs_config();
+        let bearer = |claims: &Value| {
+            let mut headers = HeaderMap::new();
+            let value = format!("Bearer {}", hs256(claims, "s3cret"));
+            headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
+            headers
+        };
         for (claims, caller) in [
+            (
+                json!({"user": {"username": "ann", "role": "user"}}),
+                Caller::User("ann".into()),
+            ),
             (
                 json!({"user": {"username": "bo", "role": "admin"}}),
                 Caller::Admin,
@@ -201,11 +478,8 @@ mod tests {
             (json!({"user": {"role": "user"}}), Caller::NoScope),
             (json!({"sub": "bo"}), Caller::NoScope),
         ] {
-            let mut headers = HeaderMap::new();
-            let bearer = format!("Bearer {}", make(&claims, "s3cret"));
-            headers.insert(axum::http::header::AUTHORIZATION, bearer.parse().unwrap());
             assert_eq!(
-                authenticate(None, Some(&config), None, &headers),
+                authenticate(None, Some(&config), None, &bearer(&claims)),
                 Ok(caller),
                 "{claims}"
             );

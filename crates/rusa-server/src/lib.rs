@@ -9,20 +9,26 @@
 mod api;
 mod auth;
 mod callback;
+pub mod connections;
 mod error;
 mod http_span;
 pub mod model_server;
 pub mod openapi;
 mod processor;
 pub mod reminders;
+pub mod request_limits;
 mod rest;
 mod tracker_cache;
 
+pub use api::API_ROUTES;
+pub use connections::{ConnectionLimits, serve};
 pub use error::ApiError;
 pub use processor::{Incoming, MessageProcessor, ProcessError};
+pub use request_limits::{MAX_HEADER_BYTES, MAX_REQUEST_HEADERS, MAX_URI_BYTES};
 pub use tracker_cache::{DEFAULT_TRACKER_CACHE_EVENTS, MIN_CACHED_EVENTS};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,7 +47,12 @@ pub struct ServerConfig {
     pub jwt: Option<auth::JwtConfig>,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors: Vec<String>,
+    /// The largest request body, in bytes ([`DEFAULT_BODY_LIMIT`]); a larger declared
+    /// `Content-Length` is refused with 413 before the body is read.
     pub body_limit: usize,
+    /// How long a client has to send a request's whole body (408 after it;
+    /// [`request_limits::DEFAULT_BODY_READ_TIMEOUT_SECS`]).
+    pub body_read_timeout: Duration,
     /// Serve the REST channel (`rest:` in credentials.yml).
     pub rest: bool,
     /// Serve the callback channel, POSTing replies here (`callback:` in credentials.yml).
@@ -56,6 +67,7 @@ impl Default for ServerConfig {
             jwt: None,
             cors: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_read_timeout: Duration::from_secs(request_limits::DEFAULT_BODY_READ_TIMEOUT_SECS),
             rest: true,
             callback: None,
         }
@@ -87,15 +99,24 @@ pub fn app(state: AppState) -> Router {
     }
     let cors = cors_layer(&state.config.cors);
     let limit = state.config.body_limit;
+    let limits = request_limits::RequestLimits {
+        body_limit: limit,
+        body_read_timeout: state.config.body_read_timeout,
+    };
     let mut router = router
         .layer(axum::middleware::from_fn(http_span::message_request))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            request_limits::limit_request,
+        ))
         .with_state(state);
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
-    router
+    // Outermost, so that every error answer of the layers above has Rasa's shape too.
+    router.layer(axum::middleware::from_fn(error::json_errors))
 }
 
 fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {

@@ -330,11 +330,30 @@ impl MessageProcessor {
             .instrument(span.clone())
             .await
             .inspect_err(|e| record_failure(&span, "LockError", &e.to_string()))?;
+        let held = ticket.clone();
         let mut guard = ReleaseOnDrop {
             store: Arc::clone(&self.lock_store),
             ticket: Some(ticket),
         };
-        let result = work.await;
+        // A turn may outlive the lock's lifetime (a slow action server, up to
+        // --response-timeout per action): the lock is extended while it runs, so that no
+        // second turn of the conversation starts beside it.
+        let mut renew = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.lock_lifetime / 3,
+            (self.lock_lifetime / 3).max(std::time::Duration::from_millis(10)),
+        );
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut work = std::pin::pin!(work);
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = renew.tick() => {
+                    if let Err(e) = self.lock_store.extend(&held, self.lock_lifetime).await {
+                        tracing::warn!(error = %e, "a running turn could not extend its conversation lock");
+                    }
+                }
+            }
+        };
         if let Some(ticket) = guard.ticket.take()
             && let Err(e) = self.lock_store.release(&ticket).await
         {

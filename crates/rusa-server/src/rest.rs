@@ -32,8 +32,9 @@ pub(crate) async fn health() -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 struct RestMessage {
+    /// Raw, so that an integer id keeps all its digits.
     #[serde(default)]
-    sender: Option<Value>,
+    sender: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -56,11 +57,8 @@ pub(crate) fn incoming_message(
         ));
     }
     let message: RestMessage = json_body(body, limit)?;
-    let sender_id = match message.sender {
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "default".to_owned(),
-    };
+    let sender_id = sender_id(message.sender.as_deref())?;
+    crate::request_limits::check_conversation_id(&sender_id)?;
     Ok(Incoming {
         sender_id,
         text: message.message.unwrap_or_default(),
@@ -73,10 +71,59 @@ pub(crate) fn incoming_message(
     })
 }
 
+/// The conversation of a webhook body's `sender`: a string as it is, a number as written
+/// (every digit of an integer kept), `default` when missing or `null`; anything else is a
+/// 400, not the shared conversation `default`.
+fn sender_id(raw: Option<&serde_json::value::RawValue>) -> Result<String, ApiError> {
+    let Some(raw) = raw else {
+        return Ok("default".to_owned());
+    };
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map_err(|e| ApiError::bad_request(format!("`sender` is not a valid string: {e}"))),
+        Some(b'-' | b'0'..=b'9') => Ok(text.to_owned()),
+        _ if text == "null" => Ok("default".to_owned()),
+        _ => Err(ApiError::bad_request(
+            "`sender` must be a string or a number",
+        )),
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 struct StreamQuery {
     #[serde(default)]
     stream: Option<String>,
+}
+
+/// The deepest nesting of arrays and objects a JSON body may have: serde_json's own limit
+/// for the values it builds, held for the parts a route ignores too.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// The deepest nesting of `[` and `{` outside strings (of a body that may not be JSON).
+fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Reads a JSON body, answering Rasa's error shape for a body that is too large or not JSON.
@@ -88,6 +135,14 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
         BytesRejection::FailedToBufferBody(_) => ApiError::payload_too_large(limit),
         other => ApiError::bad_request(other.body_text()),
     })?;
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(ApiError::bad_request("the request body is not valid UTF-8"));
+    }
+    if nesting_depth(&bytes) > MAX_JSON_DEPTH {
+        return Err(ApiError::bad_request(format!(
+            "the request body nests deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "the request body is not valid JSON for this endpoint: {e}"
@@ -166,5 +221,25 @@ pub(crate) fn turn_error(e: ProcessError) -> ApiError {
     match e {
         ProcessError::NoModel => ApiError::conflict_no_model(),
         ProcessError::Store(err) => ApiError::internal(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings() {
+        assert_eq!(nesting_depth(b"{}"), 1);
+        assert_eq!(nesting_depth(br#"{"a": [[1], {"b": 2}]}"#), 3);
+        assert_eq!(nesting_depth(br#"{"a": "[[[{{{\"[[["}"#), 1);
+        assert_eq!(nesting_depth(b"not json"), 0);
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(nesting_depth(deep.as_bytes()), 200);
+        let limit = 16;
+        let body = Ok(Bytes::from(deep));
+        assert!(json_body::<Value>(body, limit * 1024).is_err());
+        let invalid = Ok(Bytes::from_static(b"{\"x\": \"\xff\"}"));
+        assert!(json_body::<Value>(invalid, 1024).is_err());
     }
 }

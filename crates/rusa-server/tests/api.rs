@@ -477,25 +477,23 @@ async fn a_token_guards_the_api_but_not_the_channels() {
 /// own signing code, so that a mistake there cannot hide in the test).
 fn jwt(claims: &Value, secret: &str) -> String {
     use base64::Engine as _;
-    use hmac::Mac as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let signed = format!(
         "{}.{}",
         b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
         b64.encode(claims.to_string())
     );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(signed.as_bytes());
-    format!("{signed}.{}", b64.encode(mac.finalize().into_bytes()))
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    let signature =
+        jsonwebtoken::crypto::sign(signed.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+            .unwrap();
+    format!("{signed}.{signature}")
 }
 
 #[tokio::test]
 async fn jwts_reach_what_their_role_allows() {
     let state = state(ServerConfig {
-        jwt: Some(rusa_server::JwtConfig {
-            secret: "jwt-secret".into(),
-            method: "HS256".into(),
-        }),
+        jwt: Some(rusa_server::JwtConfig::new("HS256", "jwt-secret").unwrap()),
         ..api()
     });
     let user = |name: &str| {
@@ -786,11 +784,46 @@ async fn external_events_are_logged_as_rasa_logs_them_and_can_go_to_the_callback
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // execute: a new conversation gets its session first; output_channel=callback sends.
-    let (status, executed, text) = send(
+    // execute: a conversation that does not exist is a 404 (Rasa's
+    // `ensure_conversation_exists`), and nothing is stored for it.
+    let (status, error, text) = send(
         &state,
         "POST",
         "/conversations/fresh/execute?output_channel=callback",
+        Some(r#"{"name": "utter_greet"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert_eq!(error["reason"], "NotFound");
+    let stored = state
+        .processor
+        .tracker_store
+        .retrieve("fresh")
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "{stored:?}");
+    // An empty or unknown action name is refused, and no event is stored for it.
+    let posted_before = received.lock().unwrap().len();
+    let (_, before, _) = send(&state, "GET", "/conversations/ext/tracker", None).await;
+    for body in [
+        r#"{"name": ""}"#,
+        r#"{"name": "   "}"#,
+        r#"{"name": "action_that_does_not_exist"}"#,
+        r#"{"name": "utter_nothing"}"#,
+        r#"{}"#,
+    ] {
+        let (status, error, text) =
+            send(&state, "POST", "/conversations/ext/execute", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
+        assert_eq!(error["status"], "failure");
+    }
+    let (_, after, _) = send(&state, "GET", "/conversations/ext/tracker", None).await;
+    assert_eq!(before["events"], after["events"]);
+    // A known one runs; output_channel=callback sends its messages.
+    let (status, executed, text) = send(
+        &state,
+        "POST",
+        "/conversations/ext/execute?output_channel=callback",
         Some(r#"{"name": "utter_greet"}"#),
     )
     .await;
@@ -801,19 +834,10 @@ async fn external_events_are_logged_as_rasa_logs_them_and_can_go_to_the_callback
         .iter()
         .filter_map(|e| e["name"].as_str().or(e["event"].as_str()))
         .collect();
-    assert_eq!(
-        names,
-        [
-            "action_session_start",
-            "session_started",
-            "action_listen",
-            "utter_greet",
-            "bot"
-        ]
-    );
+    assert_eq!(names[names.len() - 2..], ["utter_greet", "bot"]);
     let posted = received.lock().unwrap().clone();
-    assert_eq!(posted.len(), 3);
-    assert_eq!(posted[2]["recipient_id"], "fresh");
+    assert_eq!(posted.len(), posted_before + 1);
+    assert_eq!(posted[posted_before]["recipient_id"], "ext");
 }
 
 #[tokio::test]

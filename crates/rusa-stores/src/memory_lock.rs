@@ -172,4 +172,35 @@ impl LockStore for InMemoryLockStore {
         self.remove(&ticket.conversation_id, ticket.ticket);
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn extend<'a>(
+        &'a self,
+        ticket: &'a LockTicket,
+        lifetime: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let conv = self
+            .conversations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ticket.conversation_id)
+            .cloned();
+        let extended = conv.is_some_and(|conv| {
+            let mut state = conv.state.lock().unwrap_or_else(|p| p.into_inner());
+            match state.live.get_mut(&ticket.ticket) {
+                Some(expiry) => {
+                    *expiry = Some(Instant::now() + lifetime);
+                    true
+                }
+                None => false,
+            }
+        });
+        Box::pin(std::future::ready(if extended {
+            Ok(())
+        } else {
+            Err(StoreError::Backend {
+                store: STORE,
+                message: "the lock to extend is no longer held".into(),
+            })
+        }))
+    }
 }

@@ -234,4 +234,33 @@ impl LockStore for RedisLockStore {
     fn release<'a>(&'a self, ticket: &'a LockTicket) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.remove(&ticket.conversation_id, ticket.ticket))
     }
+
+    /// The poll script moves a live ticket's expiry to `lifetime` from now.
+    fn extend<'a>(
+        &'a self,
+        ticket: &'a LockTicket,
+        lifetime: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let (tickets, counter) = self.keys(&ticket.conversation_id);
+            let mut conn = self.conn.clone();
+            let state: i64 = self
+                .poll
+                .key(&tickets)
+                .key(&counter)
+                .arg(lifetime_ms(lifetime))
+                .arg(ticket.ticket)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| redis_error(STORE, &e))?;
+            if state == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Backend {
+                    store: STORE,
+                    message: "the lock to extend is no longer held".into(),
+                })
+            }
+        })
+    }
 }

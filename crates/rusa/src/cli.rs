@@ -326,16 +326,18 @@ pub struct ServerArgs {
     #[arg(long, value_name = "TOKEN")]
     pub auth_token: Option<String>,
 
-    /// Secret that signs the JWTs the HTTP API accepts as `Authorization: Bearer`
+    /// Secret that signs the JWTs the HTTP API accepts as `Authorization: Bearer`; for an
+    /// asymmetric --jwt-method, the public key (its PEM text or the path of a PEM file)
     #[arg(long, value_name = "SECRET")]
     pub jwt_secret: Option<String>,
 
-    /// Signing algorithm of the JWTs (HMAC with the secret; RS/ES keys are not supported)
+    /// Signing algorithm of the JWTs: HS256/HS384/HS512 with the secret, or RS256/RS384/
+    /// RS512, PS256/PS384/PS512, ES256/ES384, EdDSA with a public key
     #[arg(
         long,
         value_name = "METHOD",
         default_value = "HS256",
-        value_parser = ["HS256", "HS384", "HS512"],
+        value_parser = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
         ignore_case = true
     )]
     pub jwt_method: String,
@@ -347,6 +349,24 @@ pub struct ServerArgs {
     /// Seconds to wait for an action server's answer
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub response_timeout: u64,
+
+    /// Seconds a client has to send a whole request head; also how long a keep-alive
+    /// connection may take to start its next request
+    #[arg(long, value_name = "SECONDS", default_value_t = rusa_server::connections::DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_header_timeout: u64,
+
+    /// Seconds a client has to send a request's whole body (then 408)
+    #[arg(long, value_name = "SECONDS", default_value_t = rusa_server::request_limits::DEFAULT_BODY_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_body_timeout: u64,
+
+    /// Seconds a connection with no request in flight may stay silent before it is closed
+    #[arg(long, value_name = "SECONDS", default_value_t = rusa_server::connections::DEFAULT_KEEP_ALIVE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout: u64,
+
+    /// Connections served at once; more wait to be accepted (lowered to fit the open
+    /// files limit)
+    #[arg(long, value_name = "N", default_value_t = rusa_server::connections::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
 }
 
 /// The flags of `rusa run actions`: rasa-sdk's (`python -m rasa_sdk --help`), with its names

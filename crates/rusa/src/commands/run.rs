@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusa_core::agent::Agent;
 use rusa_server::model_server::ModelServer;
-use rusa_server::{AppState, JwtConfig, ServerConfig, app};
+use rusa_server::{AppState, ConnectionLimits, JwtConfig, ServerConfig, app};
 
 use super::serving::{self, BROKER_FLUSH_BUDGET, error_chain};
 use crate::cli::{LogArgs, RunArgs, RunPart, ServerArgs};
@@ -63,10 +63,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
             .with_hint("add `rest:` to credentials.yml, or pass --enable-api")
             .into());
     }
-    let jwt = args.jwt_secret.clone().map(|secret| JwtConfig {
-        secret,
-        method: args.jwt_method.clone(),
-    });
+    let jwt = match &args.jwt_secret {
+        Some(secret) => Some(JwtConfig::new(&args.jwt_method, secret).map_err(|e| {
+            UserError::new(format!("--jwt-secret: {e}")).with_hint(
+                "for RS*, PS*, ES* and EdDSA pass the public key's PEM text or the path of a PEM file",
+            )
+        })?),
+        None => None,
+    };
     let config = ServerConfig {
         enable_api: args.enable_api,
         auth_token: args.auth_token.clone(),
@@ -74,6 +78,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         cors: args.cors.clone(),
         rest,
         callback: callback.clone(),
+        body_read_timeout: Duration::from_secs(args.request_body_timeout),
         ..ServerConfig::default()
     };
     crate::usage::server_started(&crate::usage::ServerStartInfo {
@@ -126,11 +131,24 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         .await
         .map_err(|e| UserError::new(format!("cannot listen on {addr}: {e}")))?;
     let bound = listener.local_addr().unwrap_or(addr);
+    let open_files = rusa_server::connections::raise_open_files_limit();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.request_header_timeout),
+        keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout),
+        max_connections: rusa_server::connections::fit_connection_cap(
+            usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            open_files,
+        ),
+    };
     let stop = shutdown_signal();
     eprintln!("rusa is serving on http://{bound} (Ctrl-C to stop)");
-    tracing::info!(address = %bound, api = args.enable_api, "serving");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(stop)
+    tracing::info!(
+        address = %bound,
+        api = args.enable_api,
+        max_connections = limits.max_connections,
+        "serving"
+    );
+    rusa_server::serve(listener, app(state), limits, stop)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("the server stopped"))?;
     if let Some(broker) = broker {
