@@ -46,7 +46,7 @@ fn moodbot_validates_clean() {
     let r = run(&fixtures().join("moodbot"), &["data", "validate"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stderr, "");
-    insta::assert_snapshot!(r.stdout, @"the project is valid: 7 intents, 68 examples, 3 stories, 2 rules, 6 responses (story conflicts compared over 5 turns)");
+    insta::assert_snapshot!(r.stdout, @"the project is valid: 7 intents, 68 examples, 3 stories, 2 rules, 6 responses (story conflicts compared over all turns)");
 }
 
 #[test]
