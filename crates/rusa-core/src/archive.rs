@@ -91,6 +91,9 @@ pub enum ArchiveError {
     },
     #[error("'{}' is not a rusa model archive: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// A model archive written by Rasa (its metadata names `rasa_open_source_version`).
+    #[error("'{}' is a model trained by Rasa {rasa_version}; rusa cannot load Rasa models (their components are Python): train the project with `rusa train`", path.display())]
+    RasaModel { path: PathBuf, rasa_version: String },
     #[error("the model '{}' was written in archive format {found} (by rusa {rusa_version}); this rusa reads format {ARCHIVE_FORMAT_VERSION}: train the model again", path.display())]
     Version {
         path: PathBuf,
@@ -255,6 +258,17 @@ fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<ModelMetadata, ArchiveErr
     };
     let raw: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("metadata.json: {e}")))?;
+    if raw.get("format_version").is_none()
+        && let Some(rasa_version) = raw
+            .get("rasa_open_source_version")
+            .or_else(|| raw.get("rasa_pro_version"))
+            .and_then(serde_json::Value::as_str)
+    {
+        return Err(ArchiveError::RasaModel {
+            path: path.to_path_buf(),
+            rasa_version: rasa_version.to_owned(),
+        });
+    }
     let found = raw
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
@@ -292,4 +306,42 @@ pub fn newest_model(path: &Path) -> Option<PathBuf> {
         .collect();
     models.sort();
     models.pop().map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar.gz holding one `metadata.json`, as Rasa 3 writes its archives.
+    fn archive_with_metadata(path: &Path, metadata: &str) {
+        let file = std::fs::File::create(path).expect("create");
+        let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::fast()));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(metadata.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "metadata.json", metadata.as_bytes())
+            .expect("append");
+        builder.into_inner().expect("tar").finish().expect("gzip");
+    }
+
+    #[test]
+    fn a_rasa_model_is_recognised_and_said_so() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("20240101-120000-brisk-otter.tar.gz");
+        archive_with_metadata(
+            &path,
+            r#"{"domain": {}, "trained_at": "2024-01-01T12:00:00", "model_id": "x", "rasa_open_source_version": "3.6.21", "training_type": "BOTH"}"#,
+        );
+        let err = ModelArchive::read_metadata(&path).expect_err("not a rusa model");
+        assert!(matches!(err, ArchiveError::RasaModel { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("trained by Rasa 3.6.21"), "{text}");
+        assert!(text.contains("rusa cannot load Rasa models"), "{text}");
+        assert!(matches!(
+            ModelArchive::read(&path),
+            Err(ArchiveError::RasaModel { .. })
+        ));
+    }
 }

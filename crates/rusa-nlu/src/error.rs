@@ -19,6 +19,13 @@ pub enum NluError {
         rusa_component: String,
         reason: String,
     },
+    /// A component name that is neither rusa's nor Rasa's (and not a dotted path to a
+    /// custom component): most often a typo.
+    #[error("unknown component '{name}'{}", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
+    UnknownComponent {
+        name: String,
+        suggestion: Option<String>,
+    },
     /// A regular expression of the training data does not compile.
     #[error("regex '{name}' has an invalid pattern '{pattern}': {message}")]
     Regex {

@@ -82,7 +82,8 @@
 //! | `SpacyFeaturizer`, `ConveRTFeaturizer`, `LanguageModelFeaturizer`, `MitieFeaturizer` | `CountVectorsFeaturizer` (`char_wb` 1–4), dropped if one is already there |
 //! | `SpacyNLP`, `MitieNLP`, `HFTransformersNLP` | dropped |
 //! | `DucklingEntityExtractor`, `SpacyEntityExtractor` | dropped |
-//! | anything else (custom components) | dropped |
+//! | a dotted path (a custom Python component, `my_pkg.MyComponent`) | dropped, with a warning |
+//! | any other name | an error, with the closest name ("did you mean") |
 
 mod classifiers;
 mod component;

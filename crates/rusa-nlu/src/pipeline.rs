@@ -233,6 +233,39 @@ impl std::fmt::Display for Substitution {
     }
 }
 
+/// Every component name rusa reads: its own, and Rasa's that it replaces or leaves out.
+const RASA_COMPONENTS: &[&str] = &[
+    "WhitespaceTokenizer",
+    "RegexFeaturizer",
+    "LexicalSyntacticFeaturizer",
+    "CountVectorsFeaturizer",
+    "LogisticRegressionClassifier",
+    "KeywordIntentClassifier",
+    "CRFEntityExtractor",
+    "RegexEntityExtractor",
+    "EntitySynonymMapper",
+    "FallbackClassifier",
+    "ResponseSelector",
+    "DIETClassifier",
+    "SklearnIntentClassifier",
+    "MitieIntentClassifier",
+    "MitieEntityExtractor",
+    "SpacyTokenizer",
+    "MitieTokenizer",
+    "JiebaTokenizer",
+    "ConveRTTokenizer",
+    "LanguageModelTokenizer",
+    "SpacyNLP",
+    "MitieNLP",
+    "HFTransformersNLP",
+    "SpacyFeaturizer",
+    "ConveRTFeaturizer",
+    "LanguageModelFeaturizer",
+    "MitieFeaturizer",
+    "DucklingEntityExtractor",
+    "SpacyEntityExtractor",
+];
+
 /// Which rusa components replace a Rasa component rusa does not implement.
 enum Replacement {
     With(Vec<(&'static str, Map<String, Value>)>, &'static str),
@@ -311,7 +344,7 @@ fn replacement_for(name: &str, params: &Map<String, Value>) -> Replacement {
             Replacement::Drop("spaCy's pre-trained entity models are not available in rusa")
         }
         _ => Replacement::Drop(
-            "not a component rusa knows; custom Python components cannot run in rusa",
+            "it is a custom component (a Python class), which rusa cannot run; it is left out",
         ),
     }
 }
@@ -392,6 +425,15 @@ impl Pipeline {
             if let Some(c) = AnyComponent::from_config(name, &component.params)? {
                 components.push(c);
                 continue;
+            }
+            // A name that is no component of rusa's or Rasa's is a typo, and an error as in
+            // Rasa; a dotted path names a custom (Python) component, which is left out.
+            if !RASA_COMPONENTS.contains(&name.as_str()) && !component.name.contains('.') {
+                return Err(NluError::UnknownComponent {
+                    name: component.name.clone(),
+                    suggestion: rusa_project::did_you_mean(name, RASA_COMPONENTS.iter().copied())
+                        .map(str::to_owned),
+                });
             }
             let (with, reason) = match replacement_for(name, &component.params) {
                 Replacement::With(with, reason) => (with, reason),
@@ -627,6 +669,23 @@ mod tests {
         assert!(err.contains("DIETClassifier"), "{err}");
         assert!(err.contains("LogisticRegressionClassifier"), "{err}");
         assert!(!err.contains("CRF"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_component_is_an_error_with_a_suggestion() {
+        let config = vec![component("DIETClasifier", json!({}))];
+        let err = Pipeline::from_config(Some(&config), false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unknown component 'DIETClasifier' (did you mean 'DIETClassifier'?)"
+        );
+        // A dotted path is a custom component: left out, not an error.
+        let config = vec![component("addons.SentimentAnalyzer", json!({}))];
+        let p = Pipeline::from_config(Some(&config), false).unwrap();
+        assert_eq!(p.substitutions.len(), 1);
+        assert!(p.substitutions[0].reason.contains("custom component"));
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! something defined but never used is a warning. Examples listed under two intents are a
 //! warning, as in Rasa (the data still trains); a response that cannot say anything and a
 //! story structure conflict are errors.
+//!
+//! The verdict (the exit code) is Rasa 3.6's on the same project: what Rasa only warns
+//! about stays a warning here even where rusa says more. Training examples of an intent or
+//! an entity the domain does not list are warnings (the model learns them; the dialogue
+//! never sees them), a slot mapping naming an intent the domain does not list is a warning
+//! (Rasa says nothing), and story conflicts are looked for over every preceding turn unless
+//! `--max-history` asks for fewer, as Rasa's `find_story_conflicts` does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -47,14 +54,11 @@ pub const DEFAULT_INTENTS: &[&str] = &[
 /// Slots every assistant has without declaring them.
 pub const DEFAULT_SLOTS: &[&str] = &["requested_slot", "session_started_metadata"];
 
-/// The number of turns compared when looking for story conflicts, when neither the flag nor
-/// a policy's `max_history` says.
-pub const DEFAULT_MAX_HISTORY: usize = 5;
-
 /// Options of a validation run.
 #[derive(Debug, Clone, Default)]
 pub struct ValidateOptions {
-    /// Turns of history compared by the story conflict check; `None`: from the config.
+    /// Turns of history compared by the story conflict check; `None`: every preceding turn
+    /// (Rasa's default; policies' `max_history` does not narrow it).
     pub max_history: Option<usize>,
 }
 
@@ -62,7 +66,8 @@ pub struct ValidateOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
-    pub max_history: usize,
+    /// The turns compared by the story conflict check; `None`: all of them.
+    pub max_history: Option<usize>,
 }
 
 impl Report {
@@ -119,11 +124,7 @@ impl Report {
 
 /// Checks the project and returns every finding, including the warnings of loading it.
 pub fn validate(project: &Project, options: &ValidateOptions) -> Report {
-    let max_history = options
-        .max_history
-        .or_else(|| project.config.max_history())
-        .unwrap_or(DEFAULT_MAX_HISTORY)
-        .max(1);
+    let max_history = options.max_history.map(|n| n.max(1));
     let mut v = Validator {
         project,
         out: project.warnings.clone(),
@@ -189,10 +190,10 @@ impl Validator<'_> {
             let base = e.base_intent();
             in_nlu.insert(base);
             if !self.intent_defined(base) && reported.insert(base) {
-                self.error(
+                self.warning(
                     &e.pos,
                     format!(
-                        "intent '{base}' has training examples but is not listed in the domain"
+                        "intent '{base}' has training examples but is not listed in the domain; the assistant never acts on it"
                     ),
                 );
             }
@@ -217,7 +218,7 @@ impl Validator<'_> {
             for m in &slot.mappings {
                 for intent in m.intent.iter().chain(&m.not_intent) {
                     if !self.intent_defined(intent) {
-                        self.error(&m.pos, format!("a mapping of slot '{}' names intent '{intent}', which is not listed in the domain", slot.name));
+                        self.warning(&m.pos, format!("a mapping of slot '{}' names intent '{intent}', which is not listed in the domain", slot.name));
                     }
                 }
             }
@@ -263,7 +264,7 @@ impl Validator<'_> {
                 match p.domain.entity(&span.entity) {
                     None => {
                         if reported.insert(span.entity.as_str()) {
-                            self.error(&e.pos, format!("entity '{}' is annotated in an example of intent '{}' but is not listed in the domain", span.entity, e.intent));
+                            self.warning(&e.pos, format!("entity '{}' is annotated in an example of intent '{}' but is not listed in the domain; it is extracted but fills no slot", span.entity, e.intent));
                         }
                     }
                     Some(def) => {
@@ -650,7 +651,7 @@ impl Validator<'_> {
 
     /// Finds dialogue states (the last `max_history` turns) that different stories continue
     /// with different actions.
-    fn story_conflicts(&mut self, max_history: usize) {
+    fn story_conflicts(&mut self, max_history: Option<usize>) {
         let p = self.project;
         // state window → (conversation shown to the user, action → first (story, position))
         type Seen<'p> = (String, BTreeMap<String, (&'p str, &'p Pos)>);
@@ -658,7 +659,7 @@ impl Validator<'_> {
         let mut order: Vec<Vec<DialogueState>> = Vec::new();
         for (story, steps) in unfold_stories(&p.stories) {
             for turn in story_turns(&p.domain, &steps) {
-                let window_start = turn.states.len().saturating_sub(max_history);
+                let window_start = max_history.map_or(0, |n| turn.states.len().saturating_sub(n));
                 let key = turn.states[window_start..].to_vec();
                 let shown_from = turn.state_starts[window_start].min(turn.events.len());
                 let entry = seen.entry(key.clone()).or_insert_with(|| {

@@ -185,29 +185,62 @@ impl Document {
     }
 }
 
+/// How many lines of quoted scalars one file may have re-indented before its error is
+/// reported (each costs one more parse).
+const MAX_QUOTED_SCALAR_FIXES: usize = 256;
+
 /// Parses YAML text. Errors carry the file, line and column of the problem.
+///
+/// The text is read as Rasa's reader (ruamel.yaml) reads it where the YAML library here is
+/// stricter: a quoted scalar whose continuation lines are indented no deeper than its key
+/// (`- text: "Hello\n  there"`, common in Rasa's own projects) is accepted. Leading white
+/// space of a quoted scalar's continuation line is never part of its value, so such a line is
+/// indented further and the text parsed again; its value and every node's position stay the
+/// same.
 pub fn parse(path: Arc<Path>, text: &str) -> Result<Document, ProjectError> {
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        with_snippet: false,
-    };
     // A BOM or only comments: serde-saphyr answers an empty document with Null.
     let text_no_bom = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root: Option<Node> = if text_no_bom.trim().is_empty() {
         None
     } else {
-        match serde_saphyr::from_str_with_options::<Node>(text_no_bom, options) {
-            Ok(node) if node.is_null() => None,
-            Ok(node) => Some(node),
-            Err(err) => {
-                let (line, column) = err
-                    .location()
-                    .map(|l| (l.line() as u32, l.column() as u32))
-                    .unwrap_or((0, 0));
-                return Err(ProjectError::Yaml {
-                    pos: Pos::new(path, line.max(1), column.max(1)),
-                    message: yaml_message(&err),
-                });
+        let mut lenient: Option<Vec<String>> = None;
+        let mut fixes = 0;
+        loop {
+            let joined;
+            let source = match &lenient {
+                Some(lines) => {
+                    joined = lines.join("\n");
+                    joined.as_str()
+                }
+                None => text_no_bom,
+            };
+            match parse_root(source) {
+                Ok(node) => break node,
+                Err(err) => {
+                    let (line, column) = err
+                        .location()
+                        .map(|l| (l.line() as u32, l.column() as u32))
+                        .unwrap_or((0, 0));
+                    let inner = err.without_snippet();
+                    if inner.to_string().contains(QUOTED_SCALAR_INDENT)
+                        && fixes < MAX_QUOTED_SCALAR_FIXES
+                        && line >= 1
+                    {
+                        let lines = lenient.get_or_insert_with(|| {
+                            text_no_bom.split('\n').map(str::to_owned).collect()
+                        });
+                        if let Some(l) = lines.get_mut(line as usize - 1) {
+                            l.insert(0, ' ');
+                            fixes += 1;
+                            continue;
+                        }
+                    }
+                    let (line, column, message) = user_message(text_no_bom, inner, line, column);
+                    return Err(ProjectError::Yaml {
+                        pos: Pos::new(path, line.max(1), column.max(1)),
+                        message,
+                    });
+                }
             }
         }
     };
@@ -219,9 +252,74 @@ pub fn parse(path: Arc<Path>, text: &str) -> Result<Document, ProjectError> {
     })
 }
 
+/// The parser's message for a quoted scalar's continuation line indented too little.
+const QUOTED_SCALAR_INDENT: &str = "invalid indentation in multiline quoted scalar";
+
+fn parse_root(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+    };
+    let node = serde_saphyr::from_str_with_options::<Node>(text, options)?;
+    Ok((!node.is_null()).then_some(node))
+}
+
+/// The message for a YAML error in the words of someone writing a Rasa file, and the place
+/// of the mistake (which is not always where the parser stumbled).
+fn user_message(
+    text: &str,
+    err: &serde_saphyr::Error,
+    line: u32,
+    column: u32,
+) -> (u32, u32, String) {
+    if let serde_saphyr::Error::DuplicateMappingKey { key, .. } = err {
+        let message = match key {
+            Some(k) => format!(
+                "the key '{k}' is written twice in the same mapping; keep one (Rasa refuses duplicate keys too)"
+            ),
+            None => "a key is written twice in the same mapping; keep one (Rasa refuses duplicate keys too)".to_owned(),
+        };
+        return (line, column, message);
+    }
+    let message = yaml_message(err);
+    if message.starts_with("mapping values are not allowed") {
+        // `city\n    type: text`: the ':' of the next line is where the parser stops, but the
+        // mistake is the missing ':' at the end of the line before.
+        if let Some((prev_line, prev_text)) = previous_content_line(text, line) {
+            let trimmed = prev_text.trim_end();
+            let body = trimmed.trim_start().trim_start_matches("- ");
+            if !body.is_empty() && !body.contains(':') && !body.starts_with('#') {
+                return (
+                    prev_line,
+                    trimmed.chars().count() as u32 + 1,
+                    format!(
+                        "a ':' is missing after '{}' (the line below is indented as its value)",
+                        body.trim()
+                    ),
+                );
+            }
+        }
+        return (
+            line,
+            column,
+            "a ':' is not allowed here; is the line indented too far, or does a value with ': ' in it need quotes?".to_owned(),
+        );
+    }
+    (line, column, message)
+}
+
+/// The last line before the 1-based `line` that is neither blank nor only a comment.
+fn previous_content_line(text: &str, line: u32) -> Option<(u32, &str)> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    (1..line)
+        .rev()
+        .map(|n| (n, lines.get(n as usize - 1).copied().unwrap_or_default()))
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+}
+
 /// serde-saphyr's message without its own location suffix (we print the location first).
 fn yaml_message(err: &serde_saphyr::Error) -> String {
-    let full = err.without_snippet().to_string();
+    let full = err.to_string();
     let first = full.lines().next().unwrap_or("invalid YAML").trim();
     // Drop a trailing " at line X, column Y" the library may append.
     let trimmed = match first.rfind(" at line ") {
@@ -387,6 +485,58 @@ mod tests {
         let err = parse(Arc::from(Path::new("bad.yml")), "a: [1, 2\nb: c\n").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("bad.yml:"), "{text}");
+    }
+
+    #[test]
+    fn quoted_scalars_continued_at_the_key_indentation_are_read_as_rasa_reads_them() {
+        // Rasa's demo writes response texts this way; ruamel.yaml reads them.
+        let d = doc(
+            "responses:\n  utter_x:\n  - text: \"Hello there,\n    how are\n  you?\"\n    image: a.png\n",
+        );
+        let root = d.root.unwrap();
+        let variation = &root
+            .get("responses")
+            .unwrap()
+            .get("utter_x")
+            .unwrap()
+            .as_seq()
+            .unwrap()[0];
+        assert_eq!(
+            variation.get("text").unwrap().as_str(),
+            Some("Hello there, how are you?")
+        );
+        let image = variation.get("image").unwrap();
+        assert_eq!((image.line, image.column), (6, 12));
+        // The document keeps the text as written.
+        assert!(d.text.contains("\n  you?"));
+    }
+
+    #[test]
+    fn a_missing_colon_is_reported_on_its_own_line() {
+        let err = parse(
+            Arc::from(Path::new("d.yml")),
+            "slots:\n  city\n    type: text\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d.yml:2:7: a ':' is missing after 'city' (the line below is indented as its value)"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_key_speaks_of_the_file_not_the_library() {
+        let err = parse(
+            Arc::from(Path::new("d.yml")),
+            "intents:\n- a\nintents:\n- b\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the key 'intents' is written twice"),
+            "{text}"
+        );
+        assert!(!text.contains("DuplicateKeyPolicy"), "{text}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum DeliveryMode {
 pub struct TelemetryConfig {
     /// global.yml; `None` when there is no config directory (telemetry off).
     pub config_file: Option<PathBuf>,
+    /// Rasa's own global.yml (`~/.config/rasa/global.yml`, as Rasa finds it): a user who ran
+    /// `rasa telemetry disable` is opted out of rusa's telemetry too.
+    pub rasa_config_file: Option<PathBuf>,
     /// Directory of the spool, the sent log and the back-off state.
     pub state_dir: Option<PathBuf>,
     /// Base URL of the Segment-compatible API.
@@ -78,6 +81,9 @@ impl TelemetryConfig {
             .or_else(|| home.as_ref().map(|h| h.join(".local").join("state")));
         Self {
             config_file: config_base.map(|b| b.join("rusa").join("global.yml")),
+            rasa_config_file: home
+                .as_ref()
+                .map(|h| h.join(".config").join("rasa").join("global.yml")),
             state_dir: state_base.map(|b| b.join("rusa").join("telemetry")),
             endpoint: non_empty(env::RUSA_TELEMETRY_ENDPOINT)
                 .unwrap_or_else(|| env::DEFAULT_ENDPOINT.to_owned())

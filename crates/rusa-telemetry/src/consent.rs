@@ -26,6 +26,9 @@ pub enum Rule {
     RasaTelemetryEnabled { value: String },
     /// Rule 4: `metrics.enabled` in global.yml.
     ConfigFile { path: PathBuf },
+    /// Rule 3b: Rasa's own global.yml says `metrics.enabled: false` (`rasa telemetry
+    /// disable`); it outweighs rusa's file, only the environment overrides it.
+    RasaConfigFile { path: PathBuf },
     /// Rule 5: no global.yml yet; this run wrote it and showed the notice.
     FirstRun { path: PathBuf },
     /// global.yml exists but cannot be parsed: off for this run, file left alone.
@@ -60,6 +63,11 @@ impl fmt::Display for Rule {
                 )
             }
             Rule::ConfigFile { path } => write!(f, "metrics.enabled in {}", path.display()),
+            Rule::RasaConfigFile { path } => write!(
+                f,
+                "Rasa's telemetry is disabled in {} (`rasa telemetry disable`)",
+                path.display()
+            ),
             Rule::FirstRun { path } => write!(f, "first run: {} was just created", path.display()),
             Rule::CorruptConfig { path, reason } => {
                 write!(f, "{} cannot be parsed ({reason})", path.display())
@@ -209,6 +217,24 @@ pub fn resolve(config: &TelemetryConfig, create_on_first_run: bool) -> Resolved 
     // The file is read even when the environment decides, for the id and hash key: an
     // opt-in by environment still needs them; an opt-out never creates them.
     let env_decision = decide_from_environment(config);
+    if env_decision.is_none()
+        && let Some(rasa_path) = &config.rasa_config_file
+        && rasa_disabled(rasa_path)
+    {
+        return Resolved {
+            consent: Consent {
+                enabled: false,
+                rule: Rule::RasaConfigFile {
+                    path: rasa_path.clone(),
+                },
+            },
+            global: config
+                .config_file
+                .as_deref()
+                .and_then(|p| read_global(p).ok().flatten()),
+            warning: None,
+        };
+    }
     let Some(path) = config.config_file.clone() else {
         let consent = env_decision.filter(|c| !c.enabled).unwrap_or(Consent {
             enabled: false,
@@ -334,6 +360,27 @@ fn error_text(err: &TelemetryError) -> String {
         TelemetryError::Io { source, .. } => source.to_string(),
         other => other.to_string(),
     }
+}
+
+/// Whether Rasa's global.yml says `metrics: enabled: false`. A missing or unreadable file,
+/// or one that says anything else, is not an opt-out.
+fn rasa_disabled(path: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct RasaFile {
+        metrics: Option<RasaMetrics>,
+    }
+    #[derive(Deserialize)]
+    struct RasaMetrics {
+        enabled: Option<bool>,
+    }
+    let Ok(text) = fs::read_to_string(path) else {
+        return false;
+    };
+    serde_saphyr::from_str::<RasaFile>(&text)
+        .ok()
+        .and_then(|f| f.metrics)
+        .and_then(|m| m.enabled)
+        == Some(false)
 }
 
 /// Reads global.yml; `Ok(None)` when it does not exist.

@@ -33,6 +33,10 @@ pub fn status(config: &TelemetryConfig) -> StatusReport {
         Rule::ConfigFile { path } | Rule::FirstRun { path } => {
             format!("metrics.enabled in {}", config.display_path(path))
         }
+        Rule::RasaConfigFile { path } => format!(
+            "Rasa's telemetry is disabled in {} (`rasa telemetry disable`), so rusa's is too; `rasa telemetry enable`, or RUSA_TELEMETRY_ENABLED=true, lifts it",
+            config.display_path(path)
+        ),
         Rule::CorruptConfig { path, reason } => {
             format!(
                 "{} cannot be parsed ({reason}); `rusa telemetry enable|disable` rewrites it",

@@ -309,3 +309,22 @@ fn toggling_keeps_the_id_and_reset_changes_it() {
     assert_ne!(after.hash_key, before.hash_key);
     assert!(after.enabled);
 }
+
+#[test]
+fn rasa_telemetry_disable_opts_out_of_rusa_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_file(dir.path(), true);
+    let rasa = config.rasa_config_file.clone().expect("HOME is set");
+    std::fs::create_dir_all(rasa.parent().unwrap()).unwrap();
+    std::fs::write(
+        &rasa,
+        "metrics:\n  enabled: false\n  rasa_user_id: 0123456789abcdef0123456789abcdef\n  date: 2024-01-01 10:00:00.000000+00:00\n",
+    )
+    .unwrap();
+    let resolved = resolve_consent(&config, true);
+    assert!(!resolved.consent.enabled);
+    assert!(matches!(resolved.consent.rule, Rule::RasaConfigFile { .. }));
+    // Rasa's telemetry enabled: rusa's own file decides again.
+    std::fs::write(&rasa, "metrics:\n  enabled: true\n").unwrap();
+    assert!(resolve_consent(&config, true).consent.enabled);
+}

@@ -58,6 +58,13 @@ pub struct LogArgs {
     pub quiet: bool,
 }
 
+/// Prints the lines saying what rusa does instead of a Rasa-only flag, on stderr.
+pub fn print_notices(notices: &[String]) {
+    for notice in notices {
+        eprintln!("note: {notice}");
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new assistant project with example data, and train it
@@ -109,6 +116,10 @@ pub struct InitArgs {
     /// Do not ask questions: write the project and train it with the defaults
     #[arg(long)]
     pub no_prompt: bool,
+
+    /// Directory to create the project in (Rasa's spelling of PATH)
+    #[arg(long, value_name = "PATH", conflicts_with = "path")]
+    pub init_dir: Option<PathBuf>,
 
     /// Also write the starter's custom actions in actions/, in this language, and set the
     /// project up to use them (serve them with `rusa run actions`)
@@ -166,9 +177,80 @@ pub struct TrainCommon {
     #[arg(long)]
     pub strict_components: bool,
 
+    /// Train without validating the domain and the data first (`rusa data validate`)
+    #[arg(long)]
+    pub skip_validation: bool,
+
+    /// Do not train when validation finds warnings, not only errors
+    #[arg(long)]
+    pub fail_on_validation_warnings: bool,
+
+    /// Turns of history compared when validation looks for conflicting stories
+    /// (default: every preceding turn)
+    #[arg(long, value_name = "N")]
+    pub validation_max_history: Option<usize>,
+
+    /// Only say whether a model would be trained: exit 0 when the newest model is up to
+    /// date, 1 when training is needed, 8 when --force would train anyway (as Rasa)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub rasa_only: RasaTrainFlags,
+
     /// Endpoints file: its `tracing:` entry traces the training; no other endpoint is contacted
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
+}
+
+/// Flags of `rasa train` that have no effect in rusa: each is accepted, and one line says
+/// what rusa does instead.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Rasa flags rusa accepts but does not need")]
+pub struct RasaTrainFlags {
+    /// Rasa: how many augmented stories to glue together (rusa trains on the stories as
+    /// written)
+    #[arg(long, value_name = "N")]
+    pub augmentation: Option<u32>,
+
+    /// Rasa: draw the story graph while training (rusa: `rusa visualize`)
+    #[arg(long)]
+    pub debug_plots: bool,
+
+    /// Rasa: threads for NLU training (rusa trains in one thread per graph node)
+    #[arg(long, value_name = "N")]
+    pub num_threads: Option<u32>,
+
+    /// Rasa: keep the NLU training data in the model (rusa does not)
+    #[arg(long)]
+    pub persist_nlu_data: bool,
+
+    /// Rasa: share of the epochs used when fine-tuning (rusa does not fine-tune)
+    #[arg(long, value_name = "FRACTION")]
+    pub epoch_fraction: Option<f64>,
+}
+
+impl RasaTrainFlags {
+    /// One line per flag given, saying what rusa does instead.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.augmentation.is_some() {
+            out.push("--augmentation: rusa trains on the stories as written and does not glue augmented ones together".to_owned());
+        }
+        if self.debug_plots {
+            out.push("--debug-plots: no plots are drawn while training; `rusa visualize` draws the stories".to_owned());
+        }
+        if self.num_threads.is_some() {
+            out.push("--num-threads: rusa's NLU components train in their own time, in well under a second for most projects; the flag is ignored".to_owned());
+        }
+        if self.persist_nlu_data {
+            out.push("--persist-nlu-data: rusa's model archive does not keep the NLU training data; the flag is ignored".to_owned());
+        }
+        if self.epoch_fraction.is_some() {
+            out.push("--epoch-fraction: rusa does not fine-tune (its learned components train from scratch); the flag is ignored".to_owned());
+        }
+        out
+    }
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +324,93 @@ pub struct TestCommon {
     /// examples classified right, to intent_successes.json
     #[arg(long)]
     pub successes: bool,
+
+    #[command(flatten)]
+    pub rasa_only: RasaTestFlags,
+}
+
+/// Flags of `rasa test` that rusa accepts without acting on them; one line says so.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Rasa flags rusa accepts but does not need")]
+pub struct RasaTestFlags {
+    /// Rasa: do not draw the confusion matrix and histogram
+    #[arg(long)]
+    pub no_plot: bool,
+
+    /// Rasa: do not write the files of errors
+    #[arg(long)]
+    pub no_errors: bool,
+
+    /// Rasa: do not write the files of warnings
+    #[arg(long)]
+    pub no_warnings: bool,
+
+    /// Rasa: test only the first N stories
+    #[arg(long, value_name = "N")]
+    pub max_stories: Option<usize>,
+
+    /// Rasa: download the test stories from this URL
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Rasa: compare the models of a directory trained with `train core --percentages`
+    #[arg(long)]
+    pub evaluate_model_directory: bool,
+
+    /// Rasa: number of comparison runs
+    #[arg(short, long, value_name = "N")]
+    pub runs: Option<u32>,
+
+    /// Rasa: percentages of the data left out in comparison runs
+    #[arg(short, long, value_name = "PERCENT", num_args = 1..)]
+    pub percentages: Vec<u32>,
+}
+
+impl RasaTestFlags {
+    /// One line per flag given, saying what rusa does instead.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let ignored = [
+            (
+                self.no_plot,
+                "--no-plot",
+                "rusa writes its reports and plots to --out either way",
+            ),
+            (
+                self.no_errors,
+                "--no-errors",
+                "rusa writes the files of errors either way",
+            ),
+            (
+                self.no_warnings,
+                "--no-warnings",
+                "rusa writes the files of warnings either way",
+            ),
+            (
+                self.max_stories.is_some(),
+                "--max-stories",
+                "rusa tests every story of --stories",
+            ),
+            (
+                self.url.is_some(),
+                "--url",
+                "rusa reads the test stories from --stories only",
+            ),
+            (
+                self.evaluate_model_directory
+                    || self.runs.is_some()
+                    || !self.percentages.is_empty(),
+                "--evaluate-model-directory, --runs and --percentages",
+                "rusa does not compare policies over runs; it tests the one model of --model",
+            ),
+        ];
+        for (given, flag, what) in ignored {
+            if given {
+                out.push(format!("{flag}: {what}; the flag is ignored"));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Args)]
@@ -270,9 +439,163 @@ pub struct ShellCommon {
     #[arg(long, value_name = "PATH", default_value = DEFAULT_ENDPOINTS)]
     pub endpoints: PathBuf,
 
-    /// Conversation id to use
-    #[arg(long, value_name = "ID")]
+    /// Conversation id to use (Rasa's name: --conversation-id)
+    #[arg(long, value_name = "ID", visible_alias = "conversation-id")]
     pub sender_id: Option<String>,
+
+    #[command(flatten)]
+    pub rasa_only: Box<RasaShellFlags>,
+}
+
+/// The server flags `rasa shell` accepts (it starts a server behind the shell; rusa's shell
+/// talks to the assistant in process): accepted, and one line says they are ignored.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Rasa server flags the shell accepts but does not need")]
+pub struct RasaShellFlags {
+    /// Rasa: channel credentials file
+    #[arg(long, value_name = "PATH")]
+    pub credentials: Option<PathBuf>,
+    /// Rasa: the channel to connect to
+    #[arg(long, value_name = "NAME")]
+    pub connector: Option<String>,
+    /// Rasa: port of the shell's server
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Rasa: address of the shell's server
+    #[arg(short, long, value_name = "ADDR")]
+    pub interface: Option<String>,
+    /// Rasa: serve the HTTP API beside the shell
+    #[arg(long)]
+    pub enable_api: bool,
+    /// Rasa: CORS origins
+    #[arg(long, value_name = "ORIGIN", num_args = 0..)]
+    pub cors: Option<Vec<String>>,
+    /// Rasa: token for the HTTP API
+    #[arg(short = 't', long, value_name = "TOKEN")]
+    pub auth_token: Option<String>,
+    /// Rasa: seconds an answer may take
+    #[arg(long, value_name = "SECONDS")]
+    pub response_timeout: Option<u64>,
+    /// Rasa: seconds a request may take
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
+    /// Rasa: write logs to this file
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: RasaServerFlags,
+}
+
+impl RasaShellFlags {
+    /// One line naming the server flags given, which the in-process shell does not use.
+    pub fn notices(&self) -> Vec<String> {
+        let given: Vec<&str> = [
+            (self.credentials.is_some(), "--credentials"),
+            (self.connector.is_some(), "--connector"),
+            (self.port.is_some(), "--port"),
+            (self.interface.is_some(), "--interface"),
+            (self.enable_api, "--enable-api"),
+            (self.cors.is_some(), "--cors"),
+            (self.auth_token.is_some(), "--auth-token"),
+            (self.response_timeout.is_some(), "--response-timeout"),
+            (self.request_timeout.is_some(), "--request-timeout"),
+            (self.log_file.is_some(), "--log-file"),
+        ]
+        .into_iter()
+        .chain(self.server.given())
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
+        if given.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: rusa's shell talks to the assistant in process and starts no server; use `rusa run` for one. Ignored",
+                given.join(", ")
+            )]
+        }
+    }
+}
+
+/// Flags of Rasa's server that rusa accepts and handles differently (`rusa run`, and
+/// `rusa shell` which ignores them): one line each says what rusa does.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RasaServerFlags {
+    /// Rasa: load the model from cloud storage (aws, gcs, azure). rusa: a local path or the
+    /// model server of endpoints.yml (`models:`)
+    #[arg(long, value_name = "STORAGE")]
+    pub remote_storage: Option<String>,
+    /// Rasa: TLS certificate. rusa serves plain HTTP; terminate TLS in a proxy in front
+    #[arg(long, value_name = "PATH")]
+    pub ssl_certificate: Option<PathBuf>,
+    /// Rasa: TLS key (see --ssl-certificate)
+    #[arg(long, value_name = "PATH")]
+    pub ssl_keyfile: Option<PathBuf>,
+    /// Rasa: CA file to verify the certificate (see --ssl-certificate)
+    #[arg(long, value_name = "PATH")]
+    pub ssl_ca_file: Option<PathBuf>,
+    /// Rasa: password of the TLS key (see --ssl-certificate)
+    #[arg(long, value_name = "PASSWORD")]
+    pub ssl_password: Option<String>,
+    /// Rasa: add syslog as a log handler. rusa logs to stderr (and --log-file)
+    #[arg(long)]
+    pub use_syslog: bool,
+    /// Rasa: syslog server (see --use-syslog)
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_address: Option<String>,
+    /// Rasa: syslog port (see --use-syslog)
+    #[arg(long, value_name = "PORT")]
+    pub syslog_port: Option<u16>,
+    /// Rasa: syslog protocol (see --use-syslog)
+    #[arg(long, value_name = "PROTOCOL")]
+    pub syslog_protocol: Option<String>,
+    /// Rasa: private key for asymmetric JWT methods. rusa verifies HMAC JWTs with
+    /// --jwt-secret only
+    #[arg(long, value_name = "KEY")]
+    pub jwt_private_key: Option<String>,
+}
+
+impl RasaServerFlags {
+    /// Which of the flags were given, by name.
+    fn given(&self) -> [(bool, &'static str); 10] {
+        [
+            (self.remote_storage.is_some(), "--remote-storage"),
+            (self.ssl_certificate.is_some(), "--ssl-certificate"),
+            (self.ssl_keyfile.is_some(), "--ssl-keyfile"),
+            (self.ssl_ca_file.is_some(), "--ssl-ca-file"),
+            (self.ssl_password.is_some(), "--ssl-password"),
+            (self.use_syslog, "--use-syslog"),
+            (self.syslog_address.is_some(), "--syslog-address"),
+            (self.syslog_port.is_some(), "--syslog-port"),
+            (self.syslog_protocol.is_some(), "--syslog-protocol"),
+            (self.jwt_private_key.is_some(), "--jwt-private-key"),
+        ]
+    }
+
+    /// One line per kind of flag given, saying what `rusa run` does instead.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.remote_storage.is_some() {
+            out.push("--remote-storage: rusa loads the model from --model, or from the model server of endpoints.yml (`models:`); the flag is ignored".to_owned());
+        }
+        if self.ssl_certificate.is_some()
+            || self.ssl_keyfile.is_some()
+            || self.ssl_ca_file.is_some()
+            || self.ssl_password.is_some()
+        {
+            out.push("--ssl-*: rusa serves plain HTTP; put a proxy that terminates TLS (nginx, Caddy) in front of it".to_owned());
+        }
+        if self.use_syslog
+            || self.syslog_address.is_some()
+            || self.syslog_port.is_some()
+            || self.syslog_protocol.is_some()
+        {
+            out.push("--use-syslog: rusa logs to stderr and --log-file; let the service manager (systemd, Docker) forward them to syslog".to_owned());
+        }
+        if self.jwt_private_key.is_some() {
+            out.push("--jwt-private-key: rusa verifies HMAC-signed JWTs with --jwt-secret only; the flag is ignored".to_owned());
+        }
+        out
+    }
 }
 
 #[derive(Debug, Args)]
@@ -323,7 +646,7 @@ pub struct ServerArgs {
     pub cors: Vec<String>,
 
     /// Token the HTTP API requires as `?token=`
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(short = 't', long, value_name = "TOKEN")]
     pub auth_token: Option<String>,
 
     /// Secret that signs the JWTs the HTTP API accepts as `Authorization: Bearer`; for an
@@ -367,6 +690,18 @@ pub struct ServerArgs {
     /// files limit)
     #[arg(long, value_name = "N", default_value_t = rusa_server::connections::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
+
+    /// Open only this channel (`rest` or `callback`), whatever credentials.yml lists
+    #[arg(long, value_name = "NAME")]
+    pub connector: Option<String>,
+
+    /// Rasa: seconds a request may take to process. rusa answers as soon as the turn ends
+    /// and bounds the action server's part with --response-timeout; the flag is ignored
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
+
+    #[command(flatten)]
+    pub rasa_only: Box<RasaServerFlags>,
 }
 
 /// The flags of `rusa run actions`: rasa-sdk's (`python -m rasa_sdk --help`), with its names
@@ -487,7 +822,7 @@ pub struct DataValidateArgs {
     pub fail_on_warnings: bool,
 
     /// Number of turns considered when looking for conflicting stories
-    /// (default: the largest `max_history` of the configured policies, else 5)
+    /// (default: every preceding turn, as in Rasa)
     #[arg(long, value_name = "N")]
     pub max_history: Option<usize>,
 }

@@ -113,7 +113,7 @@ pub fn training_stats(project: &rusa_project::Project) -> rusa_telemetry::Traini
         },
         num_intent_examples: count(project.nlu.examples.len()),
         num_entity_examples: count(project.nlu.entity_examples().count()),
-        num_actions: count(domain.actions.len()),
+        num_actions: count(rasa_action_count(domain)),
         num_templates: count(domain.responses.len()),
         num_conditional_response_variations: count(
             domain
@@ -132,9 +132,9 @@ pub fn training_stats(project: &rusa_project::Project) -> rusa_telemetry::Traini
         num_conditional_slot_mappings: count(
             mappings().filter(|m| !m.conditions.is_empty()).count(),
         ),
-        num_slots: count(domain.slots.len()),
+        num_slots: count(rasa_slot_count(domain)),
         num_forms: count(domain.forms.len()),
-        num_intents: count(domain.intents.len()),
+        num_intents: count(rasa_intent_count(domain)),
         num_entities: count(domain.entities.len()),
         num_story_steps: count(project.stories.len() + project.rules.len()),
         num_lookup_tables: count(project.nlu.lookups.len()),
@@ -223,6 +223,52 @@ pub fn server_started(info: &ServerStartInfo<'_>) {
     });
 }
 
+/// Rasa's default actions, as Rasa 3.6 counts them in its domain (rusa's validation list
+/// plus `action_send_text`, which Rasa defines and rusa does not run).
+fn rasa_default_actions() -> impl Iterator<Item = &'static str> {
+    rusa_project::validate::DEFAULT_ACTIONS
+        .iter()
+        .copied()
+        .chain(["action_send_text"])
+}
+
+/// The actions Rasa's domain knows: its default actions, the declared actions, the
+/// responses (retrieval responses by their base name) and the forms, each once.
+fn rasa_action_count(domain: &rusa_project::Domain) -> usize {
+    let mut names: std::collections::HashSet<&str> = rasa_default_actions().collect();
+    names.extend(domain.actions.iter().map(|a| a.name.as_str()));
+    names.extend(
+        domain
+            .responses
+            .keys()
+            .map(|k| k.split_once('/').map_or(k.as_str(), |(base, _)| base)),
+    );
+    names.extend(domain.forms.iter().map(|f| f.name.as_str()));
+    names.len()
+}
+
+/// The intents Rasa's domain knows: the declared ones and its default intents.
+fn rasa_intent_count(domain: &rusa_project::Domain) -> usize {
+    let mut names: std::collections::HashSet<&str> = rusa_project::validate::DEFAULT_INTENTS
+        .iter()
+        .copied()
+        .collect();
+    names.extend(domain.intents.iter().map(|i| i.name.as_str()));
+    names.len()
+}
+
+/// The slots Rasa's domain holds: the declared ones, `session_started_metadata` always and
+/// `requested_slot` when there are forms.
+fn rasa_slot_count(domain: &rusa_project::Domain) -> usize {
+    let mut names: std::collections::HashSet<&str> =
+        domain.slots.iter().map(|s| s.name.as_str()).collect();
+    names.insert("session_started_metadata");
+    if !domain.forms.is_empty() {
+        names.insert("requested_slot");
+    }
+    names.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +291,10 @@ mod tests {
         );
         assert_eq!(stats.num_templates, 6, "as Rasa reported for moodbot");
         assert_eq!(stats.num_entity_examples, 0);
+        // Rasa counts its default actions, intents and slot too.
+        assert_eq!(stats.num_actions, 19, "as Rasa reported for moodbot");
+        assert_eq!(stats.num_intents, 12, "as Rasa reported for moodbot");
+        assert_eq!(stats.num_slots, 1, "as Rasa reported for moodbot");
         assert!(stats.num_intents > 0 && stats.num_story_steps > 0);
         let event = rusa_telemetry::Event::training_started(
             &stats,

@@ -490,7 +490,7 @@ fn init_with_rust_actions_writes_a_project_that_uses_them() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
-            .contains("Serve its actions with `rusa run actions`")
+            .contains("Next: `cd bot`, then serve its actions with `rusa run actions`")
             && r.stdout.contains("`rusa shell`"),
         "{}",
         r.stdout

@@ -73,8 +73,12 @@ pub fn default_policies() -> Vec<PolicySpec> {
 /// Error of reading the policies of config.yml.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyConfigError {
-    #[error("{pos}: unknown policy '{name}'")]
-    Unknown { name: String, pos: String },
+    #[error("{pos}: unknown policy '{name}'{}", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
+    Unknown {
+        name: String,
+        pos: String,
+        suggestion: Option<String>,
+    },
     #[error(
         "{pos}: rusa has no '{rasa}'; it would use {rusa} instead, but --strict-components forbids substitutions"
     )]
@@ -203,10 +207,35 @@ pub fn policy_specs(
                     reason: "it only flags unlikely user turns (action_unlikely_intent), which rusa does not do; it is left out".into(),
                 });
             }
+            // A dotted path names a custom (Python) policy: left out, with a warning.
+            _ if c.name.contains('.') => {
+                if strict {
+                    return Err(PolicyConfigError::Strict {
+                        rasa: c.name.clone(),
+                        rusa: "no policy".into(),
+                        pos,
+                    });
+                }
+                substitutions.push(PolicySubstitution {
+                    rasa: c.name.clone(),
+                    rusa: None,
+                    reason: "it is a custom policy (a Python class), which rusa cannot run; it is left out".into(),
+                });
+            }
             _ => {
+                const KNOWN: &[&str] = &[
+                    "MemoizationPolicy",
+                    "AugmentedMemoizationPolicy",
+                    "RulePolicy",
+                    "TEDPolicy",
+                    "LogisticRegressionPolicy",
+                    "UnexpecTEDIntentPolicy",
+                ];
                 return Err(PolicyConfigError::Unknown {
                     name: c.name.clone(),
                     pos,
+                    suggestion: rusa_project::did_you_mean(short, KNOWN.iter().copied())
+                        .map(str::to_owned),
                 });
             }
         }

@@ -50,7 +50,9 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
             count(project.stories.len(), "story"),
             count(project.rules.len(), "rule"),
             count(project.domain.responses.len(), "response"),
-            count(report.max_history, "turn"),
+            report
+                .max_history
+                .map_or_else(|| "all turns".to_owned(), |n| count(n, "turn")),
         ));
     }
     crate::output::print(&text)?;
@@ -59,6 +61,49 @@ fn run_validate(args: &DataValidateArgs, log: LogArgs) -> anyhow::Result<Outcome
     } else {
         Outcome::Success
     })
+}
+
+/// The validation `rusa train` runs before training, as Rasa 3.6's `rasa train` does: errors
+/// stop it (exit 1, the findings on stderr); warnings stop it only with
+/// `--fail-on-validation-warnings` and are otherwise counted in one line.
+pub fn validate_before_training(
+    project: &Project,
+    fail_on_warnings: bool,
+    max_history: Option<usize>,
+    log: LogArgs,
+) -> anyhow::Result<()> {
+    let report = validate(project, &ValidateOptions { max_history });
+    let failed = report.errors() > 0 || (fail_on_warnings && report.warnings() > 0);
+    if failed {
+        // Only the findings that stop training, unless warnings count too.
+        let shown = rusa_project::validate::Report {
+            diagnostics: report
+                .diagnostics
+                .iter()
+                .filter(|d| fail_on_warnings || d.severity == rusa_project::Severity::Error)
+                .cloned()
+                .collect(),
+            max_history: report.max_history,
+        };
+        eprint!("{}", shown.render());
+        let hint = if report.errors() > 0 {
+            "fix the errors above (`rusa data validate` lists warnings too), or train anyway with --skip-validation"
+        } else {
+            "fix the warnings above, or train without --fail-on-validation-warnings"
+        };
+        return Err(
+            UserError::new("the project did not pass validation; no model was trained")
+                .with_hint(hint)
+                .into(),
+        );
+    }
+    if report.warnings() > 0 && !log.quiet {
+        eprintln!(
+            "warning: validation found {}; `rusa data validate` lists them",
+            count(report.warnings(), "warning")
+        );
+    }
+    Ok(())
 }
 
 /// `1 story`, `2 stories`.

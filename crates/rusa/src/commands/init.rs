@@ -67,7 +67,27 @@ const RUST_FILES: &[&str] = &[
 ];
 
 pub fn run(args: &InitArgs, log: LogArgs) -> anyhow::Result<Outcome> {
-    let dir = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+    let interactive = !args.no_prompt && std::io::stdin().is_terminal();
+    let given = args.path.clone().or_else(|| args.init_dir.clone());
+    // In a terminal, as Rasa's init does: ask where, and confirm before writing into a
+    // directory that already holds files.
+    let dir = match given {
+        Some(dir) => dir,
+        None if interactive => ask_path(
+            "Where should the project be created? (press Enter for the current directory)",
+        )?,
+        None => PathBuf::from("."),
+    };
+    if interactive && !is_empty_dir(&dir) {
+        let question = format!(
+            "'{}' is not empty: its files are kept and the project's files are added beside them. Continue?",
+            dir.display()
+        );
+        if !ask(&question)? {
+            crate::output::print("No project was created.\n")?;
+            return Ok(Outcome::Success);
+        }
+    }
     let rust = args.actions == Some(ActionsLanguage::Rust);
     let extra: &[&str] = if rust { RUST_FILES } else { &[] };
     for name in FILES
@@ -106,11 +126,12 @@ pub fn run(args: &InitArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         );
     }
 
-    let interactive = !args.no_prompt && std::io::stdin().is_terminal();
+    // The next steps run from the project's directory: say so when it is another one.
+    let cd = next_step_cd(&dir);
     if interactive && !ask("Do you want to train an initial model?")? {
-        crate::output::print("Train it later with `rusa train`.\n")?;
+        crate::output::print(&format!("Train it later with `{cd}rusa train`.\n"))?;
         if rust && !log.quiet {
-            crate::output::print(RUN_WITH_ACTIONS)?;
+            crate::output::print(&format!("Next: {cd}{RUN_WITH_ACTIONS}"))?;
         }
         return Ok(Outcome::Success);
     }
@@ -128,6 +149,11 @@ pub fn run(args: &InitArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         finetune: None,
         strict_components: false,
         endpoints: DEFAULT_ENDPOINTS.into(),
+        skip_validation: false,
+        fail_on_validation_warnings: false,
+        validation_max_history: None,
+        dry_run: false,
+        rasa_only: Default::default(),
     };
     super::train::train(TrainingType::Both, &common, log)?;
     // With custom actions, a conversation needs the action server first: no shell now.
@@ -138,22 +164,59 @@ pub fn run(args: &InitArgs, log: LogArgs) -> anyhow::Result<Outcome> {
                 model: DEFAULT_MODELS.into(),
                 endpoints: DEFAULT_ENDPOINTS.into(),
                 sender_id: None,
+                rasa_only: Default::default(),
             },
         };
         return super::shell::run(shell);
     }
     if !log.quiet {
-        crate::output::print(if rust {
-            RUN_WITH_ACTIONS
+        if rust {
+            crate::output::print(&format!("Next: {cd}{RUN_WITH_ACTIONS}"))?;
         } else {
-            "Talk to it with `rusa shell`, or serve it with `rusa run`.\n"
-        })?;
+            crate::output::print(&format!(
+                "Next: {cd}talk to it with `rusa shell`, or serve it with `rusa run`.\n"
+            ))?;
+        }
     }
     Ok(Outcome::Success)
 }
 
+/// `cd 'PATH', then ` when the project is not the working directory, else nothing.
+fn next_step_cd(dir: &Path) -> String {
+    if dir == Path::new(".") || dir.as_os_str().is_empty() {
+        String::new()
+    } else {
+        let shown = dir.display().to_string();
+        let quoted = if shown
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-~".contains(c))
+        {
+            shown
+        } else {
+            format!("'{}'", shown.replace('\'', "'\\''"))
+        };
+        format!("`cd {quoted}`, then ")
+    }
+}
+
+/// Whether `dir` is missing or holds nothing.
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+}
+
+/// Asks for a path; an empty answer is the working directory.
+fn ask_path(question: &str) -> std::io::Result<PathBuf> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{question} ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let answer = answer.trim();
+    Ok(PathBuf::from(if answer.is_empty() { "." } else { answer }))
+}
+
 /// The next steps of a project with custom actions.
-const RUN_WITH_ACTIONS: &str = "Serve its actions with `rusa run actions` (it builds them the first time) in one terminal; \
+const RUN_WITH_ACTIONS: &str = "serve its actions with `rusa run actions` (it builds them the first time) in one terminal; \
 then, in another, talk to it with `rusa shell`, or serve it with `rusa run`.\n";
 
 /// What was written for `--actions rust`: the rusa-sdk checkout the package depends on, if

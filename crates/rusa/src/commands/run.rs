@@ -27,6 +27,11 @@ pub fn run(args: RunArgs, log: LogArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
+    let mut notices = args.rasa_only.notices();
+    if args.request_timeout.is_some() {
+        notices.push("--request-timeout: rusa answers when the turn ends and bounds the action server's part with --response-timeout; the flag is ignored".to_owned());
+    }
+    crate::cli::print_notices(&notices);
     let mut warnings = Vec::new();
     let endpoints =
         rusa_project::load_endpoints(&args.endpoints, &mut warnings)?.unwrap_or_default();
@@ -48,13 +53,32 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
     } else {
         local_model(&args)?
     };
-    let rest = credentials
-        .as_ref()
-        .is_none_or(|c| c.channels.contains_key("rest") || c.channels.is_empty());
-    let callback = match credentials
+    // `--connector NAME` opens that channel alone, as in Rasa.
+    if let Some(name) = args.connector.as_deref()
+        && !["rest", "callback"].contains(&name)
+    {
+        return Err(UserError::new(format!(
+            "--connector {name}: rusa serves the channels rest and callback"
+        ))
+        .into());
+    }
+    let rest = match args.connector.as_deref() {
+        Some(name) => name == "rest",
+        None => credentials
+            .as_ref()
+            .is_none_or(|c| c.channels.contains_key("rest") || c.channels.is_empty()),
+    };
+    let callback_channel = credentials
         .as_ref()
         .and_then(|c| c.channels.get("callback"))
-    {
+        .filter(|_| args.connector.as_deref().is_none_or(|n| n == "callback"));
+    if args.connector.as_deref() == Some("callback") && callback_channel.is_none() {
+        return Err(UserError::new(
+            "--connector callback: credentials.yml has no `callback:` entry with the url to answer to",
+        )
+        .into());
+    }
+    let callback = match callback_channel {
         Some(channel) => Some(callback_endpoint(channel, args.response_timeout)?),
         None => None,
     };
@@ -171,8 +195,13 @@ fn local_model(args: &ServerArgs) -> anyhow::Result<Option<(Arc<Agent>, std::pat
         }
         None => {
             eprintln!(
-                "warning: no model was found at '{}'; the server starts without one (load one with PUT /model)",
-                args.model.display()
+                "warning: no model was found at '{}'; the server starts without one ({})",
+                args.model.display(),
+                if args.enable_api {
+                    "load one with PUT /model"
+                } else {
+                    "train one with `rusa train` and start the server again"
+                }
             );
             Ok(None)
         }

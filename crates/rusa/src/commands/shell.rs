@@ -5,8 +5,14 @@
 //! or end of input (Ctrl-D) ends the session. A conversation runs on the message processor
 //! of `rusa run`, in process, with the tracker store, lock store, event broker and action
 //! server of `--endpoints` (none: in memory).
+//!
+//! In a terminal, lines are edited with rustyline: arrow keys, Ctrl-R and the history of
+//! the session (kept in memory only, so no message is written to disk). A line that is not
+//! valid UTF-8 is skipped with a warning; the session goes on.
 
 use std::io::{BufRead, IsTerminal, Write};
+
+use rustyline::error::ReadlineError;
 use std::sync::Arc;
 
 use rusa_core::agent::Agent;
@@ -19,6 +25,11 @@ use crate::cli::{ShellArgs, ShellCommon, ShellPart};
 use crate::error::{Outcome, UserError};
 
 pub fn run(args: ShellArgs) -> anyhow::Result<Outcome> {
+    let common = match &args.part {
+        None => &args.common,
+        Some(ShellPart::Nlu(common)) => common,
+    };
+    crate::cli::print_notices(&common.rasa_only.notices());
     match args.part {
         None => talk(&args.common),
         Some(ShellPart::Nlu(common)) => parse_lines(&common),
@@ -52,11 +63,9 @@ fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
             "NLU model loaded. Type a message and press enter to parse it (/stop or Ctrl-D to exit)."
         );
     }
-    let stdin = std::io::stdin();
+    let mut lines = Lines::new(interactive)?;
     let mut out = std::io::stdout().lock();
-    prompt(&mut out, interactive)?;
-    for line in stdin.lock().lines() {
-        let line = line?;
+    while let Some(line) = lines.next_line()? {
         let text = line.trim();
         if text == "/stop" {
             break;
@@ -70,7 +79,6 @@ fn parse_lines(common: &ShellCommon) -> anyhow::Result<Outcome> {
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&parse)?)?;
         }
-        prompt(&mut out, interactive)?;
     }
     Ok(Outcome::Success)
 }
@@ -109,6 +117,11 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
     if interactive {
         eprintln!("Assistant loaded. Type a message and press enter (/stop or Ctrl-D to exit).");
     }
+    if agent.nlu.is_none() {
+        eprintln!(
+            "warning: the model has no NLU pipeline (it was trained with `rusa train core`): free text is not understood; type an intent as /greet or /inform{{\"city\": \"Lisbon\"}}"
+        );
+    }
     let sender = common
         .sender_id
         .clone()
@@ -128,28 +141,30 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         ACTION_TIMEOUT,
     ))?;
     let mut last_buttons: Vec<Value> = Vec::new();
-    let stdin = std::io::stdin();
+    let mut lines = Lines::new(interactive)?;
     let mut out = std::io::stdout().lock();
-    prompt(&mut out, interactive)?;
-    for line in stdin.lock().lines() {
-        let line = line?;
+    while let Some(line) = lines.next_line()? {
         let mut text = line.trim().to_owned();
         if text == "/stop" {
             break;
         }
         if text.is_empty() {
-            prompt(&mut out, interactive)?;
             continue;
         }
         // A number picks a button of the last message.
-        if let Some(payload) = text
-            .parse::<usize>()
-            .ok()
-            .and_then(|n| last_buttons.get(n.wrapping_sub(1)))
-            .and_then(|b| b.get("payload"))
-            .and_then(Value::as_str)
+        if let Ok(n) = text.parse::<usize>()
+            && !last_buttons.is_empty()
         {
-            text = payload.to_owned();
+            match button_payload(&last_buttons, n) {
+                Some(payload) => text = payload.to_owned(),
+                None => {
+                    eprintln!(
+                        "there is no button {n}: the last message has buttons 1 to {}",
+                        last_buttons.len()
+                    );
+                    continue;
+                }
+            }
         }
         let incoming = Incoming {
             sender_id: sender.clone(),
@@ -164,7 +179,7 @@ fn talk(common: &ShellCommon) -> anyhow::Result<Outcome> {
         for m in &messages {
             print_message(&mut out, m, &mut last_buttons)?;
         }
-        prompt(&mut out, interactive)?;
+        out.flush()?;
     }
     if let Some(broker) = &processor.broker {
         runtime.block_on(broker.flush(BROKER_FLUSH_BUDGET));
@@ -195,10 +210,77 @@ fn print_message(
     Ok(())
 }
 
-fn prompt(out: &mut impl Write, interactive: bool) -> std::io::Result<()> {
-    if interactive {
-        write!(out, "Your input -> ")?;
-        out.flush()?;
+/// The payload of button `n` (counted from 1) of the last message.
+fn button_payload(buttons: &[Value], n: usize) -> Option<&str> {
+    buttons
+        .get(n.checked_sub(1)?)
+        .and_then(|b| b.get("payload"))
+        .and_then(Value::as_str)
+}
+
+const PROMPT: &str = "Your input -> ";
+
+/// Where the shell's lines come from: a line editor on a terminal, else stdin as it is.
+enum Lines {
+    Terminal(Box<rustyline::DefaultEditor>),
+    Pipe(std::io::StdinLock<'static>),
+}
+
+impl Lines {
+    fn new(interactive: bool) -> anyhow::Result<Self> {
+        if interactive {
+            let editor = rustyline::DefaultEditor::new()
+                .map_err(|e| anyhow::anyhow!(e).context("cannot set up line editing"))?;
+            Ok(Self::Terminal(Box::new(editor)))
+        } else {
+            Ok(Self::Pipe(std::io::stdin().lock()))
+        }
     }
-    Ok(())
+
+    /// The next line, without its line break; `None` at the end of input (Ctrl-D) or on
+    /// Ctrl-C. A line that is not valid UTF-8 is skipped with a warning.
+    fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        loop {
+            match self {
+                Self::Terminal(editor) => match editor.readline(PROMPT) {
+                    Ok(line) => {
+                        if !line.trim().is_empty() {
+                            let _ = editor.add_history_entry(line.as_str());
+                        }
+                        return Ok(Some(line));
+                    }
+                    Err(ReadlineError::Eof | ReadlineError::Interrupted) => return Ok(None),
+                    Err(ReadlineError::Signal(_)) => {}
+                    Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        eprintln!("warning: the line was not valid UTF-8; it was skipped");
+                    }
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(e).context("cannot read from the terminal"));
+                    }
+                },
+                Self::Pipe(stdin) => {
+                    let mut bytes = Vec::new();
+                    if stdin.read_until(b'\n', &mut bytes)? == 0 {
+                        return Ok(None);
+                    }
+                    match String::from_utf8(bytes) {
+                        Ok(mut line) => {
+                            if line.ends_with('\n') {
+                                line.pop();
+                                if line.ends_with('\r') {
+                                    line.pop();
+                                }
+                            }
+                            return Ok(Some(line));
+                        }
+                        Err(_) => {
+                            eprintln!(
+                                "warning: a line of input was not valid UTF-8; it was skipped"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

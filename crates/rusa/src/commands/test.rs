@@ -30,6 +30,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         Some(TestPart::Core(c)) => (true, false, c),
         Some(TestPart::Nlu(c)) => (false, true, c),
     };
+    crate::cli::print_notices(&common.rasa_only.notices());
     std::fs::create_dir_all(&common.out)
         .with_context(|| format!("cannot create '{}'", common.out.display()))?;
     let mut failed = false;

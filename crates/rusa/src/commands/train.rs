@@ -24,8 +24,70 @@ pub fn run(args: TrainArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         Some(TrainPart::Nlu(c)) => (TrainingType::Nlu, c),
         Some(TrainPart::Core(c)) => (TrainingType::Core, c),
     };
+    if common.dry_run {
+        return dry_run(training_type, &common, log);
+    }
     train(training_type, &common, log)?;
     Ok(Outcome::Success)
+}
+
+/// `rusa train --dry-run`: says whether training would happen, with Rasa's exit codes.
+const DRY_RUN_UP_TO_DATE: u8 = 0;
+const DRY_RUN_NEEDS_TRAINING: u8 = 1;
+const DRY_RUN_FORCED: u8 = 8;
+
+fn dry_run(
+    training_type: TrainingType,
+    common: &TrainCommon,
+    log: LogArgs,
+) -> anyhow::Result<Outcome> {
+    let prepared = prepare(training_type, common, log)?;
+    let existing = newest_model(&common.out);
+    let up_to_date = existing.as_ref().is_some_and(|path| {
+        ModelArchive::read_metadata(path)
+            .is_ok_and(|m| m.project_fingerprint == prepared.fingerprint)
+    });
+    let (code, text) = match (common.force, up_to_date, existing) {
+        (true, _, _) => (
+            DRY_RUN_FORCED,
+            "--force: the model would be trained from scratch".to_owned(),
+        ),
+        (false, true, Some(path)) => (
+            DRY_RUN_UP_TO_DATE,
+            format!(
+                "Nothing changed: no training is needed; the model is '{}'",
+                path.display()
+            ),
+        ),
+        (false, _, Some(_)) => (
+            DRY_RUN_NEEDS_TRAINING,
+            "The project changed since the newest model: it would be trained".to_owned(),
+        ),
+        (false, _, None) => (
+            DRY_RUN_NEEDS_TRAINING,
+            format!(
+                "No model in '{}': one would be trained",
+                common.out.display()
+            ),
+        ),
+    };
+    if !log.quiet {
+        crate::output::print(&format!("{text}\n"))?;
+    }
+    Ok(if code == DRY_RUN_UP_TO_DATE {
+        Outcome::Success
+    } else {
+        Outcome::Exited(code)
+    })
+}
+
+/// A loaded, validated project and the plan to train it, with its fingerprint.
+struct Prepared {
+    project: Project,
+    plan: TrainingPlan,
+    inputs: InputFingerprints,
+    fingerprint: String,
+    archive_name: String,
 }
 
 /// Trains the project of `common` and writes the archive; returns its path, or `None` when
@@ -36,13 +98,56 @@ pub fn train(
     log: LogArgs,
 ) -> anyhow::Result<Option<PathBuf>> {
     install_interrupt_handler();
+    let started = Instant::now();
+    let Prepared {
+        project,
+        plan,
+        inputs,
+        fingerprint,
+        archive_name,
+    } = prepare(training_type, common, log)?;
+    if !common.force
+        && let Some(existing) = newest_model(&common.out)
+        && let Ok(metadata) = ModelArchive::read_metadata(&existing)
+        && metadata.project_fingerprint == fingerprint
+    {
+        if !log.quiet {
+            crate::output::print(&format!(
+                "Nothing changed. You can use the model stored at '{}' (train again with --force)\n",
+                existing.display()
+            ))?;
+        }
+        return Ok(None);
+    }
+    train_prepared(
+        training_type,
+        common,
+        log,
+        started,
+        project,
+        plan,
+        inputs,
+        fingerprint,
+        archive_name,
+    )
+}
+
+/// Loads the project, says what rusa does instead of Rasa-only flags and components,
+/// validates it (unless `--skip-validation`) and plans the training.
+fn prepare(
+    training_type: TrainingType,
+    common: &TrainCommon,
+    log: LogArgs,
+) -> anyhow::Result<Prepared> {
+    if !log.quiet {
+        crate::cli::print_notices(&common.rasa_only.notices());
+    }
     if common.finetune.is_some() {
         return Err(UserError::new(
             "--finetune is not supported: rusa trains its learned components (LogisticRegressionClassifier, CRFEntityExtractor, ResponseSelector, LogisticRegressionPolicy) from scratch, in well under a second for most projects",
         )
         .into());
     }
-    let started = Instant::now();
     let paths = ProjectPaths {
         domain: common.project.domain.clone(),
         data: common.project.data.clone(),
@@ -91,6 +196,22 @@ pub fn train(
             ),
         }
     }
+    if log.debug {
+        eprint!(
+            "{}",
+            effective_configuration(&project, &pipeline, &policies)
+        );
+    }
+    // As `rasa train` does: validate first, unless told not to. Training the NLU pipeline
+    // alone does not need the stories to fit the domain, so it is not held up by them.
+    if training_type.has_core() && !common.skip_validation {
+        crate::commands::data::validate_before_training(
+            &project,
+            common.fail_on_validation_warnings,
+            common.validation_max_history,
+            log,
+        )?;
+    }
     check_training_data(&project, training_type)?;
 
     let archive_name = match &common.fixed_model_name {
@@ -107,20 +228,27 @@ pub fn train(
     };
     let inputs = InputFingerprints::of(&project);
     let fingerprint = project_fingerprint(&project, &plan, &inputs);
-    if !common.force
-        && let Some(existing) = newest_model(&common.out)
-        && let Ok(metadata) = ModelArchive::read_metadata(&existing)
-        && metadata.project_fingerprint == fingerprint
-    {
-        if !log.quiet {
-            crate::output::print(&format!(
-                "Nothing changed. You can use the model stored at '{}' (train again with --force)\n",
-                existing.display()
-            ))?;
-        }
-        return Ok(None);
-    }
+    Ok(Prepared {
+        project,
+        plan,
+        inputs,
+        fingerprint,
+        archive_name,
+    })
+}
 
+#[allow(clippy::too_many_arguments)]
+fn train_prepared(
+    training_type: TrainingType,
+    common: &TrainCommon,
+    log: LogArgs,
+    started: Instant,
+    project: Project,
+    plan: TrainingPlan,
+    inputs: InputFingerprints,
+    fingerprint: String,
+    archive_name: String,
+) -> anyhow::Result<Option<PathBuf>> {
     let model_type = match training_type {
         TrainingType::Nlu => rusa_telemetry::ModelType::Nlu,
         TrainingType::Core => rusa_telemetry::ModelType::Core,
@@ -128,7 +256,9 @@ pub fn train(
     };
     // Training Started now; Completed or Failed (with a stable code) when it ends.
     let telemetry = crate::usage::training_started(&project, model_type);
-    let trainer = GraphTrainer::new(Some(cache_dir_for(Path::new("."))));
+    // `--force` trains every node from scratch, as Rasa's does: the cache is not read (nor
+    // written, so it keeps what the last ordinary training left).
+    let trainer = GraphTrainer::new((!common.force).then(|| cache_dir_for(Path::new("."))));
     let progress = training_progress(&plan, log);
     let on_node = |node: &rusa_core::graph::GraphNode| {
         progress.set_message(node.component_class.clone());
@@ -215,6 +345,42 @@ pub fn train(
         ))?;
     }
     Ok(Some(path))
+}
+
+/// What `--debug` prints before training: the pipeline and policies that will be trained,
+/// saying where config.yml left them out and the defaults were chosen.
+fn effective_configuration(
+    project: &Project,
+    pipeline: &Pipeline,
+    policies: &[rusa_core::policies::PolicySpec],
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("effective configuration:\n");
+    let _ = writeln!(out, "  language: {}", project.config.language);
+    let origin = |given: bool| {
+        if given {
+            ""
+        } else {
+            " (config.yml leaves it out: the default)"
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  pipeline{}:",
+        origin(project.config.pipeline.is_some())
+    );
+    for c in &pipeline.components {
+        let _ = writeln!(out, "  - {}", c.name());
+    }
+    let _ = writeln!(
+        out,
+        "  policies{}:",
+        origin(project.config.policies.is_some())
+    );
+    for p in policies {
+        let _ = writeln!(out, "  - {p:?}");
+    }
+    out
 }
 
 /// A progress bar over the graph's nodes on stderr: only on a terminal, never with
