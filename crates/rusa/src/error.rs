@@ -39,13 +39,6 @@ impl UserError {
         self.hint = Some(hint.into());
         self
     }
-
-    /// A command that a later piece of work builds: exits 1 with one line, never pretends.
-    pub fn not_implemented(command: &str) -> Self {
-        Self::new(format!(
-            "`{command}` is not implemented yet in this version of rusa"
-        ))
-    }
 }
 
 impl fmt::Display for UserError {

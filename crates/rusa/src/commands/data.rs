@@ -4,7 +4,7 @@ use rusa_project::validate::{ValidateOptions, validate};
 use rusa_project::{Project, ProjectPaths};
 
 use crate::cli::{DataArgs, DataCommand, DataValidateArgs, LogArgs};
-use crate::error::Outcome;
+use crate::error::{Outcome, UserError};
 
 pub fn run(args: DataArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     match args.command {

@@ -151,6 +151,11 @@ fn model(common: &InteractiveCommon, core_only: bool, log: LogArgs) -> anyhow::R
         force: common.force,
         finetune: None,
         strict_components: false,
+        skip_validation: false,
+        fail_on_validation_warnings: false,
+        validation_max_history: None,
+        dry_run: false,
+        rasa_only: Default::default(),
         endpoints: common.endpoints.clone(),
     };
     let kind = if core_only {
