@@ -282,9 +282,7 @@ impl DialogueModel {
         env: &mut TurnEnv<'_>,
     ) -> TurnOutput {
         let before = tracker.events().len();
-        let mut output = TurnOutput::default();
-        self.log_message_into(tracker, nlu, actions, message, env, &mut output)
-            .await;
+        let mut output = self.log_message(tracker, nlu, actions, message, env).await;
         let loop_span = tracing::info_span!("MessageProcessor._run_prediction_loop");
         self.run_prediction_loop(tracker, actions, message, env, &mut output)
             .instrument(loop_span)

@@ -233,19 +233,9 @@ impl std::fmt::Display for Substitution {
     }
 }
 
-/// Every component name rusa reads: its own, and Rasa's that it replaces or leaves out.
-const RASA_COMPONENTS: &[&str] = &[
-    "WhitespaceTokenizer",
-    "RegexFeaturizer",
-    "LexicalSyntacticFeaturizer",
-    "CountVectorsFeaturizer",
-    "LogisticRegressionClassifier",
-    "KeywordIntentClassifier",
-    "CRFEntityExtractor",
-    "RegexEntityExtractor",
-    "EntitySynonymMapper",
-    "FallbackClassifier",
-    "ResponseSelector",
+/// Rasa's components that rusa does not implement but replaces or leaves out; with
+/// [`IMPLEMENTED_COMPONENTS`], every component name rusa reads.
+const REPLACED_COMPONENTS: &[&str] = &[
     "DIETClassifier",
     "SklearnIntentClassifier",
     "MitieIntentClassifier",
@@ -428,11 +418,12 @@ impl Pipeline {
             }
             // A name that is no component of rusa's or Rasa's is a typo, and an error as in
             // Rasa; a dotted path names a custom (Python) component, which is left out.
-            if !RASA_COMPONENTS.contains(&name.as_str()) && !component.name.contains('.') {
+            // (An implemented name has been built above.)
+            if !REPLACED_COMPONENTS.contains(&name.as_str()) && !component.name.contains('.') {
+                let known = IMPLEMENTED_COMPONENTS.iter().chain(REPLACED_COMPONENTS);
                 return Err(NluError::UnknownComponent {
                     name: component.name.clone(),
-                    suggestion: rusa_project::did_you_mean(name, RASA_COMPONENTS.iter().copied())
-                        .map(str::to_owned),
+                    suggestion: rusa_project::did_you_mean(name, known.copied()).map(str::to_owned),
                 });
             }
             let (with, reason) = match replacement_for(name, &component.params) {

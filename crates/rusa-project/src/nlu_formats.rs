@@ -132,9 +132,6 @@ fn json_format_by_name(file_name: &str) -> NluFormat {
 /// The files below `path` (or `path` itself) that may hold training data: `.yml`, `.yaml`,
 /// `.json` and `.md`, recursively, sorted, hidden entries skipped.
 pub fn candidate_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
     if !path.exists() {
         return Err(ProjectError::Missing {
             what: "training data path",
@@ -142,31 +139,9 @@ pub fn candidate_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
             flag: Some("--data"),
         });
     }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| ProjectError::Read {
-            path: dir.clone(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let child = entry.path();
-            let hidden = child
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if child.is_dir() {
-                stack.push(child);
-            } else if matches!(extension(&child), "yml" | "yaml" | "json" | "md") {
-                out.push(child);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    crate::project::files_below(path, |p| {
+        matches!(extension(p), "yml" | "yaml" | "json" | "md")
+    })
 }
 
 fn extension(path: &Path) -> &str {

@@ -398,6 +398,15 @@ pub fn read_document(path: &Path) -> Result<Document, ProjectError> {
 /// A YAML file, or the YAML files below a directory (recursively, sorted, hidden entries
 /// skipped).
 pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
+    files_below(path, is_yaml)
+}
+
+/// `path` itself when it is a file, else the files below it that `keep` accepts:
+/// recursively, sorted, hidden entries skipped.
+pub(crate) fn files_below(
+    path: &Path,
+    keep: impl Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, ProjectError> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -408,9 +417,7 @@ pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
             path: dir.clone(),
             source,
         })?;
-        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        children.sort();
-        for child in children.into_iter().rev() {
+        for child in entries.filter_map(|e| e.ok().map(|e| e.path())) {
             let hidden = child
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -420,7 +427,7 @@ pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ProjectError> {
             }
             if child.is_dir() {
                 stack.push(child);
-            } else if is_yaml(&child) {
+            } else if keep(&child) {
                 out.push(child);
             }
         }

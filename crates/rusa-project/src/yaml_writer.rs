@@ -116,18 +116,8 @@ fn write_seq(out: &mut String, items: &[Value], indent: usize) {
                     write_value_after_key(out, value, indent + 2);
                 }
             }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push('\n');
-                write_seq(out, inner, indent + 2);
-            }
-            Value::String(s) if s.contains('\n') && is_block_safe(s) => {
-                write_literal(out, s, indent + 2);
-            }
-            other => {
-                out.push(' ');
-                out.push_str(&inline(other));
-                out.push('\n');
-            }
+            // Anything else follows the dash as it would follow a key.
+            other => write_value_after_key(out, other, indent),
         }
     }
 }

@@ -2,62 +2,19 @@
 //! Rasa did, the API has Rasa's routes and error shape, auth works, and a turn produces the
 //! spans of the tracing spec.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use rusa_core::actions::NoActionServer;
-use rusa_core::agent::Agent;
 use rusa_server::{AppState, MessageProcessor, ServerConfig, app};
 use rusa_stores::{InMemoryLockStore, InMemoryTrackerStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-}
+mod moodbot;
 
-/// A moodbot model trained once for all tests of this file.
-fn moodbot_agent() -> (Arc<Agent>, PathBuf) {
-    static MODEL: Mutex<Option<(Arc<Agent>, PathBuf)>> = Mutex::new(None);
-    let mut guard = MODEL.lock().unwrap();
-    if let Some(m) = guard.as_ref() {
-        return m.clone();
-    }
-    let project = rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(
-        &fixtures().join("moodbot"),
-    ))
-    .unwrap();
-    let plan = rusa_core::graph::TrainingPlan {
-        training_type: rusa_core::graph::TrainingType::Both,
-        pipeline: rusa_nlu::Pipeline::from_config(None, false).unwrap(),
-        policies: rusa_core::policies::default_policies(),
-        random_seed: 42,
-        output_filename: "moodbot.tar.gz".into(),
-        is_finetuning: false,
-    };
-    let graph = rusa_core::graph::GraphTrainer::new(None)
-        .train(&project, &plan)
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("rusa-server-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("moodbot.tar.gz");
-    let archive = rusa_core::archive::ModelArchive {
-        metadata: rusa_core::archive::ModelMetadata::unsaved(
-            "test-model-id",
-            rusa_core::graph::TrainingType::Both,
-            "en",
-        ),
-        domain: project.domain.clone(),
-        nlu: graph.nlu,
-        policies: graph.policies,
-    };
-    archive.write(&path, &|_| {}).unwrap();
-    let agent = (Arc::new(Agent::load(&path).unwrap()), path);
-    *guard = Some(agent.clone());
-    agent
-}
+use moodbot::{fixtures, moodbot_agent};
 
 fn state(config: ServerConfig) -> AppState {
     state_on(config, Arc::new(InMemoryTrackerStore::new()))

@@ -81,6 +81,26 @@ impl RedisLockStore {
         )
     }
 
+    /// Runs the poll script for `ticket`: it moves a live ticket's expiry to `lifetime` from
+    /// now and answers the ticket's state.
+    async fn run_poll(
+        &self,
+        tickets: &str,
+        counter: &str,
+        lifetime: Duration,
+        ticket: u64,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.conn.clone();
+        self.poll
+            .key(tickets)
+            .key(counter)
+            .arg(lifetime_ms(lifetime))
+            .arg(ticket)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error(STORE, &e))
+    }
+
     /// Takes the next ticket of a conversation (the first step of [`LockStore::lock`]).
     pub async fn issue_ticket(
         &self,
@@ -117,16 +137,7 @@ impl RedisLockStore {
         let start = Instant::now();
         let mut pause = MIN_POLL_INTERVAL;
         loop {
-            let mut conn = self.conn.clone();
-            let state: i64 = self
-                .poll
-                .key(&tickets)
-                .key(&counter)
-                .arg(lifetime_ms(lifetime))
-                .arg(ticket)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| redis_error(STORE, &e))?;
+            let state = self.run_poll(&tickets, &counter, lifetime, ticket).await?;
             match state {
                 1 => {
                     pending.armed = false;
@@ -243,16 +254,9 @@ impl LockStore for RedisLockStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let (tickets, counter) = self.keys(&ticket.conversation_id);
-            let mut conn = self.conn.clone();
-            let state: i64 = self
-                .poll
-                .key(&tickets)
-                .key(&counter)
-                .arg(lifetime_ms(lifetime))
-                .arg(ticket.ticket)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| redis_error(STORE, &e))?;
+            let state = self
+                .run_poll(&tickets, &counter, lifetime, ticket.ticket)
+                .await?;
             if state == 1 {
                 Ok(())
             } else {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use rusa_otel::{Note, Pipeline};
 
 use crate::cli::{
-    Command, RunArgs, ShellArgs, ShellPart, TestArgs, TestPart, TrainArgs, TrainPart,
+    Command, InteractiveArgs, InteractivePart, RunArgs, ShellArgs, ShellPart, TestArgs, TestPart,
+    TrainArgs, TrainPart,
 };
 use crate::error::UserError;
 
@@ -41,6 +42,14 @@ fn traced_command(command: &Command) -> Option<(&Path, bool)> {
         Command::Shell(ShellArgs { part, common }) => {
             let common = match part {
                 Some(ShellPart::Nlu(c)) => c,
+                None => common,
+            };
+            Some((&common.endpoints, false))
+        }
+        // Interactive learning trains and handles messages as `shell` does.
+        Command::Interactive(InteractiveArgs { part, common }) => {
+            let common = match part {
+                Some(InteractivePart::Core(c)) => c,
                 None => common,
             };
             Some((&common.endpoints, false))

@@ -1,45 +1,10 @@
 //! The `rusa` binary, run as a user runs it: exit codes, stdout and stderr.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::Path;
 
-/// `shared/fixtures`, beside the repository.
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-}
-
-fn projects() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/projects")
-}
-
-/// The binary with an environment that cannot reach the user's own configuration.
-fn rusa(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rusa").expect("the rusa binary is built");
-    let home = tempfile::tempdir().expect("temp dir").keep();
-    cmd.current_dir(dir)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("RUSA_TELEMETRY_ENABLED", "false")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[&str]) -> Run {
-    let output = rusa(dir).args(args).output().expect("rusa runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use common::*;
 
 #[test]
 fn moodbot_validates_clean() {

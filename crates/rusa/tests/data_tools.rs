@@ -3,48 +3,14 @@
 //! a Rasa 2.x project and `rusa visualize`. Every file a command writes is loaded by rusa
 //! and passes `rusa data validate`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-}
+use common::*;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data_tools")
-}
-
-fn projects() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/projects")
-}
-
-/// The binary with an environment that cannot reach the user's own configuration.
-fn rusa(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rusa").expect("the rusa binary is built");
-    let home = tempfile::tempdir().expect("temp dir").keep();
-    cmd.current_dir(dir)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("RUSA_TELEMETRY_ENABLED", "false")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[&str]) -> Run {
-    let output = rusa(dir).args(args).output().expect("rusa runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn ok(dir: &Path, args: &[&str]) -> Run {

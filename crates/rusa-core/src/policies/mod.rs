@@ -139,6 +139,21 @@ pub fn policy_specs(
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(default)
         };
+        // A policy rusa leaves out: an error with --strict, else a substitution by nothing.
+        let left_out = |reason: &str| -> Result<PolicySubstitution, PolicyConfigError> {
+            if strict {
+                return Err(PolicyConfigError::Strict {
+                    rasa: c.name.clone(),
+                    rusa: "no policy".into(),
+                    pos: pos.clone(),
+                });
+            }
+            Ok(PolicySubstitution {
+                rasa: c.name.clone(),
+                rusa: None,
+                reason: reason.into(),
+            })
+        };
         let short = c.name.rsplit('.').next().unwrap_or(&c.name);
         match short {
             "MemoizationPolicy" | "AugmentedMemoizationPolicy" => {
@@ -193,35 +208,13 @@ pub fn policy_specs(
                     ..defaults
                 }));
             }
-            "UnexpecTEDIntentPolicy" => {
-                if strict {
-                    return Err(PolicyConfigError::Strict {
-                        rasa: c.name.clone(),
-                        rusa: "no policy".into(),
-                        pos,
-                    });
-                }
-                substitutions.push(PolicySubstitution {
-                    rasa: c.name.clone(),
-                    rusa: None,
-                    reason: "it only flags unlikely user turns (action_unlikely_intent), which rusa does not do; it is left out".into(),
-                });
-            }
+            "UnexpecTEDIntentPolicy" => substitutions.push(left_out(
+                "it only flags unlikely user turns (action_unlikely_intent), which rusa does not do; it is left out",
+            )?),
             // A dotted path names a custom (Python) policy: left out, with a warning.
-            _ if c.name.contains('.') => {
-                if strict {
-                    return Err(PolicyConfigError::Strict {
-                        rasa: c.name.clone(),
-                        rusa: "no policy".into(),
-                        pos,
-                    });
-                }
-                substitutions.push(PolicySubstitution {
-                    rasa: c.name.clone(),
-                    rusa: None,
-                    reason: "it is a custom policy (a Python class), which rusa cannot run; it is left out".into(),
-                });
-            }
+            _ if c.name.contains('.') => substitutions.push(left_out(
+                "it is a custom policy (a Python class), which rusa cannot run; it is left out",
+            )?),
             _ => {
                 const KNOWN: &[&str] = &[
                     "MemoizationPolicy",
