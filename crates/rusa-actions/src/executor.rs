@@ -232,7 +232,13 @@ impl HttpActionExecutor {
                     tracing::debug!(error = %e, "the action server's answer is not JSON");
                     failed("the action server's answer is not valid JSON".into())
                 })?;
-                Ok(answer::outcome(&json, tracker, domain))
+                let outcome = answer::outcome(&json, tracker, domain);
+                // A name no store can keep fails the action as a bad answer does, on every
+                // store alike, instead of failing the turn when the store writes it.
+                rusa_core::events::check_event_names(&outcome.events).map_err(|e| {
+                    failed(format!("the action server's answer is refused: {e}"))
+                })?;
+                Ok(outcome)
             }
             StatusCode::BAD_REQUEST => {
                 let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);

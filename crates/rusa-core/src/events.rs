@@ -256,6 +256,63 @@ impl EventKind {
     }
 }
 
+/// The longest conversation id, intent, action, slot, loop or reminder name any store keeps:
+/// the `VARCHAR(255)` columns of Rasa's SQL schema. Every store is held to it, so a
+/// conversation one store accepts is accepted by all.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// A name no store can keep (see [`MAX_NAME_CHARS`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the {what} contains a NUL character")]
+    Nul { what: &'static str },
+    #[error("the {what} is longer than {MAX_NAME_CHARS} characters")]
+    TooLong { what: &'static str },
+}
+
+/// Checks one name: at most [`MAX_NAME_CHARS`] characters, no NUL.
+pub fn check_name(what: &'static str, name: &str) -> Result<(), NameError> {
+    if name.contains('\0') {
+        return Err(NameError::Nul { what });
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong { what });
+    }
+    Ok(())
+}
+
+/// Checks the names events carry into the stores' name columns (the intent of a user
+/// message; the name of an action, slot, follow-up, rejection, loop or reminder).
+pub fn check_event_names(events: &[Event]) -> Result<(), NameError> {
+    for event in events {
+        match &event.kind {
+            EventKind::User(u) => {
+                if let Some(intent) = u.intent_name() {
+                    check_name("intent name", intent)?;
+                }
+            }
+            EventKind::Action(a) => {
+                if let Some(name) = &a.name {
+                    check_name("action name", name)?;
+                }
+            }
+            EventKind::Slot { name, .. } => check_name("slot name", name)?,
+            EventKind::Followup { name } | EventKind::ActionExecutionRejected { name, .. } => {
+                check_name("action name", name)?
+            }
+            EventKind::ActiveLoop { name: Some(name) } => check_name("loop name", name)?,
+            EventKind::ReminderScheduled {
+                name: Some(name), ..
+            }
+            | EventKind::ReminderCancelled {
+                name: Some(name), ..
+            } => check_name("reminder name", name)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A message from the user, with what the NLU understood of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserUttered {

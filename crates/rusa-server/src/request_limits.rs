@@ -16,64 +16,24 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use rusa_core::{Event, EventKind};
+use rusa_core::Event;
 
 use crate::error::ApiError;
 
-/// The longest conversation id, intent, action or slot name the server stores: the
-/// `VARCHAR(255)` columns of Rasa's SQL schema, which every store is held to so that a
-/// conversation one store accepts is accepted by all.
-pub const MAX_NAME_CHARS: usize = 255;
+/// The longest conversation id, intent, action or slot name the server stores (see
+/// [`rusa_core::events::MAX_NAME_CHARS`]).
+pub const MAX_NAME_CHARS: usize = rusa_core::events::MAX_NAME_CHARS;
 
 /// A conversation id every store can keep: at most [`MAX_NAME_CHARS`] characters, no NUL.
 pub(crate) fn check_conversation_id(id: &str) -> Result<(), ApiError> {
-    check_name("conversation id", id)
-}
-
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.contains('\0') {
-        return Err(ApiError::bad_request(format!(
-            "the {what} contains a NUL character"
-        )));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "the {what} is longer than {MAX_NAME_CHARS} characters"
-        )));
-    }
-    Ok(())
+    rusa_core::events::check_name("conversation id", id)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The names of events from a client (intents, actions, slots, loops, reminders) as
 /// [`check_conversation_id`] checks an id.
 pub(crate) fn check_events(events: &[Event]) -> Result<(), ApiError> {
-    for event in events {
-        match &event.kind {
-            EventKind::User(u) => {
-                if let Some(intent) = u.intent_name() {
-                    check_name("intent name", intent)?;
-                }
-            }
-            EventKind::Action(a) => {
-                if let Some(name) = &a.name {
-                    check_name("action name", name)?;
-                }
-            }
-            EventKind::Slot { name, .. } => check_name("slot name", name)?,
-            EventKind::Followup { name } | EventKind::ActionExecutionRejected { name, .. } => {
-                check_name("action name", name)?
-            }
-            EventKind::ActiveLoop { name: Some(name) } => check_name("loop name", name)?,
-            EventKind::ReminderScheduled {
-                name: Some(name), ..
-            }
-            | EventKind::ReminderCancelled {
-                name: Some(name), ..
-            } => check_name("reminder name", name)?,
-            _ => {}
-        }
-    }
-    Ok(())
+    rusa_core::events::check_event_names(events).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Route layer of the conversation routes: refuses an id no store can keep.

@@ -32,6 +32,7 @@ fn scale() -> usize {
         .max(1)
 }
 
+mod common;
 mod moodbot;
 
 use moodbot::moodbot_agent;
@@ -724,4 +725,176 @@ async fn a_turn_that_outlives_the_lock_lifetime_keeps_its_lock() {
         "the second turn ran while the first still held the conversation"
     );
     first.await.unwrap().unwrap();
+}
+
+/// An action server on 127.0.0.1 that answers its calls with `answers` in order (the last
+/// one again when they run out). Returns its webhook URL.
+fn action_server(answers: Vec<String>) -> String {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut calls = 0usize;
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = &answers[calls.min(answers.len() - 1)];
+            calls += 1;
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    url
+}
+
+/// The span tests' small project (`/greet` runs the custom `action_hello`), trained once.
+fn greet_agent() -> (Arc<rusa_core::agent::Agent>, std::path::PathBuf) {
+    static MODEL: std::sync::Mutex<Option<(Arc<rusa_core::agent::Agent>, std::path::PathBuf)>> =
+        std::sync::Mutex::new(None);
+    let mut guard = MODEL.lock().unwrap();
+    if let Some(m) = guard.as_ref() {
+        return m.clone();
+    }
+    let dir = std::env::temp_dir().join(format!("rusa-reliability-greet-{}", std::process::id()));
+    let project = common::project(&dir);
+    let plan = rusa_core::graph::TrainingPlan {
+        training_type: rusa_core::graph::TrainingType::Both,
+        pipeline: rusa_nlu::Pipeline::from_config(None, false).unwrap(),
+        policies: rusa_core::policies::default_policies(),
+        random_seed: 42,
+        output_filename: "m.tar.gz".into(),
+        is_finetuning: false,
+    };
+    let graph = rusa_core::graph::GraphTrainer::new(None)
+        .train(&project, &plan)
+        .unwrap();
+    let archive = rusa_core::archive::ModelArchive {
+        metadata: rusa_core::archive::ModelMetadata::unsaved(
+            "greet-model",
+            rusa_core::graph::TrainingType::Both,
+            "en",
+        ),
+        domain: project.domain.clone(),
+        nlu: graph.nlu,
+        policies: graph.policies,
+    };
+    let agent = (
+        Arc::new(rusa_core::agent::Agent::from_archive(archive, "greet-model".into())),
+        dir.join("m.tar.gz"),
+    );
+    *guard = Some(agent.clone());
+    agent
+}
+
+/// Names no store can keep, arriving mid-turn from the action server (an action, intent or
+/// slot name over 255 characters, or with a NUL): the action fails as a bad answer does,
+/// the turn is answered (never a 500), none of the answer's events is stored, and this is
+/// the same on every store. A good answer afterwards is stored as usual.
+#[tokio::test]
+async fn names_no_store_can_keep_from_the_action_server_fail_the_action_on_every_store() {
+    let long = "a".repeat(rusa_server::request_limits::MAX_NAME_CHARS + 1);
+    let bad_events = [
+        json!([{"event": "slot", "name": long, "value": 1}]),
+        json!([{"event": "slot", "name": "mood\u0000x", "value": 1}]),
+        json!([{"event": "followup", "name": long}]),
+        json!([{"event": "action", "name": long}]),
+        json!([{"event": "action", "name": "act\u0000ion"}]),
+        json!([{"event": "user", "text": "hi", "parse_data": {"intent": {"name": long, "confidence": 1.0}}}]),
+        json!([{"event": "active_loop", "name": long}]),
+        json!([{"event": "reminder", "name": long, "intent": "greet", "date_time": "2030-01-01T00:00:00+00:00"}]),
+    ];
+    let good = json!({"events": [{"event": "slot", "name": "checked", "value": "yes"}],
+                      "responses": [{"text": "good answer"}]})
+    .to_string();
+    let mut answers: Vec<String> = bad_events
+        .iter()
+        .map(|events| json!({"events": events, "responses": [{"text": "bad answer"}]}).to_string())
+        .collect();
+    answers.push(good);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores: Vec<(&str, Arc<dyn TrackerStore>)> = vec![
+        ("memory", Arc::new(InMemoryTrackerStore::new())),
+        (
+            "sqlite",
+            Arc::new(
+                SqlTrackerStore::open(&SqlConfig::sqlite(dir.path().join("names.db")))
+                    .await
+                    .unwrap(),
+            ),
+        ),
+    ];
+    if let Some(config) = postgres() {
+        stores.push((
+            "postgresql",
+            Arc::new(SqlTrackerStore::open(&config).await.unwrap()),
+        ));
+    }
+    for (store_name, store) in stores {
+        let endpoint = rusa_project::EndpointConfig {
+            kind: None,
+            url: Some(action_server(answers.clone())),
+            params: serde_json::Map::new(),
+            key_pos: Default::default(),
+            pos: Default::default(),
+        };
+        let executor = rusa_actions::HttpActionExecutor::new(&endpoint, Duration::from_secs(10))
+            .unwrap();
+        let processor = MessageProcessor::new(
+            Some(greet_agent()),
+            Arc::clone(&store),
+            Arc::new(InMemoryLockStore::new()),
+            None,
+            Arc::new(executor),
+        );
+        let state = AppState {
+            processor: Arc::new(processor),
+            config: Arc::new(api()),
+        };
+        for (i, events) in bad_events.iter().enumerate() {
+            let sender = format!("names-{i}");
+            let body = json!({"sender": sender, "message": "/greet"}).to_string();
+            let answer = send(&state, "POST", "/webhooks/rest/webhook", body).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{store_name}, answer {events}: {}",
+                answer.text
+            );
+            assert!(
+                !answer.text.contains("bad answer"),
+                "{store_name}: the refused answer's responses reach the user: {}",
+                answer.text
+            );
+            let stored = store.retrieve(&sender).await.unwrap().expect("stored");
+            let stored = serde_json::to_string(&stored.events()).unwrap();
+            assert!(
+                stored.contains("action_hello") && !stored.contains(&long) && !stored.contains("\\u0000"),
+                "{store_name}, answer {events}: {stored}"
+            );
+        }
+        let body = json!({"sender": "names-good", "message": "/greet"}).to_string();
+        let answer = send(&state, "POST", "/webhooks/rest/webhook", body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{store_name}: {}", answer.text);
+        assert!(answer.text.contains("good answer"), "{store_name}: {}", answer.text);
+        let tracker = store.retrieve("names-good").await.unwrap().expect("stored");
+        let stored = serde_json::to_string(&tracker.events()).unwrap();
+        assert!(stored.contains(r#""name":"checked""#), "{store_name}: {stored}");
+        assert_still_serving(&state).await;
+    }
 }

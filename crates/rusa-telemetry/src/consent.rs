@@ -3,17 +3,17 @@
 //! The decision is made once per process by [`resolve`]; everything else reads the result.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use fs4::fs_std::FileExt;
 use serde::Deserialize;
 
 use crate::config::{TelemetryConfig, is_true};
 use crate::env;
 use crate::error::{Result, TelemetryError};
+use crate::lockfile::LockFile;
 
 /// The rule of the decision table that decided consent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +358,11 @@ fn unwritable(path: PathBuf, err: &TelemetryError) -> Resolved {
 fn error_text(err: &TelemetryError) -> String {
     match err {
         TelemetryError::Io { source, .. } => source.to_string(),
+        TelemetryError::NotRegularFile { .. } => "not a regular file".into(),
+        TelemetryError::LockTimeout { path, waited } => format!(
+            "{} is held by another process; gave up after {waited:?}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
         other => other.to_string(),
     }
 }
@@ -373,7 +378,7 @@ fn rasa_disabled(path: &Path) -> bool {
     struct RasaMetrics {
         enabled: Option<bool>,
     }
-    let Ok(text) = fs::read_to_string(path) else {
+    let Ok(Some(text)) = read_regular_file(path) else {
         return false;
     };
     serde_saphyr::from_str::<RasaFile>(&text)
@@ -383,18 +388,50 @@ fn rasa_disabled(path: &Path) -> bool {
         == Some(false)
 }
 
-/// Reads global.yml; `Ok(None)` when it does not exist.
-pub fn read_global(path: &Path) -> Result<Option<GlobalConfig>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
+/// Reads a configuration file as text: `Ok(None)` when it does not exist. A path that is
+/// not a regular file (FIFO, device, directory, socket) is refused without reading from it:
+/// it is opened non-blocking (opening a FIFO for reading would otherwise wait for a
+/// writer) and checked on the open descriptor, so nothing can swap it in between. Reads at
+/// most [`env::CONFIG_MAX_BYTES`] (more is reported as corrupt).
+fn read_regular_file(path: &Path) -> Result<Option<String>> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(TelemetryError::CorruptConfig {
-                path: path.to_owned(),
-                reason: "not UTF-8".into(),
-            });
-        }
         Err(err) => return Err(TelemetryError::io(path, err)),
+    };
+    let metadata = file.metadata().map_err(|e| TelemetryError::io(path, e))?;
+    if !metadata.is_file() {
+        return Err(TelemetryError::NotRegularFile {
+            path: path.to_owned(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(env::CONFIG_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| TelemetryError::io(path, e))?;
+    if bytes.len() as u64 > env::CONFIG_MAX_BYTES {
+        return Err(TelemetryError::CorruptConfig {
+            path: path.to_owned(),
+            reason: format!("larger than {} bytes", env::CONFIG_MAX_BYTES),
+        });
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| TelemetryError::CorruptConfig {
+            path: path.to_owned(),
+            reason: "not UTF-8".into(),
+        })
+}
+
+/// Reads global.yml; `Ok(None)` when it does not exist. Not a regular file (a FIFO, a
+/// device): an error, and nothing is read.
+pub fn read_global(path: &Path) -> Result<Option<GlobalConfig>> {
+    let Some(text) = read_regular_file(path)? else {
+        return Ok(None);
     };
     parse_global(&text)
         .map(Some)
@@ -429,30 +466,17 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_owned()
 }
 
-/// Holds the lock of global.yml (a `global.yml.lock` file next to it) while alive.
-struct ConfigLock(File);
+/// Holds the lock of global.yml (a `global.yml.lock` file next to it) while alive. Waiting
+/// for it is bounded by [`env::LOCK_WAIT`]; a first run that cannot get it in time leaves
+/// telemetry off for that run rather than writing without it (two ids) or waiting on.
+struct ConfigLock {
+    _held: LockFile,
+}
 
 impl ConfigLock {
     fn acquire(path: &Path) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| TelemetryError::io(dir, e))?;
-        let lock_path = lock_path(path);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| TelemetryError::io(&lock_path, e))?;
-        file.lock_exclusive()
-            .map_err(|e| TelemetryError::io(&lock_path, e))?;
-        Ok(Self(file))
-    }
-}
-
-impl Drop for ConfigLock {
-    fn drop(&mut self) {
-        let _ = FileExt::unlock(&self.0);
+        let _held = LockFile::acquire(&lock_path(path), env::LOCK_WAIT)?;
+        Ok(Self { _held })
     }
 }
 

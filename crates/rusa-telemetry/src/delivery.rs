@@ -75,6 +75,11 @@ struct QueueState {
     shutdown: bool,
     /// Someone waits in `flush`: a server sends now rather than at its next interval.
     flush_requested: bool,
+    /// A request is on the wire (connecting, sending or waiting for the answer).
+    attempting: bool,
+    /// Shutdown came while a request was on the wire and counted it as a failed delivery:
+    /// the sender must not count it a second time when its own timeout fires later.
+    cut_off: bool,
 }
 
 /// What the calling thread and the sender share.
@@ -171,18 +176,31 @@ impl Queue {
 
     /// Waits at most `budget`, then stops the sender and spools what is left. Returns the
     /// number of spooled messages.
+    ///
+    /// A request still on the wire when the budget ends counts as a failed delivery for the
+    /// back-off: the process ends before the request's own timeout could fire, so without
+    /// this an endpoint that accepts and never answers would cost every run its exit budget
+    /// and never start the back-off.
     pub(crate) fn shutdown(&self, budget: Duration) -> usize {
         self.flush(budget);
-        let (queued, mut leftovers, claimed) = {
+        let (queued, mut leftovers, claimed, cut_off) = {
             let mut st = self.lock();
             st.shutdown = true;
+            st.cut_off = st.attempting;
             (
                 std::mem::take(&mut st.queue),
                 std::mem::take(&mut st.in_flight),
                 std::mem::take(&mut st.claimed),
+                st.cut_off,
             )
         };
         self.wake.notify_all();
+        if cut_off {
+            tracing::debug!("telemetry delivery unanswered at exit; counted as a failure");
+            if let Err(err) = state::record_failure(&self.factory.config) {
+                tracing::debug!(error = %err, "telemetry back-off state not written");
+            }
+        }
         leftovers.extend(queued.iter().map(|r| self.factory.message(r)));
         if leftovers.is_empty() {
             state::release_spool(&self.factory.config, &claimed);
@@ -334,6 +352,10 @@ impl Queue {
                     self.remove_in_flight(chunk);
                 }
                 Outcome::Failed => {
+                    if self.lock().cut_off {
+                        // Already counted by `shutdown`.
+                        return true;
+                    }
                     if let Err(err) = state::record_failure(&self.factory.config) {
                         tracing::debug!(error = %err, "telemetry back-off state not written");
                     }
@@ -387,7 +409,19 @@ impl Queue {
         }
     }
 
+    /// One request, marked as on the wire while it runs (see [`Queue::shutdown`]).
     fn post(
+        &self,
+        agent: &ureq::Agent,
+        chunk: &[Value],
+    ) -> Result<(u16, Option<Duration>), ureq::Error> {
+        self.lock().attempting = true;
+        let result = self.post_unmarked(agent, chunk);
+        self.lock().attempting = false;
+        result
+    }
+
+    fn post_unmarked(
         &self,
         agent: &ureq::Agent,
         chunk: &[Value],

@@ -79,6 +79,11 @@ pub const DISABLE_BUDGET: Duration = Duration::from_millis(500);
 pub const SERVER_FLUSH_INTERVAL: Duration = Duration::from_secs(60);
 /// The long-running server waits at most this long at graceful shutdown.
 pub const SERVER_SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
+/// Longest wait for `global.yml.lock` or `state.lock` held by another process; then
+/// telemetry is off for the run (global.yml) or the spool is not written (state).
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+/// global.yml larger than this is not read (it is a few hundred bytes when rusa writes it).
+pub const CONFIG_MAX_BYTES: u64 = 64 * 1024;
 /// Connect timeout of one delivery request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Timeout of one whole delivery request.

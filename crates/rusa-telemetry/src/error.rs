@@ -23,6 +23,18 @@ pub enum TelemetryError {
     #[error("cannot parse {path}: {reason}")]
     CorruptConfig { path: PathBuf, reason: String },
 
+    /// A lock file stayed locked by another process for longer than the bounded wait.
+    #[error("{path} is held by another process (waited {waited:?})")]
+    LockTimeout {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
+
+    /// global.yml exists but is not a regular file (a FIFO, a device, a directory): it is
+    /// not read, since reading it could block or never end.
+    #[error("{path} is not a regular file")]
+    NotRegularFile { path: PathBuf },
+
     /// A spooled or logged event file is not valid JSON.
     #[error("cannot parse {path}")]
     CorruptState {

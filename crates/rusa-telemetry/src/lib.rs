@@ -17,6 +17,7 @@ mod control;
 mod delivery;
 mod error;
 mod error_reporting;
+mod lockfile;
 mod payload;
 mod state;
 mod telemetry;

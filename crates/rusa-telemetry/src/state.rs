@@ -2,13 +2,12 @@
 //! of sent events and the persisted back-off. Every write is atomic (temp file + rename) and
 //! every read-modify-write holds `state.lock`, so concurrent processes never lose or tear a file.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,30 +15,17 @@ use crate::config::TelemetryConfig;
 use crate::consent::write_atomically;
 use crate::env;
 use crate::error::{Result, TelemetryError};
+use crate::lockfile::LockFile;
 
-/// Holds `state.lock` while alive.
-pub(crate) struct StateLock(File);
+/// Holds `state.lock` while alive (waiting for it at most [`env::LOCK_WAIT`]).
+pub(crate) struct StateLock {
+    _held: LockFile,
+}
 
 impl StateLock {
     pub(crate) fn acquire(state_dir: &Path) -> Result<Self> {
-        fs::create_dir_all(state_dir).map_err(|e| TelemetryError::io(state_dir, e))?;
-        let path = state_dir.join("state.lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| TelemetryError::io(&path, e))?;
-        file.lock_exclusive()
-            .map_err(|e| TelemetryError::io(&path, e))?;
-        Ok(Self(file))
-    }
-}
-
-impl Drop for StateLock {
-    fn drop(&mut self) {
-        let _ = FileExt::unlock(&self.0);
+        let _held = LockFile::acquire(&state_dir.join("state.lock"), env::LOCK_WAIT)?;
+        Ok(Self { _held })
     }
 }
 

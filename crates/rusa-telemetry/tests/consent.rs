@@ -328,3 +328,118 @@ fn rasa_telemetry_disable_opts_out_of_rusa_too() {
     std::fs::write(&rasa, "metrics:\n  enabled: true\n").unwrap();
     assert!(resolve_consent(&config, true).consent.enabled);
 }
+
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO, a device or a directory where global.yml should be: telemetry is off for the
+/// run, nothing is read from it (a FIFO without a writer would block a plain read for ever)
+/// and nothing replaces it.
+#[test]
+fn a_global_yml_that_is_not_a_regular_file_turns_telemetry_off_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        ("fifo", Box::new(mkfifo)),
+        (
+            "device",
+            Box::new(|p: &Path| {
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+            }),
+        ),
+        (
+            "directory",
+            Box::new(|p: &Path| std::fs::create_dir_all(p).unwrap()),
+        ),
+    ];
+    for (name, make) in cases {
+        let c = fresh(&dir.path().join(name));
+        make(config_path(&c));
+        let kind_before = std::fs::metadata(config_path(&c)).unwrap().file_type();
+        for create in [true, false] {
+            let r = resolve_consent(&c, create);
+            assert!(!r.consent.enabled, "{name}");
+            match &r.consent.rule {
+                Rule::Unwritable { reason, .. } => {
+                    assert!(reason.contains("not a regular file"), "{name}: {reason}")
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            assert!(r.warning.is_none(), "{name}: no warning on every run");
+        }
+        assert!(
+            matches!(
+                read_global(config_path(&c)),
+                Err(rusa_telemetry::TelemetryError::NotRegularFile { .. })
+            ),
+            "{name}"
+        );
+        let t = Telemetry::start(c.clone());
+        assert_eq!(t.mode(), rusa_telemetry::Mode::Off, "{name}");
+        drop(t);
+        let kind_after = std::fs::metadata(config_path(&c)).unwrap().file_type();
+        assert_eq!(kind_before, kind_after, "{name} left in place");
+    }
+}
+
+/// Rasa's global.yml is read too (for its opt-out); a FIFO there must not hang either.
+#[test]
+fn a_fifo_as_rasa_global_yml_is_not_an_opt_out_and_does_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = with_file(dir.path(), true);
+    let rasa = dir.path().join("rasa/global.yml");
+    mkfifo(&rasa);
+    c.rasa_config_file = Some(rasa);
+    let r = resolve_consent(&c, true);
+    assert!(r.consent.enabled);
+    assert!(matches!(r.consent.rule, Rule::ConfigFile { .. }));
+}
+
+/// Another process holds `global.yml.lock`: a first run gives up after a bounded wait with
+/// telemetry off for that run and no file written (writing without the lock could create
+/// two ids); an existing global.yml is read without the lock; once the lock is free, the
+/// first run happens as usual.
+#[test]
+fn a_held_config_lock_is_waited_for_boundedly() {
+    use fs4::fs_std::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let c = fresh(dir.path());
+    let lock_path = config_path(&c).with_file_name("global.yml.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock_exclusive().unwrap();
+
+    let r = resolve_consent(&c, true);
+    assert!(!r.consent.enabled);
+    match &r.consent.rule {
+        Rule::Unwritable { reason, .. } => {
+            assert!(reason.contains("held by another process"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(r.warning.is_none());
+    assert!(!config_path(&c).exists(), "nothing written without the lock");
+    let t = Telemetry::start(c.clone());
+    assert_eq!(t.mode(), rusa_telemetry::Mode::Off);
+    drop(t);
+    // `rusa telemetry enable` reports the held lock instead of waiting on.
+    let err = rusa_telemetry::enable(&c).unwrap_err();
+    assert!(err.to_string().contains("held by another process"), "{err}");
+
+    FileExt::unlock(&lock).unwrap();
+    let r = resolve_consent(&c, true);
+    assert!(matches!(r.consent.rule, Rule::FirstRun { .. }), "{:?}", r.consent.rule);
+
+    // With the file in place, a held lock does not matter: reading takes no lock.
+    lock.lock_exclusive().unwrap();
+    let r = resolve_consent(&c, true);
+    assert!(r.consent.enabled);
+    assert!(matches!(r.consent.rule, Rule::ConfigFile { .. }));
+    FileExt::unlock(&lock).unwrap();
+}

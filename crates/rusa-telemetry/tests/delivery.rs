@@ -173,6 +173,42 @@ fn three_failures_in_a_row_back_off_across_runs() {
     assert_eq!(pending_events(&later).len(), 4);
 }
 
+/// An endpoint that accepts and never answers: each run is cut off at its exit budget with
+/// the request on the wire. That counts as a failure, so after three runs the back-off is
+/// active and a later run opens no connection at all.
+#[test]
+fn an_endpoint_that_never_answers_starts_the_back_off() {
+    let silent = TestServer::never_answering();
+    let dir = tempfile::tempdir().unwrap();
+    let config = enabled_config(dir.path(), &silent.url());
+    for run in 1..=3 {
+        let telemetry = Telemetry::start(config.clone());
+        telemetry.track(Event::training_data_validated(true));
+        // The request is on the wire (the server has read it) before the run ends.
+        let requests = silent.wait_for_requests(run, PATIENCE);
+        assert_eq!(requests.len(), run, "run {run} sent its batch");
+        drop(telemetry);
+        assert_eq!(load_backoff(&config).consecutive_failures as usize, run);
+    }
+    let backoff = load_backoff(&config);
+    assert!(backoff.active(), "{backoff:?}");
+    assert_eq!(pending_events(&config).len(), 3, "nothing is lost");
+
+    // The senders of the three runs are still waiting for their request timeout; when it
+    // fires they do not count the same delivery again.
+    std::thread::sleep(rusa_telemetry::env::REQUEST_TIMEOUT + Duration::from_millis(500));
+    assert_eq!(load_backoff(&config).consecutive_failures, 3);
+
+    // A later run does not touch the network: no new connection, events spooled.
+    let connections = silent.connections();
+    let telemetry = Telemetry::start(config.clone());
+    telemetry.track(Event::training_data_validated(true));
+    assert!(!telemetry.flush(PATIENCE), "paused: nothing delivered");
+    drop(telemetry);
+    assert_eq!(silent.connections(), connections, "no connection during back-off");
+    assert_eq!(pending_events(&config).len(), 4);
+}
+
 #[test]
 fn debug_mode_prints_and_opens_no_socket() {
     let server = TestServer::start(vec![]);
