@@ -296,7 +296,10 @@ async fn the_api_parses_and_shows_trackers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(status_json["model_id"], "test-model-id");
     let (_, version, _) = send(&state, "GET", "/version", None).await;
-    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        version,
+        json!({"version": "3.6.21", "minimum_compatible_version": "3.5.0", "rusa_version": env!("CARGO_PKG_VERSION")})
+    );
     let (status, domain, _) = send(&state, "GET", "/domain", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -319,6 +322,20 @@ async fn conversations_can_be_driven_through_the_api() {
     assert_eq!(tracker["latest_message"]["intent"]["name"], "greet");
     let (_, prediction, _) = send(&state, "POST", "/conversations/c1/predict", None).await;
     assert_eq!(prediction["scores"][0]["action"], "utter_greet");
+    // Every action of the domain (Rasa's default actions included), most probable first,
+    // ties by name, as Rasa sorts them.
+    let scores = prediction["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 19, "moodbot has 19 actions in Rasa: {prediction}");
+    assert!(
+        scores
+            .windows(2)
+            .all(|w| w[0]["score"].as_f64() > w[1]["score"].as_f64()
+                || (w[0]["score"] == w[1]["score"]
+                    && w[0]["action"].as_str() < w[1]["action"].as_str())),
+        "{prediction}"
+    );
+    assert_eq!(scores[0]["score"], prediction["confidence"]);
+    assert!(scores.iter().any(|s| s["action"] == "action_restart"));
     let (status, executed, _) = send(
         &state,
         "POST",
@@ -347,7 +364,7 @@ async fn conversations_can_be_driven_through_the_api() {
     let (status, _, story) = send(&state, "GET", "/conversations/c1/story", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        story.contains("- intent: \"mood_great\"") && story.contains("- action: \"utter_happy\""),
+        story.contains("- intent: mood_great\n") && story.contains("- action: utter_happy\n"),
         "{story}"
     );
     let events = r#"[{"event": "slot", "name": "session_started_metadata", "value": {"a": 1}}]"#;
@@ -1027,4 +1044,55 @@ async fn the_model_is_pulled_from_a_model_server_and_replaced_when_it_changes() 
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
     let (_, status_after, _) = send(&state, "GET", "/status", None).await;
     assert_eq!(status_after["model_id"], "second-model-id");
+}
+
+#[tokio::test]
+async fn the_story_keeps_entities_and_writes_slot_values_as_yaml() {
+    let state = state(api());
+    let events = r#"[
+        {"event": "action", "name": "action_listen", "timestamp": 1},
+        {"event": "user", "text": "/greet", "timestamp": 2, "parse_data": {
+            "intent": {"name": "greet", "confidence": 1.0},
+            "entities": [{"entity": "city", "value": "Berlin", "start": 0, "end": 6},
+                         {"entity": "city", "value": "Bad Ems", "role": "to"}]}},
+        {"event": "slot", "name": "city", "value": "Berlin", "timestamp": 3},
+        {"event": "slot", "name": "count", "value": 2, "timestamp": 4},
+        {"event": "slot", "name": "flag", "value": null, "timestamp": 5},
+        {"event": "action", "name": "utter_greet", "timestamp": 6}
+    ]"#;
+    let (status, _, _) = send(&state, "PUT", "/conversations/s1/tracker/events", Some(events)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, story) = send(&state, "GET", "/conversations/s1/story", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = "  - intent: greet
+    entities:
+    - city: Berlin
+    - entity: city
+      value: Bad Ems
+      role: to
+  - slot_was_set:
+    - city: Berlin
+  - slot_was_set:
+    - count: 2
+  - slot_was_set:
+    - flag: null
+  - action: utter_greet
+";
+    assert!(story.ends_with(expected), "{story}");
+}
+
+#[tokio::test]
+async fn slash_entities_carry_rasas_span_and_extractor_in_model_parse() {
+    let state = state(api());
+    // moodbot declares no entities: Rasa leaves unknown entity types out.
+    let (status, parse, _) = send(
+        &state,
+        "POST",
+        "/model/parse",
+        Some(r#"{"text": "/greet{\"city\": \"Berlin\"}"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(parse["intent"]["name"], "greet");
+    assert_eq!(parse["entities"], json!([]));
 }

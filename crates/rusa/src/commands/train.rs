@@ -21,8 +21,8 @@ static PARTIAL_ARCHIVE: Mutex<Option<PathBuf>> = Mutex::new(None);
 pub fn run(args: TrainArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     let (training_type, common) = match args.part {
         None => (TrainingType::Both, args.common),
-        Some(TrainPart::Nlu(c)) => (TrainingType::Nlu, c),
-        Some(TrainPart::Core(c)) => (TrainingType::Core, c),
+        Some(part @ TrainPart::Nlu(_)) => (TrainingType::Nlu, part.into_common()),
+        Some(part @ TrainPart::Core(_)) => (TrainingType::Core, part.into_common()),
     };
     if common.dry_run {
         return dry_run(training_type, &common, log);
