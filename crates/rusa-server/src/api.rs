@@ -45,6 +45,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/conversations/{conversation_id}/execute"),
     ("POST", "/conversations/{conversation_id}/trigger_intent"),
     ("GET", "/conversations/{conversation_id}/story"),
+    ("POST", "/model/train"),
+    ("POST", "/model/test/stories"),
+    ("POST", "/model/test/intents"),
     ("GET", "/openapi.json"),
 ];
 
@@ -78,6 +81,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(trigger_intent),
         )
         .route("/conversations/{conversation_id}/story", get(story))
+        .route("/model/train", post(crate::training::train))
+        .route("/model/test/stories", post(crate::evaluation::test_stories))
+        .route("/model/test/intents", post(crate::evaluation::test_intents))
         .route_layer(middleware::from_fn(crate::request_limits::conversation_id))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     public_routes().merge(protected)
