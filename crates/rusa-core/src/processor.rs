@@ -222,7 +222,9 @@ pub fn shortcut_parse(domain: &Domain, text: &str) -> Option<Value> {
         let end = start + j.chars().count();
         for (entity, value) in map {
             if domain.entity(&entity).is_none() {
-                tracing::warn!("the message gives an entity the domain does not have; it is left out");
+                tracing::warn!(
+                    "the message gives an entity the domain does not have; it is left out"
+                );
                 continue;
             }
             let values = match value {
@@ -766,7 +768,11 @@ mod shortcut_tests {
     #[test]
     fn entities_of_a_shortcut_carry_rasas_span_and_extractor() {
         let domain = domain("version: \"3.1\"\nintents:\n- inform\nentities:\n- city\n");
-        let parse = shortcut_parse(&domain, "  /inform{\"city\": [\"Berlin\", \"Köln\"], \"x\": 1} ").unwrap();
+        let parse = shortcut_parse(
+            &domain,
+            "  /inform{\"city\": [\"Berlin\", \"Köln\"], \"x\": 1} ",
+        )
+        .unwrap();
         // The JSON object spans characters 7..43 of the trimmed text; `x` is not an
         // entity of the domain and is left out, as Rasa does.
         assert_eq!(

@@ -198,9 +198,8 @@ pub(crate) async fn test_intents(
             ));
         }
         let mut warnings = Vec::new();
-        let data =
-            rusa_project::load_nlu_data(&[file.path().to_path_buf()], &mut warnings)
-                .map_err(|e| data_error(&e, &file))?;
+        let data = rusa_project::load_nlu_data(&[file.path().to_path_buf()], &mut warnings)
+            .map_err(|e| data_error(&e, &file))?;
         if data.examples.is_empty() {
             return Err(ApiError::bad_request(
                 "the request body holds no NLU examples",
@@ -227,7 +226,12 @@ fn intents_json(evaluation: &NluEvaluation) -> Value {
     let predictions: Vec<Value> = evaluation
         .successes
         .iter()
-        .chain(evaluation.errors.iter().filter(|e| e.get("intent_prediction").is_some()))
+        .chain(
+            evaluation
+                .errors
+                .iter()
+                .filter(|e| e.get("intent_prediction").is_some()),
+        )
         .map(prediction)
         .collect();
     let intent_errors: Vec<&Value> = evaluation

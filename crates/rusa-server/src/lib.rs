@@ -12,7 +12,6 @@ mod callback;
 pub mod connections;
 mod error;
 mod evaluation;
-mod training;
 mod http_span;
 pub mod model_server;
 pub mod openapi;
@@ -21,6 +20,7 @@ pub mod reminders;
 pub mod request_limits;
 mod rest;
 mod tracker_cache;
+mod training;
 
 pub use api::API_ROUTES;
 pub use connections::{ConnectionLimits, serve};
@@ -87,9 +87,7 @@ pub enum TrainFailure {
 /// A blocking function that trains a project and answers the archive's path.
 #[derive(Clone)]
 pub struct Trainer(
-    pub  Arc<
-        dyn Fn(&TrainRequest) -> Result<std::path::PathBuf, TrainFailure> + Send + Sync,
-    >,
+    pub Arc<dyn Fn(&TrainRequest) -> Result<std::path::PathBuf, TrainFailure> + Send + Sync>,
 );
 
 impl std::fmt::Debug for Trainer {

@@ -91,10 +91,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Result<Self, ApiError> {
-        let path = std::env::temp_dir().join(format!(
-            "rusa-api-train-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("rusa-api-train-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(path.join("data")).map_err(|e| ApiError::internal(&e))?;
         Ok(Self(path))
     }
@@ -130,7 +128,10 @@ fn write_project(dir: &Path, text: &str) -> Result<TrainRequest, ApiError> {
 fn readable(message: &str, dir: &Path) -> String {
     let dir = dir.display().to_string();
     message
-        .replace(&format!("{dir}/data/data.yml"), "the request body (training data)")
+        .replace(
+            &format!("{dir}/data/data.yml"),
+            "the request body (training data)",
+        )
         .replace(&format!("{dir}/domain.yml"), "the request body (domain)")
         .replace(&format!("{dir}/config.yml"), "the request body (config)")
         .replace(&dir, "the request")

@@ -325,7 +325,11 @@ async fn conversations_can_be_driven_through_the_api() {
     // Every action of the domain (Rasa's default actions included), most probable first,
     // ties by name, as Rasa sorts them.
     let scores = prediction["scores"].as_array().unwrap();
-    assert_eq!(scores.len(), 19, "moodbot has 19 actions in Rasa: {prediction}");
+    assert_eq!(
+        scores.len(),
+        19,
+        "moodbot has 19 actions in Rasa: {prediction}"
+    );
     assert!(
         scores
             .windows(2)
@@ -1060,7 +1064,13 @@ async fn the_story_keeps_entities_and_writes_slot_values_as_yaml() {
         {"event": "slot", "name": "flag", "value": null, "timestamp": 5},
         {"event": "action", "name": "utter_greet", "timestamp": 6}
     ]"#;
-    let (status, _, _) = send(&state, "PUT", "/conversations/s1/tracker/events", Some(events)).await;
+    let (status, _, _) = send(
+        &state,
+        "PUT",
+        "/conversations/s1/tracker/events",
+        Some(events),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, story) = send(&state, "GET", "/conversations/s1/story", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -1098,7 +1108,12 @@ async fn slash_entities_carry_rasas_span_and_extractor_in_model_parse() {
 }
 
 /// Sends `body` with its content type; answers the status and the JSON.
-async fn send_typed(state: &AppState, uri: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
+async fn send_typed(
+    state: &AppState,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value) {
     let request = Request::builder()
         .method("POST")
         .uri(uri)
@@ -1107,17 +1122,36 @@ async fn send_typed(state: &AppState, uri: &str, content_type: &str, body: &str)
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn test_stories_answers_rasas_evaluation() {
     let state = state(api());
-    let stories = std::fs::read_to_string(fixtures().join("moodbot/tests/test_stories.yml")).unwrap();
-    let (status, report) = send_typed(&state, "/model/test/stories", "application/x-yaml", &stories).await;
+    let stories =
+        std::fs::read_to_string(fixtures().join("moodbot/tests/test_stories.yml")).unwrap();
+    let (status, report) = send_typed(
+        &state,
+        "/model/test/stories",
+        "application/x-yaml",
+        &stories,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    for key in ["report", "precision", "f1", "accuracy", "actions", "in_training_data_fraction"] {
+    for key in [
+        "report",
+        "precision",
+        "f1",
+        "accuracy",
+        "actions",
+        "in_training_data_fraction",
+    ] {
         assert!(report.get(key).is_some(), "{key} missing: {report}");
     }
     assert_eq!(report["is_end_to_end_evaluation"], false);
@@ -1127,38 +1161,82 @@ async fn test_stories_answers_rasas_evaluation() {
         assert!(a["action"].is_string() && a["predicted"].is_string() && a["policy"].is_string());
         assert!(a["confidence"].is_number());
     }
-    assert!(report["report"]["utter_greet"]["support"].as_u64() > Some(0), "{report}");
+    assert!(
+        report["report"]["utter_greet"]["support"].as_u64() > Some(0),
+        "{report}"
+    );
     // A story that goes wrong lowers the accuracy below 1.
     let wrong = "version: \"3.1\"\nstories:\n- story: wrong\n  steps:\n  - intent: greet\n  - action: utter_goodbye\n";
-    let (status, bad) = send_typed(&state, "/model/test/stories?e2e=false", "application/x-yaml", wrong).await;
+    let (status, bad) = send_typed(
+        &state,
+        "/model/test/stories?e2e=false",
+        "application/x-yaml",
+        wrong,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{bad}");
     assert!(bad["accuracy"].as_f64() < Some(1.0), "{bad}");
-    assert!(bad["actions"].as_array().unwrap().iter().any(|a| a["action"] == "utter_goodbye" && a["predicted"] == "utter_greet"), "{bad}");
+    assert!(
+        bad["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "utter_goodbye" && a["predicted"] == "utter_greet"),
+        "{bad}"
+    );
     let (status, error) = send_typed(&state, "/model/test/stories", "application/x-yaml", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error["message"], "You must provide some stories in the request body.");
-    let (status, error) = send_typed(&state, "/model/test/stories", "application/x-yaml", "stories: [1, 2").await;
+    assert_eq!(
+        error["message"],
+        "You must provide some stories in the request body."
+    );
+    let (status, error) = send_typed(
+        &state,
+        "/model/test/stories",
+        "application/x-yaml",
+        "stories: [1, 2",
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert!(!error["message"].as_str().unwrap().contains("rusa-api-"), "{error}");
+    assert!(
+        !error["message"].as_str().unwrap().contains("rusa-api-"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn test_intents_answers_rasas_evaluation() {
     let state = state(api());
     let nlu = "version: \"3.1\"\nnlu:\n- intent: greet\n  examples: |\n    - hello\n    - hey there\n- intent: goodbye\n  examples: |\n    - bye bye\n";
-    let (status, result) = send_typed(&state, "/model/test/intents", "application/x-yaml", nlu).await;
+    let (status, result) =
+        send_typed(&state, "/model/test/intents", "application/x-yaml", nlu).await;
     assert_eq!(status, StatusCode::OK, "{result}");
     let intents = &result["intent_evaluation"];
-    for key in ["report", "precision", "f1_score", "accuracy", "predictions", "errors"] {
+    for key in [
+        "report",
+        "precision",
+        "f1_score",
+        "accuracy",
+        "predictions",
+        "errors",
+    ] {
         assert!(intents.get(key).is_some(), "{key} missing: {result}");
     }
-    assert_eq!(intents["predictions"].as_array().unwrap().len(), 3, "{result}");
+    assert_eq!(
+        intents["predictions"].as_array().unwrap().len(),
+        3,
+        "{result}"
+    );
     assert!(result.get("entity_evaluation").is_some());
     assert_eq!(result["response_selection_evaluation"], Value::Null);
     let json_nlu = r#"{"rasa_nlu_data": {"common_examples": [{"text": "hello", "intent": "greet", "entities": []}]}}"#;
-    let (status, result) = send_typed(&state, "/model/test/intents", "application/json", json_nlu).await;
+    let (status, result) =
+        send_typed(&state, "/model/test/intents", "application/json", json_nlu).await;
     assert_eq!(status, StatusCode::OK, "{result}");
-    assert_eq!(result["intent_evaluation"]["predictions"][0]["intent"], "greet", "{result}");
+    assert_eq!(
+        result["intent_evaluation"]["predictions"][0]["intent"], "greet",
+        "{result}"
+    );
     let (status, _) = send_typed(&state, "/model/test/intents", "application/json", " ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -1222,15 +1300,22 @@ async fn model_train_answers_the_archive_of_the_yaml_body() {
     );
     let request = Request::builder()
         .method("POST")
-        .uri("/model/train?save_to_default_model_directory=false&force_training=true&augmentation=0")
+        .uri(
+            "/model/train?save_to_default_model_directory=false&force_training=true&augmentation=0",
+        )
         .header("content-type", "application/x-yaml")
         .body(Body::from(body))
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
     assert_eq!(response.headers()["filename"], "20260101-000000-api.tar.gz");
-    let bytes = to_bytes(response.into_body(), 64 * 1024 * 1024).await.unwrap();
+    let bytes = to_bytes(response.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.tar.gz");
     std::fs::write(&path, &bytes).unwrap();
@@ -1247,13 +1332,22 @@ async fn model_train_answers_the_archive_of_the_yaml_body() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     let message = error["message"].as_str().unwrap();
-    assert!(message.contains("the request body (domain)") && !message.contains("rusa-api-train"), "{message}");
+    assert!(
+        message.contains("the request body (domain)") && !message.contains("rusa-api-train"),
+        "{message}"
+    );
     let (status, _) = send_typed(&state, "/model/train", "application/json", "{}").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = send_typed(&state, "/model/train", "application/x-yaml", "  \n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Without a trainer (a server embedded without one) the route says so.
     let bare = crate::state(api());
-    let (status, error) = send_typed(&bare, "/model/train", "application/x-yaml", "version: \"3.1\"\n").await;
+    let (status, error) = send_typed(
+        &bare,
+        "/model/train",
+        "application/x-yaml",
+        "version: \"3.1\"\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{error}");
 }

@@ -95,7 +95,13 @@ fn stories_that_agree_on_their_last_turns_only_conflict_over_a_short_history() {
     );
     let strict = run(
         &projects().join("rasa-verdict"),
-        &["data", "validate", "--max-history", "5", "--fail-on-warnings"],
+        &[
+            "data",
+            "validate",
+            "--max-history",
+            "5",
+            "--fail-on-warnings",
+        ],
     );
     assert_eq!(strict.code, 1, "{}", strict.stdout);
 }
@@ -352,14 +358,52 @@ fn train_core_and_nlu_take_rasas_short_data_flags() {
     std::fs::rename(dir.path().join("data"), dir.path().join("training")).unwrap();
     let missing = run(dir.path(), &["train", "core"]);
     assert_ne!(missing.code, 0, "no data/ to train on: {}", missing.stderr);
-    let core = run(dir.path(), &["train", "core", "-s", "training", "--out", "core-models"]);
+    let core = run(
+        dir.path(),
+        &["train", "core", "-s", "training", "--out", "core-models"],
+    );
     assert_eq!(core.code, 0, "{}{}", core.stdout, core.stderr);
-    assert!(dir.path().join("core-models").read_dir().unwrap().next().is_some());
-    let nlu = run(dir.path(), &["train", "nlu", "-u", "training", "--out", "nlu-models"]);
+    assert!(
+        dir.path()
+            .join("core-models")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    let nlu = run(
+        dir.path(),
+        &["train", "nlu", "-u", "training", "--out", "nlu-models"],
+    );
     assert_eq!(nlu.code, 0, "{}{}", nlu.stdout, nlu.stderr);
-    assert!(dir.path().join("nlu-models").read_dir().unwrap().next().is_some());
-    let long = run(dir.path(), &["train", "nlu", "--nlu", "training", "--out", "nlu-models", "--force"]);
+    assert!(
+        dir.path()
+            .join("nlu-models")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    let long = run(
+        dir.path(),
+        &[
+            "train",
+            "nlu",
+            "--nlu",
+            "training",
+            "--out",
+            "nlu-models",
+            "--force",
+        ],
+    );
     assert_eq!(long.code, 0, "{}{}", long.stdout, long.stderr);
-    let both = run(dir.path(), &["train", "core", "-s", "training", "--data", "training"]);
-    assert_eq!(both.code, 2, "-s and --data name the same thing: {}", both.stderr);
+    let both = run(
+        dir.path(),
+        &["train", "core", "-s", "training", "--data", "training"],
+    );
+    assert_eq!(
+        both.code, 2,
+        "-s and --data name the same thing: {}",
+        both.stderr
+    );
 }

@@ -138,8 +138,9 @@ pub fn train_for_api(
         Ok(None) => newest_model(&common.out).ok_or_else(|| {
             rusa_server::TrainFailure::Failed("nothing changed, and no model was found".into())
         }),
-        Err(e) if e.downcast_ref::<UserError>().is_some()
-            || e.downcast_ref::<rusa_project::ProjectError>().is_some() =>
+        Err(e)
+            if e.downcast_ref::<UserError>().is_some()
+                || e.downcast_ref::<rusa_project::ProjectError>().is_some() =>
         {
             Err(rusa_server::TrainFailure::Invalid(format!("{e:#}")))
         }
