@@ -341,6 +341,18 @@ pub struct CoreEvaluation {
     pub intents: Report,
     /// Whether the texts were parsed (`--e2e`).
     pub end_to_end: bool,
+    /// Every prediction, in order: the story's action and what the model predicted, by
+    /// which policy with what confidence (Rasa's `actions` of `POST /model/test/stories`).
+    pub predictions: Vec<ActionPrediction>,
+}
+
+/// One action a test story names, and the model's prediction for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionPrediction {
+    pub action: String,
+    pub predicted: String,
+    pub policy: String,
+    pub confidence: f64,
 }
 
 /// Replays each test story, as Rasa's `rasa test core` does: before every action of the
@@ -374,7 +386,6 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
                 .dialogue
                 .policies
                 .predict(&agent.dialogue.domain, tracker)
-                .action
         })
     };
     // The prediction for an action the story names: a predicted active form that the story
@@ -384,10 +395,10 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
         let active_form = tracker
             .active_loop_name()
             .filter(|l| agent.dialogue.domain.form(l).is_some());
-        if predicted != gold && active_form == Some(predicted.as_str()) {
+        if predicted.action != gold && active_form == Some(predicted.action.as_str()) {
             tracker.update(Event::new(
                 EventKind::ActionExecutionRejected {
-                    name: predicted,
+                    name: predicted.action,
                     policy: None,
                     confidence: None,
                 },
@@ -396,6 +407,16 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
             return predict(tracker);
         }
         predicted
+    };
+    let mut predictions: Vec<ActionPrediction> = Vec::new();
+    let mut record = |gold: &str, p: crate::policies::PolicyPrediction| {
+        predictions.push(ActionPrediction {
+            action: gold.to_owned(),
+            predicted: p.action.clone(),
+            policy: p.policy,
+            confidence: p.confidence,
+        });
+        p.action
     };
     let domain = agent.dialogue.domain.clone();
     let specs: Arc<[SlotSpec]> = agent.dialogue.slot_specs.clone();
@@ -424,7 +445,8 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
                     text,
                 } => {
                     if pending_listen {
-                        let predicted = predict_action(&mut tracker, ACTION_LISTEN);
+                        let predicted =
+                            record(ACTION_LISTEN, predict_action(&mut tracker, ACTION_LISTEN));
                         action_pairs.push((ACTION_LISTEN.to_owned(), predicted.clone()));
                         if predicted != ACTION_LISTEN {
                             passed = false;
@@ -496,7 +518,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
                     }
                 }
                 StepKind::Action(gold) | StepKind::Bot(gold) => {
-                    let predicted = predict_action(&mut tracker, gold);
+                    let predicted = record(gold, predict_action(&mut tracker, gold));
                     action_pairs.push((gold.clone(), predicted.clone()));
                     if &predicted != gold {
                         passed = false;
@@ -550,6 +572,7 @@ pub fn evaluate_stories(agent: &Agent, stories: &[Story], e2e: bool) -> CoreEval
         actions,
         intents: Report::from_pairs(intent_pairs.iter().map(|(g, p)| (g.as_str(), p.as_str()))),
         end_to_end: e2e,
+        predictions,
     }
 }
 

@@ -196,7 +196,8 @@ pub fn parse_message(domain: &Domain, nlu: &dyn Nlu, message: &UserMessage) -> V
 /// of the domain's (or a default intent such as `restart`); `None` otherwise, and then the
 /// text goes to the NLU, as in Rasa.
 pub fn shortcut_parse(domain: &Domain, text: &str) -> Option<Value> {
-    let rest = text.trim().strip_prefix('/')?;
+    let trimmed = text.trim();
+    let rest = trimmed.strip_prefix('/')?;
     let (intent, entities_json) = match rest.find('{') {
         Some(i) => (&rest[..i], Some(&rest[i..])),
         None => (rest, None),
@@ -215,13 +216,29 @@ pub fn shortcut_parse(domain: &Domain, text: &str) -> Option<Value> {
     let mut entities = Vec::new();
     if let Some(j) = entities_json {
         let map: Map<String, Value> = serde_json::from_str(j).ok()?;
+        // Rasa's span: the JSON object inside the (trimmed) text, in characters, and the
+        // extractor that unpacks it.
+        let start = trimmed.chars().count() - j.chars().count();
+        let end = start + j.chars().count();
         for (entity, value) in map {
+            if domain.entity(&entity).is_none() {
+                tracing::warn!(
+                    "the message gives an entity the domain does not have; it is left out"
+                );
+                continue;
+            }
             let values = match value {
                 Value::Array(items) => items,
                 other => vec![other],
             };
             for v in values {
-                entities.push(json!({"entity": entity, "value": v, "start": 0, "end": 0}));
+                entities.push(json!({
+                    "entity": entity,
+                    "value": v,
+                    "start": start,
+                    "end": end,
+                    "extractor": "RegexMessageHandler",
+                }));
             }
         }
     }
@@ -732,5 +749,39 @@ impl DialogueModel {
         tracker.update(self.action_event(&name, Some(prediction), (env.now)()));
         self.log_outcome(tracker, outcome, output, env);
         true
+    }
+}
+
+#[cfg(test)]
+mod shortcut_tests {
+    use serde_json::json;
+
+    use super::shortcut_parse;
+
+    fn domain(yaml: &str) -> rusa_project::Domain {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("domain.yml");
+        std::fs::write(&path, yaml).unwrap();
+        rusa_project::load_domain(&path, &mut Vec::new()).unwrap().0
+    }
+
+    #[test]
+    fn entities_of_a_shortcut_carry_rasas_span_and_extractor() {
+        let domain = domain("version: \"3.1\"\nintents:\n- inform\nentities:\n- city\n");
+        let parse = shortcut_parse(
+            &domain,
+            "  /inform{\"city\": [\"Berlin\", \"Köln\"], \"x\": 1} ",
+        )
+        .unwrap();
+        // The JSON object spans characters 7..43 of the trimmed text; `x` is not an
+        // entity of the domain and is left out, as Rasa does.
+        assert_eq!(
+            parse["entities"],
+            json!([
+                {"entity": "city", "value": "Berlin", "start": 7, "end": 43, "extractor": "RegexMessageHandler"},
+                {"entity": "city", "value": "Köln", "start": 7, "end": 43, "extractor": "RegexMessageHandler"},
+            ])
+        );
+        assert_eq!(parse["intent"]["name"], "inform");
     }
 }

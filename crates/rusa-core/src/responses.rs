@@ -334,6 +334,32 @@ mod tests {
     }
 
     #[test]
+    fn the_starters_forecast_never_says_none() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/weatherbot/domain.yml");
+        let (domain, _) = rusa_project::load_domain(&path, &mut Vec::new()).unwrap();
+        let forecast = domain.responses.get("utter_forecast").unwrap();
+        let without_city = generate(forecast, &slots(&[]), None, &mut first).unwrap();
+        let text = without_city.text.unwrap();
+        assert!(!text.contains("None") && !text.contains("{city}"), "{text}");
+        assert!(text.contains("Tell me a city"), "{text}");
+        let with_null =
+            generate(forecast, &slots(&[("city", Value::Null)]), None, &mut first).unwrap();
+        assert_eq!(with_null.text.as_deref(), Some(text.as_str()));
+        let oslo = generate(
+            forecast,
+            &slots(&[("city", json!("Oslo"))]),
+            None,
+            &mut first,
+        )
+        .unwrap();
+        assert_eq!(
+            oslo.text.as_deref(),
+            Some("Here is the forecast for Oslo: mild, with a chance of sun.")
+        );
+    }
+
+    #[test]
     fn channel_specific_variations_are_preferred() {
         let response = Response {
             name: "utter_hi".into(),

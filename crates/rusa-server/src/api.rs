@@ -45,6 +45,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/conversations/{conversation_id}/execute"),
     ("POST", "/conversations/{conversation_id}/trigger_intent"),
     ("GET", "/conversations/{conversation_id}/story"),
+    ("POST", "/model/train"),
+    ("POST", "/model/test/stories"),
+    ("POST", "/model/test/intents"),
     ("GET", "/openapi.json"),
 ];
 
@@ -78,6 +81,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(trigger_intent),
         )
         .route("/conversations/{conversation_id}/story", get(story))
+        .route("/model/train", post(crate::training::train))
+        .route("/model/test/stories", post(crate::evaluation::test_stories))
+        .route("/model/test/intents", post(crate::evaluation::test_intents))
         .route_layer(middleware::from_fn(crate::request_limits::conversation_id))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     public_routes().merge(protected)
@@ -139,10 +145,18 @@ async fn hello() -> String {
     format!("Hello from rusa: {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The Rasa version rusa answers as (the version the action server is told too).
+pub const RASA_VERSION: &str = "3.6.21";
+/// Rasa 3.6's `MINIMUM_COMPATIBLE_VERSION` (rasa/constants.py).
+pub const RASA_MINIMUM_COMPATIBLE_VERSION: &str = "3.5.0";
+
+/// Rasa's answer, the Rasa version rusa is compatible with, and rusa's own version.
 async fn version() -> Json<Value> {
-    Json(
-        json!({"version": env!("CARGO_PKG_VERSION"), "minimum_compatible_version": env!("CARGO_PKG_VERSION")}),
-    )
+    Json(json!({
+        "version": RASA_VERSION,
+        "minimum_compatible_version": RASA_MINIMUM_COMPATIBLE_VERSION,
+        "rusa_version": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 async fn openapi() -> Json<Value> {
@@ -493,11 +507,42 @@ async fn predict(
         .policies
         .predict(&agent.dialogue.domain, &tracker);
     Ok(Json(json!({
-        "scores": [{"action": prediction.action, "score": prediction.confidence}],
+        "scores": action_scores(&agent.dialogue.domain, &prediction.action, prediction.confidence),
         "policy": prediction.policy,
         "confidence": prediction.confidence,
         "tracker": tracker.current_state(EventVerbosity::AfterRestart),
     })))
+}
+
+/// Every action of the domain with its score, as Rasa answers `predict`: Rasa's default
+/// actions, the declared actions, the responses (retrieval responses by their base name)
+/// and the forms, most probable first, ties by name. The winning policy's prediction gives
+/// the predicted action its confidence and every other action 0, as Rasa's rule and
+/// memoization policies do.
+fn action_scores(domain: &rusa_project::Domain, predicted: &str, confidence: f64) -> Vec<Value> {
+    let mut names: std::collections::BTreeSet<&str> = rusa_project::validate::DEFAULT_ACTIONS
+        .iter()
+        .copied()
+        .chain(["action_send_text"])
+        .collect();
+    names.extend(domain.actions.iter().map(|a| a.name.as_str()));
+    names.extend(
+        domain
+            .responses
+            .keys()
+            .map(|k| k.split_once('/').map_or(k.as_str(), |(base, _)| base)),
+    );
+    names.extend(domain.forms.iter().map(|f| f.name.as_str()));
+    names.insert(predicted);
+    let mut scores: Vec<(&str, f64)> = names
+        .into_iter()
+        .map(|name| (name, if name == predicted { confidence } else { 0.0 }))
+        .collect();
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    scores
+        .into_iter()
+        .map(|(action, score)| json!({"action": action, "score": score}))
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -733,6 +778,7 @@ async fn story(
             EventKind::User(u) => {
                 if let Some(intent) = u.intent_name() {
                     yaml.push_str(&format!("  - intent: {}\n", yaml_scalar(intent)));
+                    write_story_entities(&mut yaml, u.entities());
                 }
             }
             EventKind::Action(a) => {
@@ -748,7 +794,7 @@ async fn story(
                 yaml.push_str(&format!(
                     "  - slot_was_set:\n    - {}: {}\n",
                     yaml_scalar(name),
-                    value
+                    rusa_project::yaml_writer::inline(value)
                 ));
             }
             EventKind::ActiveLoop { name } => {
@@ -767,7 +813,51 @@ async fn story(
         .into_response())
 }
 
-/// A string as a YAML scalar: quoted when it could be read as something else.
+/// A string as a YAML scalar: plain, quoted when it could be read as something else.
 fn yaml_scalar(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    rusa_project::yaml_writer::scalar(s)
+}
+
+/// The entities of a user step as Rasa's story writer puts them: `- city: Berlin` for an
+/// entity with a value, the mapping with its `role` and `group` when it has either, and
+/// the bare name when it has no value.
+fn write_story_entities(yaml: &mut String, entities: &[Value]) {
+    let named: Vec<&Value> = entities
+        .iter()
+        .filter(|e| e.get("entity").and_then(Value::as_str).is_some())
+        .collect();
+    if named.is_empty() {
+        return;
+    }
+    yaml.push_str("    entities:\n");
+    for entity in named {
+        let name = entity["entity"].as_str().unwrap_or_default();
+        let Some(value) = entity.get("value") else {
+            yaml.push_str(&format!("    - {}\n", yaml_scalar(name)));
+            continue;
+        };
+        let extra: Vec<(&str, &Value)> = ["role", "group"]
+            .into_iter()
+            .filter_map(|key| entity.get(key).filter(|v| !v.is_null()).map(|v| (key, v)))
+            .collect();
+        if extra.is_empty() {
+            yaml.push_str(&format!(
+                "    - {}: {}\n",
+                yaml_scalar(name),
+                rusa_project::yaml_writer::inline(value)
+            ));
+        } else {
+            yaml.push_str(&format!("    - entity: {}\n", yaml_scalar(name)));
+            yaml.push_str(&format!(
+                "      value: {}\n",
+                rusa_project::yaml_writer::inline(value)
+            ));
+            for (key, v) in extra {
+                yaml.push_str(&format!(
+                    "      {key}: {}\n",
+                    rusa_project::yaml_writer::inline(v)
+                ));
+            }
+        }
+    }
 }

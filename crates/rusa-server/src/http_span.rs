@@ -48,6 +48,9 @@ pub(crate) async fn message_request(request: Request, next: Next) -> Response {
         ("POST", Some("/conversations/{conversation_id}/execute")) => {
             server_span!("POST", "/conversations/{conversation_id}/execute")
         }
+        ("POST", Some("/model/train")) => server_span!("POST", "/model/train"),
+        ("POST", Some("/model/test/stories")) => server_span!("POST", "/model/test/stories"),
+        ("POST", Some("/model/test/intents")) => server_span!("POST", "/model/test/intents"),
         _ => return next.run(request).await,
     };
     rusa_otel::propagation::continue_from_headers(&span, request.headers());

@@ -11,6 +11,7 @@ mod auth;
 mod callback;
 pub mod connections;
 mod error;
+mod evaluation;
 mod http_span;
 pub mod model_server;
 pub mod openapi;
@@ -19,6 +20,7 @@ pub mod reminders;
 pub mod request_limits;
 mod rest;
 mod tracker_cache;
+mod training;
 
 pub use api::API_ROUTES;
 pub use connections::{ConnectionLimits, serve};
@@ -57,6 +59,41 @@ pub struct ServerConfig {
     pub rest: bool,
     /// Serve the callback channel, POSTing replies here (`callback:` in credentials.yml).
     pub callback: Option<rusa_actions::HttpEndpoint>,
+    /// Trains `POST /model/train`'s project (`rusa run` gives `rusa train`'s code); none:
+    /// that route answers 501.
+    pub trainer: Option<Trainer>,
+}
+
+/// The project files of a `POST /model/train` request, and where the archive goes.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub domain: std::path::PathBuf,
+    pub config: std::path::PathBuf,
+    pub data: std::path::PathBuf,
+    pub out: std::path::PathBuf,
+    /// Train even when nothing changed (`force_training`).
+    pub force: bool,
+}
+
+/// Why a training failed.
+#[derive(Debug, Clone)]
+pub enum TrainFailure {
+    /// The project sent is not valid (answered 400).
+    Invalid(String),
+    /// Training itself failed (answered 500).
+    Failed(String),
+}
+
+/// A blocking function that trains a project and answers the archive's path.
+#[derive(Clone)]
+pub struct Trainer(
+    pub Arc<dyn Fn(&TrainRequest) -> Result<std::path::PathBuf, TrainFailure> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Trainer")
+    }
 }
 
 impl Default for ServerConfig {
@@ -70,6 +107,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(request_limits::DEFAULT_BODY_READ_TIMEOUT_SECS),
             rest: true,
             callback: None,
+            trainer: None,
         }
     }
 }

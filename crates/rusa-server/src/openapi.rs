@@ -37,6 +37,15 @@ fn summary(method: &str, path: &str) -> &'static str {
             "Handle an intent as an external event (entities; output_channel as for execute)"
         }
         ("GET", "/conversations/{conversation_id}/story") => "The conversation as a YAML story",
+        ("POST", "/model/train") => {
+            "Train a model on the YAML body (config, domain, nlu, stories, rules) and answer the archive (force_training, save_to_default_model_directory, callback_url)"
+        }
+        ("POST", "/model/test/stories") => {
+            "Evaluate the loaded model on the test stories of the body (YAML; ?e2e=true parses the texts)"
+        }
+        ("POST", "/model/test/intents") => {
+            "Evaluate the NLU of the loaded model (or ?model=) on the NLU data of the body (YAML or JSON)"
+        }
         ("GET", "/openapi.json") => "This document",
         ("GET", "/webhooks/rest/") => "REST channel health",
         ("POST", "/webhooks/rest/webhook") => {

@@ -296,7 +296,10 @@ async fn the_api_parses_and_shows_trackers() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(status_json["model_id"], "test-model-id");
     let (_, version, _) = send(&state, "GET", "/version", None).await;
-    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        version,
+        json!({"version": "3.6.21", "minimum_compatible_version": "3.5.0", "rusa_version": env!("CARGO_PKG_VERSION")})
+    );
     let (status, domain, _) = send(&state, "GET", "/domain", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -319,6 +322,24 @@ async fn conversations_can_be_driven_through_the_api() {
     assert_eq!(tracker["latest_message"]["intent"]["name"], "greet");
     let (_, prediction, _) = send(&state, "POST", "/conversations/c1/predict", None).await;
     assert_eq!(prediction["scores"][0]["action"], "utter_greet");
+    // Every action of the domain (Rasa's default actions included), most probable first,
+    // ties by name, as Rasa sorts them.
+    let scores = prediction["scores"].as_array().unwrap();
+    assert_eq!(
+        scores.len(),
+        19,
+        "moodbot has 19 actions in Rasa: {prediction}"
+    );
+    assert!(
+        scores
+            .windows(2)
+            .all(|w| w[0]["score"].as_f64() > w[1]["score"].as_f64()
+                || (w[0]["score"] == w[1]["score"]
+                    && w[0]["action"].as_str() < w[1]["action"].as_str())),
+        "{prediction}"
+    );
+    assert_eq!(scores[0]["score"], prediction["confidence"]);
+    assert!(scores.iter().any(|s| s["action"] == "action_restart"));
     let (status, executed, _) = send(
         &state,
         "POST",
@@ -347,7 +368,7 @@ async fn conversations_can_be_driven_through_the_api() {
     let (status, _, story) = send(&state, "GET", "/conversations/c1/story", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        story.contains("- intent: \"mood_great\"") && story.contains("- action: \"utter_happy\""),
+        story.contains("- intent: mood_great\n") && story.contains("- action: utter_happy\n"),
         "{story}"
     );
     let events = r#"[{"event": "slot", "name": "session_started_metadata", "value": {"a": 1}}]"#;
@@ -1027,4 +1048,306 @@ async fn the_model_is_pulled_from_a_model_server_and_replaced_when_it_changes() 
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
     let (_, status_after, _) = send(&state, "GET", "/status", None).await;
     assert_eq!(status_after["model_id"], "second-model-id");
+}
+
+#[tokio::test]
+async fn the_story_keeps_entities_and_writes_slot_values_as_yaml() {
+    let state = state(api());
+    let events = r#"[
+        {"event": "action", "name": "action_listen", "timestamp": 1},
+        {"event": "user", "text": "/greet", "timestamp": 2, "parse_data": {
+            "intent": {"name": "greet", "confidence": 1.0},
+            "entities": [{"entity": "city", "value": "Berlin", "start": 0, "end": 6},
+                         {"entity": "city", "value": "Bad Ems", "role": "to"}]}},
+        {"event": "slot", "name": "city", "value": "Berlin", "timestamp": 3},
+        {"event": "slot", "name": "count", "value": 2, "timestamp": 4},
+        {"event": "slot", "name": "flag", "value": null, "timestamp": 5},
+        {"event": "action", "name": "utter_greet", "timestamp": 6}
+    ]"#;
+    let (status, _, _) = send(
+        &state,
+        "PUT",
+        "/conversations/s1/tracker/events",
+        Some(events),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, story) = send(&state, "GET", "/conversations/s1/story", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = "  - intent: greet
+    entities:
+    - city: Berlin
+    - entity: city
+      value: Bad Ems
+      role: to
+  - slot_was_set:
+    - city: Berlin
+  - slot_was_set:
+    - count: 2
+  - slot_was_set:
+    - flag: null
+  - action: utter_greet
+";
+    assert!(story.ends_with(expected), "{story}");
+}
+
+#[tokio::test]
+async fn slash_entities_carry_rasas_span_and_extractor_in_model_parse() {
+    let state = state(api());
+    // moodbot declares no entities: Rasa leaves unknown entity types out.
+    let (status, parse, _) = send(
+        &state,
+        "POST",
+        "/model/parse",
+        Some(r#"{"text": "/greet{\"city\": \"Berlin\"}"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(parse["intent"]["name"], "greet");
+    assert_eq!(parse["entities"], json!([]));
+}
+
+/// Sends `body` with its content type; answers the status and the JSON.
+async fn send_typed(
+    state: &AppState,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn test_stories_answers_rasas_evaluation() {
+    let state = state(api());
+    let stories =
+        std::fs::read_to_string(fixtures().join("moodbot/tests/test_stories.yml")).unwrap();
+    let (status, report) = send_typed(
+        &state,
+        "/model/test/stories",
+        "application/x-yaml",
+        &stories,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    for key in [
+        "report",
+        "precision",
+        "f1",
+        "accuracy",
+        "actions",
+        "in_training_data_fraction",
+    ] {
+        assert!(report.get(key).is_some(), "{key} missing: {report}");
+    }
+    assert_eq!(report["is_end_to_end_evaluation"], false);
+    let actions = report["actions"].as_array().unwrap();
+    assert!(!actions.is_empty());
+    for a in actions {
+        assert!(a["action"].is_string() && a["predicted"].is_string() && a["policy"].is_string());
+        assert!(a["confidence"].is_number());
+    }
+    assert!(
+        report["report"]["utter_greet"]["support"].as_u64() > Some(0),
+        "{report}"
+    );
+    // A story that goes wrong lowers the accuracy below 1.
+    let wrong = "version: \"3.1\"\nstories:\n- story: wrong\n  steps:\n  - intent: greet\n  - action: utter_goodbye\n";
+    let (status, bad) = send_typed(
+        &state,
+        "/model/test/stories?e2e=false",
+        "application/x-yaml",
+        wrong,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{bad}");
+    assert!(bad["accuracy"].as_f64() < Some(1.0), "{bad}");
+    assert!(
+        bad["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "utter_goodbye" && a["predicted"] == "utter_greet"),
+        "{bad}"
+    );
+    let (status, error) = send_typed(&state, "/model/test/stories", "application/x-yaml", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["message"],
+        "You must provide some stories in the request body."
+    );
+    let (status, error) = send_typed(
+        &state,
+        "/model/test/stories",
+        "application/x-yaml",
+        "stories: [1, 2",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        !error["message"].as_str().unwrap().contains("rusa-api-"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn test_intents_answers_rasas_evaluation() {
+    let state = state(api());
+    let nlu = "version: \"3.1\"\nnlu:\n- intent: greet\n  examples: |\n    - hello\n    - hey there\n- intent: goodbye\n  examples: |\n    - bye bye\n";
+    let (status, result) =
+        send_typed(&state, "/model/test/intents", "application/x-yaml", nlu).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    let intents = &result["intent_evaluation"];
+    for key in [
+        "report",
+        "precision",
+        "f1_score",
+        "accuracy",
+        "predictions",
+        "errors",
+    ] {
+        assert!(intents.get(key).is_some(), "{key} missing: {result}");
+    }
+    assert_eq!(
+        intents["predictions"].as_array().unwrap().len(),
+        3,
+        "{result}"
+    );
+    assert!(result.get("entity_evaluation").is_some());
+    assert_eq!(result["response_selection_evaluation"], Value::Null);
+    let json_nlu = r#"{"rasa_nlu_data": {"common_examples": [{"text": "hello", "intent": "greet", "entities": []}]}}"#;
+    let (status, result) =
+        send_typed(&state, "/model/test/intents", "application/json", json_nlu).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(
+        result["intent_evaluation"]["predictions"][0]["intent"], "greet",
+        "{result}"
+    );
+    let (status, _) = send_typed(&state, "/model/test/intents", "application/json", " ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A trainer as `rusa run` gives the server, on the library calls `rusa train` makes:
+/// load the project the request was split into, train, write the archive.
+fn library_trainer() -> rusa_server::Trainer {
+    rusa_server::Trainer(Arc::new(|request: &rusa_server::TrainRequest| {
+        let paths = rusa_project::ProjectPaths {
+            domain: request.domain.clone(),
+            data: vec![request.data.clone()],
+            config: request.config.clone(),
+        };
+        let project = rusa_project::Project::load(&paths)
+            .map_err(|e| rusa_server::TrainFailure::Invalid(e.to_string()))?;
+        let plan = rusa_core::graph::TrainingPlan {
+            training_type: rusa_core::graph::TrainingType::Both,
+            pipeline: rusa_nlu::Pipeline::from_config(project.config.pipeline.as_deref(), false)
+                .map_err(|e| rusa_server::TrainFailure::Invalid(e.to_string()))?,
+            policies: rusa_core::policies::default_policies(),
+            random_seed: 42,
+            output_filename: "api.tar.gz".into(),
+            is_finetuning: false,
+        };
+        let graph = rusa_core::graph::GraphTrainer::new(None)
+            .train(&project, &plan)
+            .map_err(|e| rusa_server::TrainFailure::Failed(e.to_string()))?;
+        std::fs::create_dir_all(&request.out).unwrap();
+        let path = request.out.join("20260101-000000-api.tar.gz");
+        rusa_core::archive::ModelArchive {
+            metadata: rusa_core::archive::ModelMetadata::unsaved(
+                "api-model",
+                rusa_core::graph::TrainingType::Both,
+                "en",
+            ),
+            domain: project.domain.clone(),
+            nlu: graph.nlu,
+            policies: graph.policies,
+        }
+        .write(&path, &|_| {})
+        .map_err(|e| rusa_server::TrainFailure::Failed(e.to_string()))?;
+        Ok(path)
+    }))
+}
+
+#[tokio::test]
+async fn model_train_answers_the_archive_of_the_yaml_body() {
+    let state = state(ServerConfig {
+        trainer: Some(library_trainer()),
+        ..api()
+    });
+    let moodbot = fixtures().join("moodbot");
+    let read = |p: &str| std::fs::read_to_string(moodbot.join(p)).unwrap();
+    let strip = |t: String| t.replace("version: \"3.1\"\n", "");
+    let body = format!(
+        "version: \"3.1\"\n{}\n{}\n{}\n{}\n",
+        strip(read("config.yml")),
+        strip(read("domain.yml")),
+        strip(read("data/nlu.yml")),
+        strip(read("data/stories.yml")),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri(
+            "/model/train?save_to_default_model_directory=false&force_training=true&augmentation=0",
+        )
+        .header("content-type", "application/x-yaml")
+        .body(Body::from(body))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(response.headers()["filename"], "20260101-000000-api.tar.gz");
+    let bytes = to_bytes(response.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.tar.gz");
+    std::fs::write(&path, &bytes).unwrap();
+    let agent = rusa_core::agent::Agent::load(&path).unwrap();
+    assert_eq!(agent.parse("hello")["intent"]["name"], "greet");
+
+    // A mistake is a 400 naming the request body's line, not a temporary file.
+    let (status, error) = send_typed(
+        &state,
+        "/model/train?save_to_default_model_directory=false",
+        "application/x-yaml",
+        "version: \"3.1\"\nintents:\n- greet\nslots:\n  mood:\n    type: no_such_type\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("the request body (domain)") && !message.contains("rusa-api-train"),
+        "{message}"
+    );
+    let (status, _) = send_typed(&state, "/model/train", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send_typed(&state, "/model/train", "application/x-yaml", "  \n").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Without a trainer (a server embedded without one) the route says so.
+    let bare = crate::state(api());
+    let (status, error) = send_typed(
+        &bare,
+        "/model/train",
+        "application/x-yaml",
+        "version: \"3.1\"\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{error}");
 }

@@ -147,9 +147,52 @@ pub struct TrainArgs {
 #[derive(Debug, Subcommand)]
 pub enum TrainPart {
     /// Train only the NLU pipeline (intents, entities, response selection)
-    Nlu(TrainCommon),
+    Nlu(TrainNluArgs),
     /// Train only the dialogue policies
-    Core(TrainCommon),
+    Core(TrainCoreArgs),
+}
+
+impl TrainPart {
+    /// The common flags, with Rasa's `-u/--nlu` or `-s/--stories` as the training data.
+    pub fn into_common(self) -> TrainCommon {
+        let (data, mut common) = match self {
+            Self::Nlu(a) => (a.nlu, a.common),
+            Self::Core(a) => (a.stories, a.common),
+        };
+        if let Some(data) = data {
+            common.project.data = data;
+        }
+        common
+    }
+
+    pub fn common(&self) -> &TrainCommon {
+        match self {
+            Self::Nlu(a) => &a.common,
+            Self::Core(a) => &a.common,
+        }
+    }
+}
+
+/// `rusa train nlu`: the common flags and Rasa's `-u/--nlu`.
+#[derive(Debug, Args)]
+pub struct TrainNluArgs {
+    /// NLU training data: files or directories (Rasa's name for --data here)
+    #[arg(short = 'u', long = "nlu", value_name = "PATH", num_args = 1.., conflicts_with = "data")]
+    pub nlu: Option<Vec<PathBuf>>,
+
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// `rusa train core`: the common flags and Rasa's `-s/--stories`.
+#[derive(Debug, Args)]
+pub struct TrainCoreArgs {
+    /// Stories and rules: files or directories (Rasa's name for --data here)
+    #[arg(short = 's', long = "stories", value_name = "PATH", num_args = 1.., conflicts_with = "data")]
+    pub stories: Option<Vec<PathBuf>>,
+
+    #[command(flatten)]
+    pub common: TrainCommon,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use rusa_otel::{Note, Pipeline};
 
 use crate::cli::{
     Command, InteractiveArgs, InteractivePart, RunArgs, ShellArgs, ShellPart, TestArgs, TestPart,
-    TrainArgs, TrainPart,
+    TrainArgs,
 };
 use crate::error::UserError;
 
@@ -27,7 +27,7 @@ fn traced_command(command: &Command) -> Option<(&Path, bool)> {
     match command {
         Command::Train(TrainArgs { part, common }) => {
             let common = match part {
-                Some(TrainPart::Nlu(c) | TrainPart::Core(c)) => c,
+                Some(part) => part.common(),
                 None => common,
             };
             Some((&common.endpoints, false))

@@ -86,12 +86,24 @@ fn stories_that_agree_on_their_last_turns_only_conflict_over_a_short_history() {
         &projects().join("rasa-verdict"),
         &["data", "validate", "--max-history", "5"],
     );
-    assert_eq!(r.code, 1, "{}", r.stdout);
+    // Found, and a warning as in Rasa 3.6 (exit 1 only with --fail-on-warnings).
+    assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(
         r.stdout.contains("story structure conflict"),
         "{}",
         r.stdout
     );
+    let strict = run(
+        &projects().join("rasa-verdict"),
+        &[
+            "data",
+            "validate",
+            "--max-history",
+            "5",
+            "--fail-on-warnings",
+        ],
+    );
+    assert_eq!(strict.code, 1, "{}", strict.stdout);
 }
 
 // 3. `train` validates first.
@@ -165,7 +177,13 @@ fn skip_validation_trains_anyway_and_warnings_fail_only_when_asked() {
     assert_eq!(strict.code, 1, "{}{}", strict.stdout, strict.stderr);
     let short = run(
         dir.path(),
-        &["train", "--validation-max-history", "5", "--force"],
+        &[
+            "train",
+            "--validation-max-history",
+            "5",
+            "--fail-on-validation-warnings",
+            "--force",
+        ],
     );
     assert_eq!(short.code, 1, "{}", short.stderr);
     assert!(
@@ -332,4 +350,60 @@ fn the_shell_skips_a_line_that_is_not_utf8_and_goes_on() {
     );
     // The session went on after the bad line.
     assert_eq!(stdout, "Hey! How are you?\n");
+}
+
+#[test]
+fn train_core_and_nlu_take_rasas_short_data_flags() {
+    let dir = copy_project("base");
+    std::fs::rename(dir.path().join("data"), dir.path().join("training")).unwrap();
+    let missing = run(dir.path(), &["train", "core"]);
+    assert_ne!(missing.code, 0, "no data/ to train on: {}", missing.stderr);
+    let core = run(
+        dir.path(),
+        &["train", "core", "-s", "training", "--out", "core-models"],
+    );
+    assert_eq!(core.code, 0, "{}{}", core.stdout, core.stderr);
+    assert!(
+        dir.path()
+            .join("core-models")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    let nlu = run(
+        dir.path(),
+        &["train", "nlu", "-u", "training", "--out", "nlu-models"],
+    );
+    assert_eq!(nlu.code, 0, "{}{}", nlu.stdout, nlu.stderr);
+    assert!(
+        dir.path()
+            .join("nlu-models")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    let long = run(
+        dir.path(),
+        &[
+            "train",
+            "nlu",
+            "--nlu",
+            "training",
+            "--out",
+            "nlu-models",
+            "--force",
+        ],
+    );
+    assert_eq!(long.code, 0, "{}{}", long.stdout, long.stderr);
+    let both = run(
+        dir.path(),
+        &["train", "core", "-s", "training", "--data", "training"],
+    );
+    assert_eq!(
+        both.code, 2,
+        "-s and --data name the same thing: {}",
+        both.stderr
+    );
 }

@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(
             without_response(domain, "utter_forecast"),
             domain.replace(
-                "  utter_forecast:\n  - text: \"Here is the forecast for {city}: mild, with a chance of sun.\"\n",
+                "  utter_forecast:\n  - text: \"Here is the forecast for {city}: mild, with a chance of sun.\"\n  - condition:\n    - type: slot\n      name: city\n      value: null\n    text: \"Tell me a city and I will give you its forecast.\"\n",
                 ""
             )
         );

@@ -103,6 +103,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<Outcome> {
         rest,
         callback: callback.clone(),
         body_read_timeout: Duration::from_secs(args.request_body_timeout),
+        trainer: Some(rusa_server::Trainer(Arc::new(
+            crate::commands::train::train_for_api,
+        ))),
         ..ServerConfig::default()
     };
     crate::usage::server_started(&crate::usage::ServerStartInfo {

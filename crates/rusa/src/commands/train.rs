@@ -21,8 +21,8 @@ static PARTIAL_ARCHIVE: Mutex<Option<PathBuf>> = Mutex::new(None);
 pub fn run(args: TrainArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     let (training_type, common) = match args.part {
         None => (TrainingType::Both, args.common),
-        Some(TrainPart::Nlu(c)) => (TrainingType::Nlu, c),
-        Some(TrainPart::Core(c)) => (TrainingType::Core, c),
+        Some(part @ TrainPart::Nlu(_)) => (TrainingType::Nlu, part.into_common()),
+        Some(part @ TrainPart::Core(_)) => (TrainingType::Core, part.into_common()),
     };
     if common.dry_run {
         return dry_run(training_type, &common, log);
@@ -98,6 +98,61 @@ pub fn train(
     log: LogArgs,
 ) -> anyhow::Result<Option<PathBuf>> {
     install_interrupt_handler();
+    train_keeping_signals(training_type, common, log)
+}
+
+/// `POST /model/train`: `rusa train` on the project files the request was split into, with
+/// its validation, telemetry and spans; the server keeps its own signal handling. Answers the
+/// archive (the newest in the output directory when nothing changed).
+pub fn train_for_api(
+    request: &rusa_server::TrainRequest,
+) -> Result<PathBuf, rusa_server::TrainFailure> {
+    #[derive(clap::Parser)]
+    struct ApiTrain {
+        #[command(flatten)]
+        common: TrainCommon,
+    }
+    use clap::Parser as _;
+    let mut args: Vec<std::ffi::OsString> = vec!["train".into()];
+    for (flag, path) in [
+        ("--domain", &request.domain),
+        ("--config", &request.config),
+        ("--data", &request.data),
+        ("--out", &request.out),
+    ] {
+        args.push(flag.into());
+        args.push(path.into());
+    }
+    if request.force {
+        args.push("--force".into());
+    }
+    let common = ApiTrain::try_parse_from(args)
+        .map_err(|e| rusa_server::TrainFailure::Failed(e.to_string()))?
+        .common;
+    let log = LogArgs {
+        quiet: true,
+        ..LogArgs::default()
+    };
+    match train_keeping_signals(TrainingType::Both, &common, log) {
+        Ok(Some(path)) => Ok(path),
+        Ok(None) => newest_model(&common.out).ok_or_else(|| {
+            rusa_server::TrainFailure::Failed("nothing changed, and no model was found".into())
+        }),
+        Err(e)
+            if e.downcast_ref::<UserError>().is_some()
+                || e.downcast_ref::<rusa_project::ProjectError>().is_some() =>
+        {
+            Err(rusa_server::TrainFailure::Invalid(format!("{e:#}")))
+        }
+        Err(e) => Err(rusa_server::TrainFailure::Failed(format!("{e:#}"))),
+    }
+}
+
+fn train_keeping_signals(
+    training_type: TrainingType,
+    common: &TrainCommon,
+    log: LogArgs,
+) -> anyhow::Result<Option<PathBuf>> {
     let started = Instant::now();
     let Prepared {
         project,
