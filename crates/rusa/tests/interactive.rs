@@ -475,3 +475,197 @@ fn figures() {
         );
     }
 }
+
+/// A small project with a form (`name_form`, asking for `name`) and a response with
+/// buttons (`utter_greet`), on the starter project's configuration.
+fn form_project(dir: &Path) -> PathBuf {
+    let project = starter(dir);
+    let _ = std::fs::remove_dir_all(project.join("tests"));
+    std::fs::write(
+        project.join("domain.yml"),
+        r#"version: "3.1"
+intents:
+- greet
+- request_name
+- inform
+- chitchat
+entities:
+- name
+slots:
+  name:
+    type: text
+    mappings:
+    - type: from_entity
+      entity: name
+forms:
+  name_form:
+    required_slots:
+    - name
+responses:
+  utter_greet:
+  - text: "Hi! What next?"
+    buttons:
+    - title: "Tell my name"
+      payload: "/request_name"
+    - title: "Chat"
+      payload: "/chitchat"
+  utter_ask_name:
+  - text: "What is your name?"
+  utter_chitchat:
+  - text: "Nice chatting."
+  utter_done:
+  - text: "Thanks, {name}."
+session_config:
+  session_expiration_time: 60
+  carry_over_slots_to_new_session: true
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("data/nlu.yml"),
+        r#"version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hello
+    - hi there
+    - good morning
+- intent: request_name
+  examples: |
+    - let me tell you my name
+    - I want to give my name
+    - take my name
+- intent: inform
+  examples: |
+    - I am [Ada](name)
+    - my name is [Grace](name)
+    - call me [Linus](name)
+- intent: chitchat
+  examples: |
+    - how is the weather
+    - tell me a joke
+    - what do you like
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("data/rules.yml"),
+        r#"version: "3.1"
+rules:
+- rule: greet
+  steps:
+  - intent: greet
+  - action: utter_greet
+- rule: chitchat
+  steps:
+  - intent: chitchat
+  - action: utter_chitchat
+- rule: start the form
+  steps:
+  - intent: request_name
+  - action: name_form
+  - active_loop: name_form
+- rule: submit the form
+  condition:
+  - active_loop: name_form
+  steps:
+  - action: name_form
+  - active_loop: null
+  - slot_was_set:
+    - requested_slot: null
+  - action: utter_done
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("data/stories.yml"),
+        r#"version: "3.1"
+stories:
+- story: give the name
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: request_name
+  - action: name_form
+  - active_loop: name_form
+  - intent: inform
+    entities:
+    - name: Ada
+  - action: name_form
+  - active_loop: null
+  - action: utter_done
+"#,
+    )
+    .unwrap();
+    project
+}
+
+/// Accepts the proposed action when it is `name`, else picks `name` instead.
+fn run_action(p: &mut PtySession, name: &str) {
+    if next_action(p) == name {
+        accept(p);
+    } else {
+        reject_for(p, name);
+    }
+}
+
+#[test]
+fn buttons_and_a_form_that_does_not_validate_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = form_project(dir.path());
+    let mut p = spawn(&project, &["--skip-visualization"]);
+    p.exp_string("Bot loaded.").unwrap();
+
+    input(&mut p, "/greet");
+    run_action(&mut p, "utter_greet");
+    p.exp_string("Hi! What next?").unwrap();
+    then_listen(&mut p);
+
+    // The greeting's buttons are offered by number; the first one sends its payload.
+    p.exp_string("Choose a button or type your own message")
+        .unwrap();
+    p.exp_string("1) Tell my name (/request_name)").unwrap();
+    p.exp_string("2) Chat (/chitchat)").unwrap();
+    p.exp_string("3) Type out your own message...").unwrap();
+    p.exp_string("Choose a number -> ").unwrap();
+    p.send_line("1").unwrap();
+    run_action(&mut p, "name_form");
+    p.exp_string("What is your name?").unwrap();
+    then_listen(&mut p);
+
+    // Chitchat inside the form: the form is not run (it is rejected) ...
+    input(&mut p, "/chitchat");
+    run_action(&mut p, "utter_chitchat");
+    p.exp_string("Nice chatting.").unwrap();
+    then_listen(&mut p);
+
+    // ... and when it runs again, Rasa's question: "no" lets it go on without checking.
+    input(&mut p, "/chitchat");
+    run_action(&mut p, "name_form");
+    p.exp_string("Should 'name_form' validate user input to fill the slot 'name'?")
+        .unwrap();
+    p.exp_string("(Y/n)").unwrap();
+    p.send_line("n").unwrap();
+    p.exp_string("What is your name?").unwrap();
+    then_listen(&mut p);
+
+    input(&mut p, r#"/inform{"name": "Ada"}"#);
+    run_action(&mut p, "name_form");
+    run_action(&mut p, "utter_done");
+    p.exp_string("Thanks, Ada.").unwrap();
+    then_listen(&mut p);
+    export_defaults(&mut p);
+
+    let stories = read(&project.join("data/stories.yml"));
+    let story = &stories[stories.find("- story: interactive_story_1").unwrap()..];
+    for step in [
+        "  - intent: request_name\n  - action: name_form\n  - active_loop: name_form\n",
+        "  - intent: chitchat\n  - action: utter_chitchat\n",
+        "  - intent: chitchat\n  - action: name_form\n",
+        "  - action: utter_done\n",
+    ] {
+        assert!(story.contains(step), "{step:?} missing from:\n{story}");
+    }
+    assert!(story.contains("active_loop: null"), "{story}");
+    run_ok(&project, &["data", "validate"]);
+}

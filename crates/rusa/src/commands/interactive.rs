@@ -2,7 +2,7 @@
 //! each parse and each action, and save the conversation as training data.
 //!
 //! Everything runs in process on the message processor's pieces: no HTTP API is opened.
-//! Only the live story graph is served, on 127.0.0.1, unless `--skip-visualization`. Custom
+//! Only the live story graph (the project's stories with the conversation highlighted) is served, on 127.0.0.1, unless `--skip-visualization`. Custom
 //! actions run on the action server of `--endpoints`, as in `rusa shell`; the conversation
 //! itself is kept in memory (the tracker store of the endpoints file is not used).
 
@@ -86,7 +86,11 @@ pub fn run(args: InteractiveArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let mut session = Session::new(Arc::new(agent), actions, sender)?;
-    let story = graph::LiveStory::default();
+    let story = if common.skip_visualization {
+        graph::LiveStory::default()
+    } else {
+        graph::LiveStory::new(project_paths(&common.project.data))
+    };
     let graph_addr = if common.skip_visualization {
         None
     } else {
@@ -172,6 +176,25 @@ fn model(common: &InteractiveCommon, core_only: bool, log: LogArgs) -> anyhow::R
     }
 }
 
+/// The paths of the project's stories and rules for the live graph; data that does not
+/// load is left out of the graph (training has already reported it).
+fn project_paths(data: &[PathBuf]) -> Vec<Vec<rusa_core::story_graph::GraphEvent>> {
+    let mut paths = Vec::new();
+    for dir in data {
+        let mut warnings = Vec::new();
+        match rusa_project::load_stories_and_rules(dir, &mut warnings) {
+            Ok((stories, rules)) => paths.extend(rusa_core::story_graph::sequences_from_project(
+                &stories, &rules,
+            )),
+            Err(e) => eprintln!(
+                "warning: the story graph leaves out '{}': {e}",
+                dir.display()
+            ),
+        }
+    }
+    paths
+}
+
 /// What to do after the menu.
 enum MenuChoice {
     Continue,
@@ -230,7 +253,7 @@ impl Ui<'_> {
             true,
         )
         .unwrap_or_default();
-        self.story.set(text);
+        self.story.set(self.session.tracker.events(), text);
     }
 
     /// Reads a message, confirms its parse and logs it.
@@ -272,10 +295,12 @@ impl Ui<'_> {
             println!("The conversation starts over.");
             return Ok(());
         }
+        self.session.start_turn();
         let (parse, shortcut) = self.session.parse(text);
         let parse = if shortcut {
             parse
         } else if self.core_only {
+            self.session.end_turn();
             println!(
                 "Type an intent of the domain as /intent (interactive core does not use NLU)."
             );
@@ -329,6 +354,44 @@ impl Ui<'_> {
     }
 
     /// Predicts the next action, asks whether it is right, and runs the one chosen.
+    /// What the chosen action means for the active form, as in Rasa: another action (not
+    /// `action_listen`) rejects the form; the form chosen again after the user's next
+    /// message, once rejected, asks whether it should validate that message ("no" logs
+    /// `loop_interrupted`, so the form runs without checking the answer and the story keeps
+    /// the form going).
+    fn check_active_loop(&mut self, chosen: &str) -> Result<(), Stop> {
+        let Some(active) = self.session.tracker.active_loop().cloned() else {
+            return Ok(());
+        };
+        if chosen != active.name && chosen != ACTION_LISTEN {
+            self.session.reject_active_loop(&active.name);
+            return Ok(());
+        }
+        let after_user = self.session.tracker.latest_action_name() == Some(ACTION_LISTEN);
+        if chosen == active.name && active.rejected && after_user {
+            let slot = self
+                .session
+                .tracker
+                .slot(rusa_core::tracker::REQUESTED_SLOT)
+                .and_then(Value::as_str)
+                .unwrap_or("null")
+                .to_owned();
+            let validate = self.terminal.confirm(&format!(
+                "Should '{}' validate user input to fill the slot '{slot}'?",
+                active.name
+            ))?;
+            if !validate {
+                self.session.interrupt_active_loop(true);
+            } else if !active.validate {
+                self.terminal.confirm(
+                    "ERROR: FormPolicy predicted no form validation based on previous training stories. Make sure to remove contradictory stories from training data. Otherwise predicting no form validation will not work as expected.",
+                )?;
+                self.session.interrupt_active_loop(false);
+            }
+        }
+        Ok(())
+    }
+
     fn bot_turn(&mut self) -> Result<(), Stop> {
         for _ in 0..MAX_ACTIONS_PER_TURN {
             if self.session.is_listening() {
@@ -336,7 +399,6 @@ impl Ui<'_> {
                 return Ok(());
             }
             let prediction = self.session.predict();
-            let active_loop = self.session.tracker.active_loop_name().map(str::to_owned);
             let ok = self.terminal.confirm(&format!(
                 "The bot wants to run '{}', correct?",
                 prediction.action
@@ -344,14 +406,10 @@ impl Ui<'_> {
             let chosen = if ok {
                 prediction
             } else {
-                if active_loop.as_deref() == Some(prediction.action.as_str()) {
-                    // Rejecting the active form: the form is told, and another action is
-                    // offered.
-                    self.session.reject_active_loop(&prediction.action);
-                }
                 let name = self.choose_action()?;
                 PolicyPrediction::new(&name, 1.0, USER_CHOSEN)
             };
+            self.check_active_loop(&chosen.action)?;
             let (ran, out) = self.session.run_action(&chosen);
             self.print_messages(&out.messages);
             if !ran {

@@ -5,6 +5,12 @@
 //! It runs on the message processor's pieces in process (`DialogueModel::log_message`,
 //! `predict_next`, `run_action`): nothing is served, and custom actions run on the
 //! endpoints' action server as in `rusa shell`.
+//!
+//! Each turn — from the user's message to the assistant's `action_listen` — is traced as
+//! one `Agent.handle_message` root span (with `MessageProcessor.handle_message` under it),
+//! as the server traces a turn: parsing, logging the message, predicting and running the
+//! actions of the turn are its children, and so is the time the user takes to confirm each
+//! step. Undo, fork, restart and a new conversation end the turn.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +52,9 @@ pub struct Session {
     pub tracker: DialogueStateTracker,
     sender: String,
     pub learned: DomainAdditions,
+    /// The span of the turn in progress (`MessageProcessor.handle_message`, under the
+    /// turn's `Agent.handle_message`).
+    turn: Option<tracing::Span>,
 }
 
 /// What the assistant did in one step.
@@ -74,6 +83,7 @@ impl Session {
             tracker,
             sender,
             learned: DomainAdditions::default(),
+            turn: None,
         })
     }
 
@@ -81,9 +91,37 @@ impl Session {
         &self.model.domain
     }
 
+    /// Starts the turn of a new user message: its root span, under which the following
+    /// steps run until the assistant listens again.
+    pub fn start_turn(&mut self) {
+        let root = tracing::info_span!(
+            parent: None,
+            "Agent.handle_message",
+            input_channel = CHANNEL,
+            sender_id = self.sender.as_str(),
+            model_id = self.agent.metadata.model_id.as_str(),
+            model_name = self.agent.model_name.as_str(),
+        );
+        self.turn = Some(tracing::info_span!(
+            parent: &root,
+            "MessageProcessor.handle_message"
+        ));
+    }
+
+    /// Ends the turn in progress (its spans close).
+    pub fn end_turn(&mut self) {
+        self.turn = None;
+    }
+
+    /// The span the steps of the turn in progress run in (none between turns).
+    fn turn_span(&self) -> tracing::Span {
+        self.turn.clone().unwrap_or_else(tracing::Span::none)
+    }
+
     /// The parse of a message: `/intent{...}` of a known intent directly, else the NLU's
     /// (`None` without an NLU model).
     pub fn parse(&self, text: &str) -> (Value, bool) {
+        let _turn = self.turn_span().entered();
         if let Some(p) = shortcut_parse(&self.model.domain, text) {
             return (p, true);
         }
@@ -175,6 +213,7 @@ impl Session {
             ..UserMessage::default()
         };
         let nlu = KnownParse(parse);
+        let _turn = self.turn_span().entered();
         let now = system_now;
         let mut choose = |n: usize| pick_variation(n);
         let mut env = TurnEnv::new(&now, &mut choose);
@@ -192,6 +231,7 @@ impl Session {
 
     /// `/restart`: the conversation starts over (the stories before it stay in the export).
     pub fn restart(&mut self) {
+        self.end_turn();
         let now = system_now();
         self.model
             .log_event(&mut self.tracker, EventKind::Restart, now);
@@ -223,12 +263,14 @@ impl Session {
 
     /// The action the assistant would run next.
     pub fn predict(&self) -> PolicyPrediction {
+        let _turn = self.turn_span().entered();
         self.model.predict_next(&self.tracker)
     }
 
     /// The actions to offer when the user rejects a prediction: the policies' own
     /// predictions, then every other action of the domain at 0.
     pub fn action_choices(&self) -> Vec<(String, f64)> {
+        let _turn = self.turn_span().entered();
         let mut ranked: Vec<(String, f64)> = Vec::new();
         for p in self
             .model
@@ -296,10 +338,16 @@ impl Session {
     /// action rejected the message (a form that could not use it).
     pub fn run_action(&mut self, prediction: &PolicyPrediction) -> (bool, StepOutput) {
         if prediction.action == ACTION_LISTEN {
-            self.model
-                .log_listen(&mut self.tracker, prediction, system_now());
+            {
+                let _turn = self.turn_span().entered();
+                self.model
+                    .log_listen(&mut self.tracker, prediction, system_now());
+            }
+            self.end_turn();
             return (true, StepOutput::default());
         }
+        let turn = self.turn_span();
+        let _turn = turn.enter();
         let message = UserMessage {
             input_channel: Some(CHANNEL.into()),
             ..UserMessage::default()
@@ -327,12 +375,26 @@ impl Session {
     /// The user rejected the active form's next run: the form is told it was rejected (as
     /// Rasa's `action_execution_rejected`) so another action is predicted.
     pub fn reject_active_loop(&mut self, form: &str) {
+        let _turn = self.turn_span().entered();
         self.model.log_event(
             &mut self.tracker,
             EventKind::ActionExecutionRejected {
                 name: form.to_owned(),
                 policy: Some(USER_CHOSEN.into()),
                 confidence: Some(1.0),
+            },
+            system_now(),
+        );
+    }
+
+    /// Tells the active form not to validate the user's last message (`true`), or to
+    /// validate it again (`false`): Rasa's `loop_interrupted` event.
+    pub fn interrupt_active_loop(&mut self, interrupted: bool) {
+        let _turn = self.turn_span().entered();
+        self.model.log_event(
+            &mut self.tracker,
+            EventKind::LoopInterrupted {
+                is_interrupted: interrupted,
             },
             system_now(),
         );
@@ -359,6 +421,7 @@ impl Session {
         let Some(cut) = cut else {
             return false;
         };
+        self.end_turn();
         self.truncate(cut);
         true
     }
@@ -378,11 +441,13 @@ impl Session {
 
     /// Forks the conversation just before the user message at `position`.
     pub fn fork_before(&mut self, position: usize) {
+        self.end_turn();
         self.truncate(position);
     }
 
     /// A new conversation; what was learned (new intents, responses, ...) is kept.
     pub fn start_fresh(&mut self) {
+        self.end_turn();
         self.tracker = self.model.new_tracker(&self.sender);
     }
 
@@ -545,6 +610,114 @@ pub fn annotated_text(text: &str, entities: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The moodbot of `shared/fixtures`, trained in process.
+    fn moodbot() -> Arc<Agent> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot");
+        let project =
+            rusa_project::Project::load(&rusa_project::ProjectPaths::in_dir(&root)).unwrap();
+        let plan = rusa_core::graph::TrainingPlan {
+            training_type: rusa_core::graph::TrainingType::Both,
+            pipeline: rusa_nlu::Pipeline::from_config(None, false).unwrap(),
+            policies: rusa_core::policies::default_policies(),
+            random_seed: 42,
+            output_filename: "moodbot.tar.gz".into(),
+            is_finetuning: false,
+        };
+        let graph = rusa_core::graph::GraphTrainer::new(None)
+            .train(&project, &plan)
+            .unwrap();
+        let archive = rusa_core::archive::ModelArchive {
+            metadata: rusa_core::archive::ModelMetadata::unsaved(
+                "test-model-id",
+                rusa_core::graph::TrainingType::Both,
+                "en",
+            ),
+            domain: project.domain.clone(),
+            nlu: graph.nlu,
+            policies: graph.policies,
+        };
+        Arc::new(Agent::from_archive(archive, "moodbot.tar.gz".into()))
+    }
+
+    /// Runs the predicted actions until the assistant listens.
+    fn finish_turn(session: &mut Session) {
+        for _ in 0..10 {
+            let prediction = session.predict();
+            let listen = prediction.action == ACTION_LISTEN;
+            session.run_action(&prediction);
+            if listen {
+                return;
+            }
+        }
+        panic!("the assistant never listened");
+    }
+
+    #[test]
+    fn each_turn_is_one_root_span_with_its_steps_under_it() {
+        use rusa_core::span_capture::SpanCapture;
+        use tracing_subscriber::prelude::*;
+        let agent = moodbot();
+        let capture = SpanCapture::default();
+        let subscriber = tracing_subscriber::registry().with(capture.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let mut session = Session::new(
+                agent,
+                Arc::new(rusa_core::actions::NoActionServer),
+                "s-1".into(),
+            )
+            .unwrap();
+            for text in ["hello", "I am sad"] {
+                session.start_turn();
+                let (parse, _) = session.parse(text);
+                session.log_user_message(text, parse);
+                finish_turn(&mut session);
+                assert!(session.turn.is_none(), "listening ends the turn");
+            }
+            // Steps outside a turn are not traced as part of one.
+            session.restart();
+        });
+        let spans = capture.spans();
+        let roots: Vec<_> = spans.iter().filter(|s| s.parent.is_none()).collect();
+        let names: Vec<&str> = roots.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Agent.handle_message", "Agent.handle_message"],
+            "{spans:#?}"
+        );
+        for root in roots {
+            assert_eq!(root.fields["sender_id"], "s-1");
+            assert_eq!(root.fields["input_channel"], CHANNEL);
+            assert_eq!(root.fields["model_id"], "test-model-id");
+            assert_eq!(root.fields["model_name"], "moodbot.tar.gz");
+        }
+        let under_turn = |name: &str| {
+            spans
+                .iter()
+                .filter(|s| s.name == name)
+                .all(|s| s.parent.as_deref() == Some("MessageProcessor.handle_message"))
+        };
+        for name in [
+            "MessageProcessor.log_message",
+            "MessageProcessor._predict_next_with_tracker",
+            "MessageProcessor._run_action",
+        ] {
+            assert!(spans.iter().any(|s| s.name == name), "{name} missing");
+            assert!(under_turn(name), "{name} is not a step of the turn");
+        }
+        assert!(
+            spans
+                .iter()
+                .filter(|s| s.name == "MessageProcessor.handle_message")
+                .all(|s| s.parent.as_deref() == Some("Agent.handle_message"))
+        );
+        // The message text is no attribute of any span.
+        assert!(
+            spans
+                .iter()
+                .all(|s| s.fields.values().all(|v| !v.contains("sad")))
+        );
+    }
 
     #[test]
     fn annotation_marks_entities_and_keeps_the_rest() {
