@@ -72,6 +72,128 @@ fn f1(tp: f64, fp: f64, fn_: f64) -> f64 {
 /// An entity as scored: `(start, end, entity, role, group)`.
 type Span = (usize, usize, String, Option<String>, Option<String>);
 
+/// The entity label of each token, aligned as `rasa test nlu` does: the label of the entity
+/// whose characters overlap the token most, `None` when none does. Role and group, when
+/// present, are joined to the type with dots, as Rasa joins them.
+fn token_labels(text: &str, spans: &[Span]) -> Vec<Option<String>> {
+    rusa_nlu::tokenize(text)
+        .iter()
+        .map(|t| {
+            spans
+                .iter()
+                .map(|s| (s.1.min(t.end).saturating_sub(s.0.max(t.start)), s))
+                .filter(|(overlap, _)| *overlap > 0)
+                .max_by_key(|(overlap, _)| *overlap)
+                .map(|(_, s)| {
+                    let mut label = s.2.clone();
+                    for part in [&s.3, &s.4].into_iter().flatten() {
+                        label.push('.');
+                        label.push_str(part);
+                    }
+                    label
+                })
+        })
+        .collect()
+}
+
+/// Token-level entity scores as `rasa test nlu` reports them (sklearn's report over the
+/// labels of the gold tokens, `no_entity` left out of the labels but still counted as a
+/// miss or a false alarm).
+struct TokenScores {
+    micro: f64,
+    macro_: f64,
+    weighted: f64,
+    gold: usize,
+    predicted: usize,
+    correct: usize,
+}
+
+fn token_level_scores(examples: &[(String, Vec<Span>, Vec<Span>)]) -> TokenScores {
+    let mut stats: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new(); // tp, fp, fn
+    let (mut gold_n, mut predicted_n, mut correct) = (0, 0, 0);
+    for (text, gold, found) in examples {
+        let g = token_labels(text, gold);
+        let p = token_labels(text, found);
+        for (g, p) in g.into_iter().zip(p) {
+            gold_n += usize::from(g.is_some());
+            predicted_n += usize::from(p.is_some());
+            match (g, p) {
+                (Some(g), Some(p)) if g == p => {
+                    correct += 1;
+                    stats.entry(g).or_default().0 += 1.0;
+                }
+                (g, p) => {
+                    if let Some(p) = p {
+                        stats.entry(p).or_default().1 += 1.0;
+                    }
+                    if let Some(g) = g {
+                        stats.entry(g).or_default().2 += 1.0;
+                    }
+                }
+            }
+        }
+    }
+    // sklearn's `labels=` are the gold labels: a label only ever predicted is not a class,
+    // and its false alarms do not count in the micro average either.
+    let classes: Vec<&(f64, f64, f64)> = stats.values().filter(|s| s.0 + s.2 > 0.0).collect();
+    let (tp, fp, fn_) = classes.iter().fold((0.0, 0.0, 0.0), |a, s| {
+        (a.0 + s.0, a.1 + s.1, a.2 + s.2)
+    });
+    let support: f64 = classes.iter().map(|s| s.0 + s.2).sum();
+    TokenScores {
+        micro: f1(tp, fp, fn_),
+        macro_: classes.iter().map(|s| f1(s.0, s.1, s.2)).sum::<f64>()
+            / classes.len().max(1) as f64,
+        weighted: classes
+            .iter()
+            .map(|s| f1(s.0, s.1, s.2) * (s.0 + s.2))
+            .sum::<f64>()
+            / support.max(1.0),
+        gold: gold_n,
+        predicted: predicted_n,
+        correct,
+    }
+}
+
+/// Entity micro-F1 as the evaluation script of the DIET paper's NLU-Benchmark runs (taken
+/// from HERMIT, Vanzo et al. 2019) computes it: an entity is its type and the texts of its
+/// tokens; a gold entity is found when a predicted entity of the same type shares a token
+/// text with it, and a predicted one is right on the same terms. Role and group are not
+/// looked at.
+fn overlap_f1(examples: &[(String, Vec<Span>, Vec<Span>)]) -> f64 {
+    let as_sets = |text: &str, spans: &[Span]| -> Vec<(String, BTreeSet<String>)> {
+        let tokens = rusa_nlu::tokenize(text);
+        spans
+            .iter()
+            .map(|s| {
+                let words = tokens
+                    .iter()
+                    .filter(|t| t.start < s.1 && s.0 < t.end)
+                    .map(|t| t.text.clone())
+                    .collect();
+                (s.2.clone(), words)
+            })
+            .collect()
+    };
+    let (mut found_gold, mut missed_gold, mut wrong_predicted) = (0.0, 0.0, 0.0);
+    for (text, gold, found) in examples {
+        let g = as_sets(text, gold);
+        let p = as_sets(text, found);
+        let meets = |a: &(String, BTreeSet<String>), b: &(String, BTreeSet<String>)| {
+            a.0 == b.0 && !a.1.is_disjoint(&b.1)
+        };
+        for e in &g {
+            if p.iter().any(|q| meets(e, q)) {
+                found_gold += 1.0;
+            } else {
+                missed_gold += 1.0;
+            }
+        }
+        wrong_predicted += p.iter().filter(|q| !g.iter().any(|e| meets(e, q))).count() as f64;
+    }
+    f1(found_gold, wrong_predicted, missed_gold)
+}
+
 /// Peak RSS of this process in KiB since the last reset (`VmHWM`), if the kernel tells.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -198,6 +320,7 @@ fn main() {
     let mut predicted_intents = Vec::new();
     let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
     let mut errors = Vec::new();
+    let mut scored: Vec<(String, Vec<Span>, Vec<Span>)> = Vec::with_capacity(test.examples.len());
     for e in &test.examples {
         let t = Instant::now();
         let parsed = model.parse(&e.text);
@@ -241,9 +364,16 @@ fn main() {
         fp += found.len() as f64 - hits;
         fn_ += gold.len() as f64 - hits;
         if gold != found && errors.len() < show_errors {
-            errors.push((e.text.clone(), gold, found));
+            errors.push((e.text.clone(), gold.clone(), found.clone()));
         }
+        scored.push((
+            e.text.clone(),
+            gold.into_iter().collect(),
+            found.into_iter().collect(),
+        ));
     }
+    let token_scores = token_level_scores(&scored);
+    let overlap = overlap_f1(&scored);
     times.sort();
     let (accuracy, macro_f1) = intent_scores(&gold_intents, &predicted_intents);
     let entity_f1 = f1(tp, fp, fn_);
@@ -286,7 +416,25 @@ fn main() {
         tp
     );
     println!(
-        "DIET paper (Bunk et al. 2020, Table 1), NLU-Benchmark, mean over its 10 folds: see docs/performance.md for the exact figures and why they are not the same measurement"
+        "entity F1 per token as `rasa test nlu` scores it (entity type per token, no BILOU prefix, \
+         tokens without entity not a class): micro {:.4}, macro {:.4}, weighted {:.4} \
+         ({} gold tokens, {} predicted, {} correct)",
+        token_scores.micro,
+        token_scores.macro_,
+        token_scores.weighted,
+        token_scores.gold,
+        token_scores.predicted,
+        token_scores.correct
+    );
+    println!(
+        "entity micro-F1 as the DIET paper's NLU-Benchmark script scores it (HERMIT's, \
+         RasaHQ/DIET-paper evaluation_scripts/evaluation_nlu_evaluation_data.py: a gold entity \
+         counts when a predicted one of its type shares a token): {overlap:.4}"
+    );
+    println!(
+        "DIET paper (Bunk et al. 2020, arXiv 2004.09936, Table 1 and Table 3, NLU-Benchmark, \
+         mean over 10 folds): figures not quoted, the tables' text could not be retrieved \
+         (docs/performance.md, \"Against DIET\")"
     );
     // Where a parse's time goes: each component over the whole test set.
     let mut per_component = vec![std::time::Duration::ZERO; model.components.len()];
@@ -308,5 +456,44 @@ fn main() {
     }
     for (text, gold, found) in errors {
         println!("  {text:?}\n    gold  {gold:?}\n    found {found:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: usize, end: usize, entity: &str) -> Span {
+        (start, end, entity.to_owned(), None, None)
+    }
+
+    #[test]
+    fn token_level_counts_each_token_and_ignores_bilou() {
+        // "wake me at ten am": gold time = "ten am" (11..17); predicted only "ten".
+        let text = "wake me at ten am".to_owned();
+        let examples = vec![(text, vec![span(11, 17, "time")], vec![span(11, 14, "time")])];
+        let s = token_level_scores(&examples);
+        assert_eq!((s.gold, s.predicted, s.correct), (2, 1, 1));
+        // precision 1, recall 0.5
+        assert!((s.micro - 2.0 / 3.0).abs() < 1e-9);
+        assert!((s.macro_ - 2.0 / 3.0).abs() < 1e-9);
+        // The strict span score would be 0; the overlap score counts it as found.
+        assert!((overlap_f1(&examples) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn token_level_macro_averages_over_gold_labels_only() {
+        let text = "play jazz in kitchen".to_owned();
+        let examples = vec![(
+            text,
+            vec![span(5, 9, "music_genre"), span(13, 20, "house_place")],
+            vec![span(5, 9, "music_genre"), span(13, 20, "place_name")],
+        )];
+        let s = token_level_scores(&examples);
+        // music_genre F1 1, house_place F1 0; place_name is not a gold label.
+        assert!((s.macro_ - 0.5).abs() < 1e-9);
+        // micro: tp 1, fn 1, fp 0 (place_name's false alarm is outside the labels)
+        assert!((s.micro - 2.0 / 3.0).abs() < 1e-9);
+        assert!((overlap_f1(&examples) - 0.5).abs() < 1e-9);
     }
 }
