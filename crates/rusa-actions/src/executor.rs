@@ -235,9 +235,8 @@ impl HttpActionExecutor {
                 let outcome = answer::outcome(&json, tracker, domain);
                 // A name no store can keep fails the action as a bad answer does, on every
                 // store alike, instead of failing the turn when the store writes it.
-                rusa_core::events::check_event_names(&outcome.events).map_err(|e| {
-                    failed(format!("the action server's answer is refused: {e}"))
-                })?;
+                rusa_core::events::check_event_names(&outcome.events)
+                    .map_err(|e| failed(format!("the action server's answer is refused: {e}")))?;
                 Ok(outcome)
             }
             StatusCode::BAD_REQUEST => {

@@ -136,9 +136,9 @@ fn token_level_scores(examples: &[(String, Vec<Span>, Vec<Span>)]) -> TokenScore
     // sklearn's `labels=` are the gold labels: a label only ever predicted is not a class,
     // and its false alarms do not count in the micro average either.
     let classes: Vec<&(f64, f64, f64)> = stats.values().filter(|s| s.0 + s.2 > 0.0).collect();
-    let (tp, fp, fn_) = classes.iter().fold((0.0, 0.0, 0.0), |a, s| {
-        (a.0 + s.0, a.1 + s.1, a.2 + s.2)
-    });
+    let (tp, fp, fn_) = classes
+        .iter()
+        .fold((0.0, 0.0, 0.0), |a, s| (a.0 + s.0, a.1 + s.1, a.2 + s.2));
     let support: f64 = classes.iter().map(|s| s.0 + s.2).sum();
     TokenScores {
         micro: f1(tp, fp, fn_),

@@ -84,11 +84,12 @@ pub enum TrainFailure {
     Failed(String),
 }
 
+/// The function behind a [`Trainer`].
+pub type TrainFn = dyn Fn(&TrainRequest) -> Result<std::path::PathBuf, TrainFailure> + Send + Sync;
+
 /// A blocking function that trains a project and answers the archive's path.
 #[derive(Clone)]
-pub struct Trainer(
-    pub Arc<dyn Fn(&TrainRequest) -> Result<std::path::PathBuf, TrainFailure> + Send + Sync>,
-);
+pub struct Trainer(pub Arc<TrainFn>);
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

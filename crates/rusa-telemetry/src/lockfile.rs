@@ -72,10 +72,7 @@ mod tests {
         let path = dir.path().join("x.lock");
         let held = LockFile::acquire(&path, Duration::ZERO).unwrap();
         let err = LockFile::acquire(&path, Duration::from_millis(30)).unwrap_err();
-        assert!(
-            matches!(err, TelemetryError::LockTimeout { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, TelemetryError::LockTimeout { .. }), "{err:?}");
         drop(held);
         LockFile::acquire(&path, Duration::ZERO).unwrap();
     }

@@ -344,7 +344,8 @@ fn mkfifo(path: &Path) {
 #[test]
 fn a_global_yml_that_is_not_a_regular_file_turns_telemetry_off_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type MakeFile = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, MakeFile)> = vec![
         ("fifo", Box::new(mkfifo)),
         (
             "device",
@@ -424,7 +425,10 @@ fn a_held_config_lock_is_waited_for_boundedly() {
         other => panic!("{other:?}"),
     }
     assert!(r.warning.is_none());
-    assert!(!config_path(&c).exists(), "nothing written without the lock");
+    assert!(
+        !config_path(&c).exists(),
+        "nothing written without the lock"
+    );
     let t = Telemetry::start(c.clone());
     assert_eq!(t.mode(), rusa_telemetry::Mode::Off);
     drop(t);
@@ -434,7 +438,11 @@ fn a_held_config_lock_is_waited_for_boundedly() {
 
     FileExt::unlock(&lock).unwrap();
     let r = resolve_consent(&c, true);
-    assert!(matches!(r.consent.rule, Rule::FirstRun { .. }), "{:?}", r.consent.rule);
+    assert!(
+        matches!(r.consent.rule, Rule::FirstRun { .. }),
+        "{:?}",
+        r.consent.rule
+    );
 
     // With the file in place, a held lock does not matter: reading takes no lock.
     lock.lock_exclusive().unwrap();

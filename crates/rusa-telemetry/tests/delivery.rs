@@ -205,7 +205,11 @@ fn an_endpoint_that_never_answers_starts_the_back_off() {
     telemetry.track(Event::training_data_validated(true));
     assert!(!telemetry.flush(PATIENCE), "paused: nothing delivered");
     drop(telemetry);
-    assert_eq!(silent.connections(), connections, "no connection during back-off");
+    assert_eq!(
+        silent.connections(),
+        connections,
+        "no connection during back-off"
+    );
     assert_eq!(pending_events(&config).len(), 4);
 }
 
