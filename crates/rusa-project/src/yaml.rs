@@ -255,10 +255,20 @@ pub fn parse(path: Arc<Path>, text: &str) -> Result<Document, ProjectError> {
 /// The parser's message for a quoted scalar's continuation line indented too little.
 const QUOTED_SCALAR_INDENT: &str = "invalid indentation in multiline quoted scalar";
 
+/// The deepest nesting of lists and mappings a file may have. Rasa's formats need about ten
+/// levels; the tree is built recursively, so the limit is what keeps a hostile file (a
+/// request body of `POST /model/test/stories`, say) from exhausting a server thread's stack:
+/// a document at this depth parses on a 1 MiB stack in a debug build (tested below).
+pub const MAX_DEPTH: usize = 24;
+
 fn parse_root(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
         with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            flow_nesting_limit: MAX_DEPTH,
+        },
     };
     let node = serde_saphyr::from_str_with_options::<Node>(text, options)?;
     Ok((!node.is_null()).then_some(node))
@@ -282,6 +292,18 @@ fn user_message(
         return (line, column, message);
     }
     let message = yaml_message(err);
+    if matches!(err, serde_saphyr::Error::Budget { .. })
+        || message.contains("recursion limit")
+        || message.contains("nesting limit")
+    {
+        return (
+            line,
+            column,
+            format!(
+                "lists and mappings are nested deeper than {MAX_DEPTH} levels here; Rasa's files need far fewer"
+            ),
+        );
+    }
     if message.starts_with("mapping values are not allowed") {
         // `city\n    type: text`: the ':' of the next line is where the parser stops, but the
         // mistake is the missing ':' at the end of the line before.
@@ -454,6 +476,43 @@ mod tests {
 
     fn doc(text: &str) -> Document {
         parse(Arc::from(Path::new("t.yml")), text).unwrap()
+    }
+
+    /// A document whose lists or mappings nest `depth` deep: flow lists, flow mappings and
+    /// block mappings.
+    fn nested(depth: usize) -> [String; 3] {
+        let block: String = (0..depth)
+            .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+            .chain([format!("{}v: 1\n", "  ".repeat(depth))])
+            .collect();
+        [
+            format!("{}1{}", "[".repeat(depth), "]".repeat(depth)),
+            format!("{}1{}", "{a: ".repeat(depth), "}".repeat(depth)),
+            block,
+        ]
+    }
+
+    #[test]
+    fn nesting_at_the_limit_parses_on_a_small_stack_and_deeper_is_refused() {
+        let parses = |text: &str| parse(Arc::from(Path::new("t.yml")), text);
+        let small_stack = std::thread::Builder::new().stack_size(1 << 20);
+        let outcome = small_stack
+            .spawn(move || {
+                for text in nested(MAX_DEPTH - 1) {
+                    assert!(parses(&text).is_ok(), "{text}");
+                }
+                let hostile = [
+                    format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+                    format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000)),
+                ];
+                for text in nested(MAX_DEPTH + 1).into_iter().chain(hostile) {
+                    let err = parses(&text).unwrap_err();
+                    assert!(err.to_string().contains("nested deeper than"), "{err}");
+                }
+            })
+            .unwrap()
+            .join();
+        assert!(outcome.is_ok());
     }
 
     #[test]
