@@ -289,6 +289,49 @@ async fn an_answer_over_the_size_limit_fails_the_action() {
 }
 
 #[tokio::test]
+async fn an_answer_with_names_no_store_can_keep_fails_the_action() {
+    let domain = recorded_call_domain();
+    let tracker = tracker_after(&domain, "u1", "hi", "greet");
+    let long = "n".repeat(rusa_core::events::MAX_NAME_CHARS + 1);
+    let at_limit = "é".repeat(rusa_core::events::MAX_NAME_CHARS);
+    let refused = [
+        json!({"event": "slot", "name": long, "value": 1}),
+        json!({"event": "action", "name": long}),
+        json!({"event": "active_loop", "name": long}),
+        json!({"event": "user", "text": "x", "parse_data": {"intent": {"name": long}}}),
+        json!({"event": "slot", "name": "a\u{0}b", "value": 1}),
+    ];
+    for event in refused {
+        let (url, _requests) = serve(Reply::Json(
+            200,
+            json!({"events": [event], "responses": []}),
+        ));
+        let err = executor(&url, "", TIMEOUT)
+            .run("action_hello_world", &tracker, &domain)
+            .await
+            .expect_err("a name over the limit fails the action");
+        let ActionError::Failed { message, .. } = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert!(message.contains("refused"), "{message}");
+        assert!(
+            !message.contains(&long),
+            "the name is not echoed: {message}"
+        );
+    }
+    // A name of 255 characters (not bytes) is kept.
+    let (url, _requests) = serve(Reply::Json(
+        200,
+        json!({"events": [{"event": "slot", "name": at_limit, "value": 1}], "responses": []}),
+    ));
+    let outcome = executor(&url, "", TIMEOUT)
+        .run("action_hello_world", &tracker, &domain)
+        .await
+        .expect("a name at the limit is taken");
+    assert_eq!(outcome.events.len(), 1);
+}
+
+#[tokio::test]
 async fn a_slow_action_server_times_out() {
     let domain = recorded_call_domain();
     let (url, _requests) = serve(Reply::Hang);
