@@ -129,7 +129,7 @@ pub fn run(args: &InitArgs, log: LogArgs) -> anyhow::Result<Outcome> {
     // The next steps run from the project's directory: say so when it is another one.
     let cd = next_step_cd(&dir);
     if interactive && !ask("Do you want to train an initial model?")? {
-        crate::output::print(&format!("Train it later with `{cd}rusa train`.\n"))?;
+        crate::output::print(&format!("Train it later with {cd}`rusa train`.\n"))?;
         if rust && !log.quiet {
             crate::output::print(&format!("Next: {cd}{RUN_WITH_ACTIONS}"))?;
         }

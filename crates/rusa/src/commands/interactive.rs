@@ -4,7 +4,7 @@
 //! Everything runs in process on the message processor's pieces: no HTTP API is opened.
 //! Only the live story graph (the project's stories with the conversation highlighted) is served, on 127.0.0.1, unless `--skip-visualization`. Custom
 //! actions run on the action server of `--endpoints`, as in `rusa shell`; the conversation
-//! itself is kept in memory (the tracker store of the endpoints file is not used).
+//! is kept in the endpoints' tracker store when there is one (see `session`).
 
 mod graph;
 mod save;
@@ -85,7 +85,18 @@ pub fn run(args: InteractiveArgs, log: LogArgs) -> anyhow::Result<Outcome> {
         .conversation_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let mut session = Session::new(Arc::new(agent), actions, sender)?;
+    let mut session = Session::new(
+        Arc::new(agent),
+        actions,
+        sender,
+        endpoints.tracker_store.as_ref(),
+    )?;
+    if session.has_store() && session.events_len() > 0 {
+        println!(
+            "Continuing the conversation the tracker store holds for this id ({} events).",
+            session.events_len()
+        );
+    }
     let story = if common.skip_visualization {
         graph::LiveStory::default()
     } else {
@@ -215,6 +226,14 @@ impl Ui<'_> {
     fn run(&mut self, settings: &save::ExportSettings<'_>) -> anyhow::Result<Outcome> {
         loop {
             self.refresh_graph();
+            // Each finished turn, undo, fork or restart is kept in the tracker store.
+            if self.session.is_listening()
+                && let Err(e) = self.session.save_pending()
+            {
+                eprintln!(
+                    "warning: the conversation could not be saved in the tracker store ({e}); the session goes on in memory"
+                );
+            }
             let step = if self.session.is_listening() {
                 self.user_turn()
             } else {
