@@ -3,31 +3,19 @@
 //! export the project must validate, train and pass its tests, and the files the export did
 //! not need to change must be byte for byte what they were.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::rusa_in_terminal;
 use rexpect::session::PtySession;
 
 /// Seconds a single question may take to appear (the first one waits for training).
 const TIMEOUT_MS: u64 = 180_000;
 
-fn home(dir: &Path) -> PathBuf {
-    let home = dir.join(".home");
-    std::fs::create_dir_all(&home).unwrap();
-    home
-}
-
 fn rusa(dir: &Path) -> Command {
-    let home = home(dir);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rusa"));
-    cmd.current_dir(dir)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("RUSA_TELEMETRY_ENABLED", "false")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    cmd
+    rusa_in_terminal(dir)
 }
 
 fn run_ok(dir: &Path, args: &[&str]) -> String {

@@ -3,41 +3,29 @@
 //! `^[[A`), and init's questions (where to create the project, and a warning before
 //! writing into a directory that holds files).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::*;
 use rexpect::session::PtySession;
 
 /// Milliseconds a prompt may take to appear.
 const TIMEOUT_MS: u64 = 60_000;
 
-fn rusa(dir: &Path) -> Command {
-    let home = dir.join(".home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rusa"));
-    cmd.current_dir(dir)
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("RUSA_TELEMETRY_ENABLED", "false")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    cmd
-}
-
 fn spawn(dir: &Path, args: &[&str]) -> PtySession {
-    let mut cmd = rusa(dir);
+    let mut cmd = rusa_in_terminal(dir);
     cmd.args(args);
     rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap()
 }
 
 /// Rasa's moodbot, trained into `dir/models`.
 fn trained_moodbot(dir: &Path) {
-    let moodbot: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/moodbot");
+    let moodbot = fixtures().join("moodbot");
     let path = |name: &str| moodbot.join(name).to_str().unwrap().to_owned();
-    let out = rusa(dir)
-        .args([
+    let trained = run(
+        dir,
+        &[
             "train",
             "--domain",
             &path("domain.yml"),
@@ -45,14 +33,18 @@ fn trained_moodbot(dir: &Path) {
             &path("data"),
             "--config",
             &path("config.yml"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
+    assert_eq!(trained.code, 0, "{}", trained.stderr);
+}
+
+/// `rusa init` in `dir`, answering its first question (where) with `answer`.
+fn init_answering(dir: &Path, answer: &str) -> PtySession {
+    let mut p = spawn(dir, &["init"]);
+    p.exp_string("Where should the project be created?")
+        .unwrap();
+    p.send_line(answer).unwrap();
+    p
 }
 
 const UP: &str = "\x1b[A";
@@ -102,10 +94,7 @@ fn init_in_a_terminal_asks_where_and_warns_before_a_directory_with_files() {
     std::fs::write(existing.join("todo.txt"), "keep me\n").unwrap();
 
     // Declined: nothing is written.
-    let mut p = spawn(dir.path(), &["init"]);
-    p.exp_string("Where should the project be created?")
-        .unwrap();
-    p.send_line("notes").unwrap();
+    let mut p = init_answering(dir.path(), "notes");
     p.exp_string("is not empty").unwrap();
     p.exp_string("Continue? [Y/n]").unwrap();
     p.send_line("n").unwrap();
@@ -114,10 +103,7 @@ fn init_in_a_terminal_asks_where_and_warns_before_a_directory_with_files() {
     assert!(!existing.join("domain.yml").exists());
 
     // Accepted: the project is written beside the file, which is kept.
-    let mut p = spawn(dir.path(), &["init"]);
-    p.exp_string("Where should the project be created?")
-        .unwrap();
-    p.send_line("notes").unwrap();
+    let mut p = init_answering(dir.path(), "notes");
     p.exp_string("Continue? [Y/n]").unwrap();
     p.send_line("").unwrap();
     p.exp_string("Do you want to train an initial model? [Y/n]")
@@ -133,10 +119,7 @@ fn init_in_a_terminal_asks_where_and_warns_before_a_directory_with_files() {
     );
 
     // A new directory: no warning, the project is created there.
-    let mut p = spawn(dir.path(), &["init"]);
-    p.exp_string("Where should the project be created?")
-        .unwrap();
-    p.send_line("fresh bot").unwrap();
+    let mut p = init_answering(dir.path(), "fresh bot");
     p.exp_string("Do you want to train an initial model? [Y/n]")
         .unwrap();
     p.send_line("y").unwrap();

@@ -31,6 +31,23 @@ pub fn rusa(dir: &Path) -> Command {
     cmd
 }
 
+/// The binary for a pseudo-terminal (`rexpect` takes a `std::process::Command`): the
+/// environment of [`rusa`], with its home in `dir/.home`, plain output and an xterm.
+pub fn rusa_in_terminal(dir: &Path) -> std::process::Command {
+    let home = dir.join(".home");
+    std::fs::create_dir_all(&home).expect("home dir");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rusa"));
+    cmd.current_dir(dir)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("RUSA_TELEMETRY_ENABLED", "false")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    cmd
+}
+
 /// What one run of the binary gave.
 pub struct Run {
     pub code: i32,

@@ -108,8 +108,9 @@ impl Session {
                 "MessageProcessor.get_tracker",
                 number_of_events = tracing::field::Empty
             );
-            let events = runtime
-                .block_on(store.retrieve(&sender))
+            // The read runs inside its span (the store's own spans, if any, go under it).
+            let events = span
+                .in_scope(|| runtime.block_on(store.retrieve(&sender)))
                 .map_err(|e| {
                     anyhow::anyhow!(e)
                         .context("cannot read the conversation from the tracker store")
